@@ -1,0 +1,68 @@
+"""The `mlops` command: groups joined here; errors mapped to one stderr line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mlops_cli import __version__
+from mlops_cli.cli import config, data, models, promote, train
+from mlops_cli.cli.common import err, state
+
+app = typer.Typer(
+    name="mlops",
+    help="A continuously retrained house-price model: data in, better model out, served and measured.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+app.add_typer(config.app, name="config")
+app.command("train")(train.train)
+app.command("promote")(promote.promote)
+app.command("rollback")(promote.rollback)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.", envvar="MLOPS_DEBUG")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    state["verbose"] = state["verbose"] or verbose
+
+
+def main() -> None:
+    from mlops_cli.errors import MlopsError
+
+    try:
+        app()
+    except MlopsError as exc:
+        if state["verbose"]:
+            err.print_exception()
+        err.print(f"[red]error:[/red] {exc.message}" + (f" — {exc.hint}" if exc.hint else ""), highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: never a bare traceback
+        if state["verbose"]:
+            err.print_exception()
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} — run with -v for the traceback", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

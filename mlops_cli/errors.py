@@ -1,0 +1,49 @@
+"""One exception hierarchy for the core; the CLI maps it to one stderr line and an exit code."""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Something the user can act on. ``hint`` says what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(MlopsError):
+    """Settings or a configuration file are invalid."""
+
+
+class SourceError(MlopsError):
+    """The data source failed (after retries) or answered something unusable."""
+
+
+class SourceExhausted(Exception):
+    """The data source has served every batch. Not an error: the run ends cleanly."""
+
+    def __init__(self, detail: str = "every batch has been served") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MalformedBatchError(MlopsError):
+    """A batch that cannot be stored (wrong types, missing required columns)."""
+
+
+class StorageError(MlopsError):
+    """The data DB cannot be reached or written."""
+
+
+class RegistryError(MlopsError):
+    """MLflow tracking/registry problems, unknown versions or aliases."""
+
+
+class PromotionRefused(MlopsError):
+    """A manual promotion that would make the champion worse, without --force."""

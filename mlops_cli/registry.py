@@ -1,0 +1,199 @@
+"""MLflow tracking and the model registry: model ``house_prices`` with aliases
+``champion`` and ``challenger``, promotions recorded with both RMSEs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import RegistryError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops_cli.settings import Settings
+
+# Tags every version carries, so listing needs no run look-ups.
+METRIC_TAGS = ("rmse", "mae", "r2", "mape")
+
+
+def offline_mlflow_env() -> None:
+    """No usage telemetry (there is no network to send it to) and no progress bars."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "sqlalchemy.engine", "urllib3", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=UserWarning, module="pydantic")
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the settings' tracking URI and make sure our experiment exists."""
+    offline_mlflow_env()
+    import mlflow
+    from mlflow import MlflowClient
+
+    _quiet_mlflow()  # after the import: MLflow sets its own log levels when imported
+
+    uri = str(settings.mlflow_tracking_uri)
+    if uri.startswith("sqlite"):
+        settings.ensure_home()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    try:
+        experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+        if experiment is None:
+            client.create_experiment(settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root)
+    except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
+        raise RegistryError(
+            f"cannot reach MLflow at {_safe(uri)} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            hint="check MLOPS_MLFLOW_TRACKING_URI (is the server or database up?)",
+        ) from None
+    mlflow.set_experiment(settings.mlflow_experiment)
+    return client
+
+
+def _safe(uri: str) -> str:
+    from mlops_cli.settings import mask_password
+
+    return mask_password(uri) or uri
+
+
+def alias_version(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:
+    """The version an alias points at, or None when the alias (or the model) does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(settings.model_name, alias)
+    except MlflowException:
+        return None
+
+
+def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) -> ModelVersion:
+    """A version by number or alias; a clear error when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    text = str(ref).strip().lstrip("v")
+    if text.isdigit():
+        try:
+            return client.get_model_version(settings.model_name, text)
+        except MlflowException:
+            raise RegistryError(
+                f"model {settings.model_name} has no version {text}", hint="`mlops models list` shows them"
+            ) from None
+    found = alias_version(client, settings, str(ref))
+    if found is None:
+        raise RegistryError(
+            f"model {settings.model_name} has no alias '{ref}'", hint="`mlops models list` shows versions and aliases"
+        )
+    return found
+
+
+@lru_cache(maxsize=16)
+def _load(uri: str, tracking: str) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(uri)
+
+
+def load_model(settings: Settings, version: int | str) -> Any:
+    """The fitted sklearn pipeline of a registered version (cached: versions never change)."""
+    try:
+        return _load(f"models:/{settings.model_name}/{version}", str(settings.mlflow_tracking_uri))
+    except Exception as exc:
+        raise RegistryError(f"cannot load {settings.model_name} version {version}: {exc}") from None
+
+
+def rmse_on(settings: Settings, version: int | str, test: pd.DataFrame) -> float:
+    """RMSE of a registered version on ``test`` (features + price)."""
+    from mlops_cli.schema import FEATURES, TARGET
+    from mlops_cli.train import regression_metrics
+
+    model = load_model(settings, version)
+    return regression_metrics(test[TARGET].to_numpy(), model.predict(test[FEATURES]))["rmse"]
+
+
+def model_aliases(client: MlflowClient, settings: Settings) -> dict[int, list[str]]:
+    """version → aliases (version searches do not return aliases; the registered model does)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = client.get_registered_model(settings.model_name).aliases or {}
+    except MlflowException:
+        return {}
+    by_version: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(int(version), []).append(alias)
+    return by_version
+
+
+def version_info(
+    client: MlflowClient, settings: Settings, mv: ModelVersion, aliases: dict[int, list[str]] | None = None
+) -> dict[str, Any]:
+    """One registered version as a plain dict (for tables and --json)."""
+    tags = dict(mv.tags or {})
+    if aliases is None:
+        aliases = model_aliases(client, settings)
+    info: dict[str, Any] = {
+        "name": mv.name,
+        "version": int(mv.version),
+        "aliases": sorted(aliases.get(int(mv.version), [])),
+        "run_id": mv.run_id,
+        "created": _iso(mv.creation_timestamp),
+        "source": mv.source,
+    }
+    for key in METRIC_TAGS:
+        info[key] = float(tags[key]) if key in tags else None
+    info["batches"] = [int(b) for b in tags.get("batches", "").split(",") if b.strip().isdigit()]
+    for key in ("rows_train", "rows_test", "batch"):
+        info[key] = int(tags[key]) if tags.get(key, "").isdigit() else None
+    info["model_type"] = tags.get("model_type")
+    return info
+
+
+def _iso(millis: int | None) -> str | None:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
+
+
+def list_versions(settings: Settings) -> list[dict[str, Any]]:
+    client = configure(settings)
+    versions = client.search_model_versions(f"name='{settings.model_name}'")
+    aliases = model_aliases(client, settings)
+    return sorted((version_info(client, settings, mv, aliases) for mv in versions), key=lambda v: v["version"])
+
+
+def show_version(settings: Settings, ref: str) -> dict[str, Any]:
+    client = configure(settings)
+    info = version_info(client, settings, resolve_version(client, settings, ref))
+    run = client.get_run(info["run_id"]) if info["run_id"] else None
+    if run is not None:
+        info["metrics"] = dict(run.data.metrics)
+        info["params"] = dict(run.data.params)
+    return info
+
+
+@dataclass
+class AliasState:
+    champion: int | None
+    challenger: int | None
+
+
+def alias_state(settings: Settings) -> AliasState:
+    client = configure(settings)
+    champ = alias_version(client, settings, settings.champion_alias)
+    chall = alias_version(client, settings, settings.challenger_alias)
+    return AliasState(int(champ.version) if champ else None, int(chall.version) if chall else None)

@@ -1,0 +1,195 @@
+"""The one settings object: flag > ``MLOPS_*`` env var > ``mlops.toml`` > embedded default.
+
+Nothing here touches the disk or the network at import time; defaults that live
+under ``MLOPS_HOME`` are filled in when a ``Settings`` is created, and folders are
+only made by :meth:`Settings.ensure_home`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mlops_cli.errors import ConfigError
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "change_me", "secret", "password", "token", "admin"}
+
+
+def config_file() -> Path:
+    """The TOML file settings are read from: ``MLOPS_CONFIG`` or ``./mlops.toml``."""
+    return Path(os.environ.get("MLOPS_CONFIG", "mlops.toml"))
+
+
+def normalise_db_url(url: str) -> str:
+    """Pin the drivers we ship: psycopg 3 for PostgreSQL, PyMySQL for MySQL/MariaDB."""
+    for plain, with_driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+        ("mysql://", "mysql+pymysql://"),
+        ("mariadb://", "mysql+pymysql://"),
+    ):
+        if url.startswith(plain):
+            return with_driver + url[len(plain) :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="forbid", validate_default=True)
+
+    home: Path = Field(Path(".mlops"), description="state folder: DBs, artifacts, logs, pids")
+
+    # data source
+    data_source: str = Field("generator", description="generator, csv:PATH (CSV/Parquet) or a data API URL")
+    data_group: int = Field(1, ge=0, description="group_number sent to the data API")
+    data_day: str = Field("Tuesday", description="day sent to the data API")
+    data_timeout: float = Field(10.0, gt=0, description="seconds per data API request")
+    data_retries: int = Field(4, ge=0, le=20, description="retries of a failing data API request")
+    data_backoff: float = Field(0.5, ge=0, description="first retry delay, doubled each retry")
+    data_api_host: str = Field("127.0.0.1", description="bind address of `mlops data serve`")
+    data_api_port: int = Field(8080, ge=1, le=65535, description="port of `mlops data serve`")
+
+    # built-in generator
+    generator_seed: int = 42
+    generator_batches: int = Field(10, ge=1, le=10_000)
+    generator_batch_rows: int = Field(1500, ge=10, le=5_000_000)
+    generator_price_drift: float = Field(0.06, ge=-0.5, le=1.0, description="price level change per batch")
+    generator_state_drift: float = Field(
+        0.6, ge=0.0, le=1.0, description="how far the state mix moves by the last batch"
+    )
+
+    # storage and tracking
+    data_db_url: str | None = Field(None, description="SQLAlchemy URL of the data DB")
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking server or backend URI")
+    mlflow_artifact_root: str | None = Field(None, description="artifact location for new experiments")
+    mlflow_experiment: str = "house_prices"
+    model_name: str = "house_prices"
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+
+    # pipeline
+    retrain_min_new_share: float = Field(0.6, gt=0, le=1, description="retrain when new rows / all rows reaches this")
+    drift_threshold: float = Field(0.2, gt=0, description="drift score that triggers a retrain")
+    drift_trigger: bool = Field(True, description="allow drift as a second retrain trigger")
+    test_size: float = Field(0.15, gt=0, lt=1)
+    split_seed: int = 42
+    max_categories: int = Field(60, ge=2, le=10_000, description="one-hot categories per column, rest pooled")
+
+    # inference API
+    api_url: str = Field("http://127.0.0.1:8000", description="the inference API")
+    api_token: SecretStr | None = Field(None, description="bearer token for POST /load_model")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("data_source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        value = value.strip()
+        if value == "generator" or value.startswith(("csv:", "http://", "https://")):
+            if value.startswith("csv:") and not value[4:]:
+                raise ValueError("csv: needs a path, e.g. csv:listings.parquet")
+            return value
+        raise ValueError("expected 'generator', 'csv:PATH' or an http(s):// data API URL")
+
+    @field_validator("data_db_url", "mlflow_tracking_uri")
+    @classmethod
+    def _driver(cls, value: str | None) -> str | None:
+        return normalise_db_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        if not self.data_db_url:
+            self.data_db_url = f"sqlite:///{self.home / 'data.db'}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if not self.mlflow_artifact_root and self._tracking_is_local():
+            self.mlflow_artifact_root = (self.home / "artifacts").as_uri()
+        token = self.api_token.get_secret_value() if self.api_token else None
+        if token is not None and token.strip().lower() in PLACEHOLDER_SECRETS and not self.is_embedded:
+            raise ValueError("MLOPS_API_TOKEN is a placeholder; set a real secret outside the embedded default")
+        return self
+
+    def _tracking_is_local(self) -> bool:
+        uri = self.mlflow_tracking_uri or ""
+        return not uri.startswith(("http://", "https://", "databricks"))
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when data and tracking both live in SQLite files (the laptop default)."""
+        return str(self.data_db_url).startswith("sqlite") and str(self.mlflow_tracking_uri).startswith(
+            ("sqlite", "file:")
+        )
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+    def api_token_value(self) -> str:
+        """The bearer token: from settings, else the one generated into ``MLOPS_HOME``."""
+        if self.api_token is not None:
+            return self.api_token.get_secret_value()
+        path = self.ensure_home() / "api_token"
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(32)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        return token
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings for display: secrets masked, where each value came from is not tracked."""
+        data = self.model_dump(mode="json")
+        data["api_token"] = "set" if self.api_token else "generated into MLOPS_HOME/api_token"
+        for key in ("data_db_url", "mlflow_tracking_uri"):
+            data[key] = mask_password(data[key])
+        return data
+
+
+def mask_password(url: str | None) -> str | None:
+    """Hide the password in a URL such as ``postgresql://user:pw@host/db``."""
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, with CLI flags as ``overrides`` (``None`` means "not given")."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings: {problems}",
+            hint=f"check MLOPS_* variables and {config_file()}",
+        ) from None
+    except (OSError, ValueError) as exc:  # unreadable or invalid TOML
+        raise ConfigError(f"cannot read {config_file()}: {exc}") from None

@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_mlops
+
+HEAVY = ("pandas", "sklearn", "mlflow", "numpy", "sqlalchemy", "fastapi", "airflow", "kubernetes")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["models", "--help"], ["data", "serve", "--help"]])
+def test_help_imports_no_heavy_library(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['mlops', *{args!r}]\n"
+        "from mlops_cli.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "Usage" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_help_lists_every_command_and_env_vars() -> None:
+    result = run_mlops("--help")
+    for command in ("train", "models", "promote", "rollback", "data", "config"):
+        assert command in result.stdout
+    assert "MLOPS_DATA_SOURCE" in run_mlops("train", "--help").stdout
+
+
+def test_usage_error_exits_2() -> None:
+    result = run_mlops("train")
+    assert result.returncode == 2
+    assert "exactly one of --batch N or --all" in result.stderr
+
+
+def test_bad_setting_is_one_line_exit_1_without_traceback(home: Path) -> None:
+    result = run_mlops("config", "show", env={"MLOPS_RETRAIN_MIN_NEW_SHARE": "7"})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: invalid settings: retrain_min_new_share")
+    assert "Traceback" not in result.stderr
+    verbose = run_mlops("-v", "config", "show", env={"MLOPS_RETRAIN_MIN_NEW_SHARE": "7"})
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_config_show_json_masks_secrets(home: Path) -> None:
+    result = run_mlops("config", "show", "--json", env={"MLOPS_DATA_DB_URL": "postgresql://app:hunter2@db/d"})
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["data_db_url"] == "postgresql+psycopg://app:***@db/d"
+    assert shown["home"] == str(home.resolve())
+    assert "hunter2" not in result.stdout
+
+
+def test_inspection_with_no_models_yet(home: Path) -> None:
+    result = run_mlops("models", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    missing = run_mlops("models", "show", "champion")
+    assert missing.returncode == 1 and "no alias 'champion'" in missing.stderr
+
+
+def test_unreachable_data_api_fails_clearly(home: Path) -> None:
+    from mlops_cli.netutil import free_port
+
+    env = {"MLOPS_DATA_SOURCE": f"http://127.0.0.1:{free_port()}", "MLOPS_DATA_RETRIES": "1", "MLOPS_DATA_BACKOFF": "0"}
+    result = run_mlops("train", "--all", env=env)
+    assert result.returncode == 1
+    assert "failed after 2 attempts" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,143 @@
+"""Shared fixtures: an isolated MLOPS_HOME per test, the CLI as a subprocess, real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlops_cli.netutil import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working folder with MLOPS_HOME inside; no inherited MLOPS_* settings."""
+    for key in list(os.environ):
+        if key.startswith("MLOPS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / ".mlops"
+    monkeypatch.setenv("MLOPS_HOME", str(state))
+    # Nothing listens here: reload requests fail fast and must only warn.
+    monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
+    from mlops_cli import storage
+
+    storage._engines.clear()
+    return state
+
+
+def small_generator_env(monkeypatch: pytest.MonkeyPatch, batches: int = 5, rows: int = 300) -> None:
+    monkeypatch.setenv("MLOPS_GENERATOR_BATCHES", str(batches))
+    monkeypatch.setenv("MLOPS_GENERATOR_BATCH_ROWS", str(rows))
+
+
+def run_mlops(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real `mlops` command in a child process, with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_cli.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def run_json(*args: str, env: dict[str, str] | None = None) -> object:
+    result = run_mlops(*args, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_http(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def data_api(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`mlops data serve` on a free loopback port (small generator); yields its URL."""
+    small_generator_env(monkeypatch)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli.cli.main", "data", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", process=process)
+        yield url
+    finally:
+        stop(process)
+
+
+# --- real database servers of the dev/CI machines -------------------------------------------
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"mlops_{uuid.uuid4().hex[:10]}"
+    admin = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        from mlops_cli import storage
+
+        for url, engine in list(storage._engines.items()):
+            if name in url:
+                engine.dispose()
+                storage._engines.pop(url)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB database on the machine's server, dropped afterwards."""
+    pymysql = pytest.importorskip("pymysql")
+    name = f"mlops_{uuid.uuid4().hex[:10]}"
+    host = os.environ.get("MLOPS_TEST_MARIADB_HOST", "127.0.0.1")
+    conn = pymysql.connect(host=host, port=3306, user="root", password="", autocommit=True)
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield f"mysql+pymysql://root@{host}:3306/{name}"
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()

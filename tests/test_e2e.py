@@ -1,0 +1,110 @@
+"""The closed loop end to end: `mlops data serve` on loopback, `mlops train --all` against it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_json, run_mlops
+
+pytestmark = pytest.mark.slow
+
+
+def check_loop(batches: list[dict], versions: list[dict], promotions: list[dict]) -> None:
+    assert [b["batch"] for b in batches] == list(range(len(batches)))
+    for b in batches:
+        assert set(b) == {
+            "batch",
+            "rows_received",
+            "rows_kept",
+            "retrained",
+            "reason",
+            "rmse",
+            "version",
+            "champion_version",
+        }
+        assert 0 < b["rows_kept"] <= b["rows_received"]
+        assert (b["version"] is not None) == b["retrained"] == (b["rmse"] is not None)
+    retrained = [b for b in batches if b["retrained"]]
+    assert retrained and len(retrained) < len(batches), "the threshold must skip some batches"
+    # versions exist only for batches where retraining was decided
+    assert sorted(v["version"] for v in versions) == [b["version"] for b in retrained]
+    assert {v["version"]: v["batch"] for v in versions} == {b["version"]: b["batch"] for b in retrained}
+    # exactly one champion, and it is the one the last batch reported
+    champions = [v["version"] for v in versions if "champion" in v["aliases"]]
+    assert champions == [batches[-1]["champion_version"]]
+    # every promotion agrees with the RMSEs it recorded on the same test set
+    assert promotions[0]["action"] == "first" and promotions[0]["new_version"] == retrained[0]["version"]
+    for record in promotions[1:]:
+        assert record["action"] == "auto" and record["new_rmse"] <= record["old_rmse"]
+    promoted = {r["new_version"] for r in promotions}
+    for b in retrained:
+        if "kept champion" in b["reason"]:
+            assert b["version"] not in promoted and b["champion_version"] != b["version"]
+        else:
+            assert "promoted" in b["reason"] or "first champion" in b["reason"]
+            assert b["version"] in promoted and b["champion_version"] == b["version"]
+
+
+def promotions_from(db_rows: list[tuple]) -> list[dict]:
+    keys = ("action", "old_version", "new_version", "old_rmse", "new_rmse")
+    return [dict(zip(keys, row, strict=True)) for row in db_rows]
+
+
+def test_train_all_over_http_until_the_source_is_exhausted(data_api: str, home: Path) -> None:
+    env = {"MLOPS_DATA_SOURCE": data_api}
+    first = run_mlops("train", "--all", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "not reachable" in first.stderr, "an absent inference API is a warning, not a failure"
+    batches = json.loads(first.stdout)
+    assert len(batches) == 5
+    versions = run_json("models", "list")
+    with sqlite3.connect(home / "data.db") as db:
+        rows = db.execute("SELECT action, old_version, new_version, old_rmse, new_rmse FROM promotions ORDER BY id")
+        promotions = promotions_from(rows.fetchall())
+    check_loop(batches, versions, promotions)
+
+    again = run_mlops("train", "--all", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "no new batches: source exhausted" in again.stdout
+    assert json.loads(run_mlops("train", "--all", "--json", env=env).stdout) == []
+
+    table = run_mlops("train", "--all", "--restart", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "source exhausted" in table.stdout and "champion: v" in table.stdout
+
+
+def test_local_generator_runs_the_same_loop(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import small_generator_env
+
+    small_generator_env(monkeypatch)
+    one = run_json("train", "--batch", "0")
+    assert one[0]["batch"] == 0 and one[0]["retrained"] and one[0]["champion_version"] == 1
+    rest = run_json("train", "--all")
+    assert [b["batch"] for b in rest] == [1, 2, 3, 4]
+    shown = run_json("models", "show", "champion")
+    assert "champion" in shown["aliases"] and shown["metrics"]["rmse"] == shown["rmse"]
+
+
+@pytest.mark.external_db
+def test_same_loop_with_postgres_data_and_mariadb_mlflow(
+    data_api: str, home: Path, postgres_url: str, mariadb_url: str
+) -> None:
+    import sqlalchemy
+
+    env = {"MLOPS_DATA_SOURCE": data_api, "MLOPS_DATA_DB_URL": postgres_url, "MLOPS_MLFLOW_TRACKING_URI": mariadb_url}
+    batches = run_json("train", "--all", env=env)
+    versions = run_json("models", "list", env=env)
+    engine = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sqlalchemy.text("SELECT action, old_version, new_version, old_rmse, new_rmse FROM promotions ORDER BY id")
+        ).fetchall()
+        raw_batches = conn.execute(sqlalchemy.text("SELECT count(DISTINCT batch) FROM raw_data")).scalar()
+    engine.dispose()
+    check_loop(batches, versions, promotions_from([tuple(r) for r in rows]))
+    assert raw_batches == 5
+    assert not (home / "data.db").exists() and not (home / "mlflow.db").exists()
