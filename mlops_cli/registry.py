@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from mlops_cli.settings import Settings
 
+# What MLflow answers for a missing model, version or alias (anything else is an outage).
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 # Tags every version carries, so listing needs no run look-ups.
 METRIC_TAGS = ("rmse", "mae", "r2", "mape")
 
@@ -29,6 +31,10 @@ def offline_mlflow_env() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # Fail fast on an unreachable tracking server; callers retry on their own schedule.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
 def _quiet_mlflow() -> None:
@@ -38,29 +44,40 @@ def _quiet_mlflow() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="pydantic")
 
 
-def configure(settings: Settings) -> MlflowClient:
-    """Point MLflow at the settings' tracking URI and make sure our experiment exists."""
+def connect(settings: Settings) -> MlflowClient:
+    """A client for the settings' tracking URI (no calls made yet)."""
     offline_mlflow_env()
     import mlflow
     from mlflow import MlflowClient
 
     _quiet_mlflow()  # after the import: MLflow sets its own log levels when imported
-
     uri = str(settings.mlflow_tracking_uri)
     if uri.startswith("sqlite"):
         settings.ensure_home()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = MlflowClient(uri, uri)
+    return MlflowClient(uri, uri)
+
+
+def unreachable(settings: Settings, exc: Exception) -> RegistryError:
+    return RegistryError(
+        f"cannot reach MLflow at {_safe(str(settings.mlflow_tracking_uri))} "
+        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})",
+        hint="check MLOPS_MLFLOW_TRACKING_URI (is the server or database up?)",
+    )
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the settings' tracking URI and make sure our experiment exists."""
+    import mlflow
+
+    client = connect(settings)
     try:
         experiment = client.get_experiment_by_name(settings.mlflow_experiment)
         if experiment is None:
             client.create_experiment(settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root)
     except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
-        raise RegistryError(
-            f"cannot reach MLflow at {_safe(uri)} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
-            hint="check MLOPS_MLFLOW_TRACKING_URI (is the server or database up?)",
-        ) from None
+        raise unreachable(settings, exc) from None
     mlflow.set_experiment(settings.mlflow_experiment)
     return client
 
@@ -77,8 +94,12 @@ def alias_version(client: MlflowClient, settings: Settings, alias: str) -> Model
 
     try:
         return client.get_model_version_by_alias(settings.model_name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND_CODES:
+            return None
+        raise unreachable(settings, exc) from None
+    except OSError as exc:  # connection failures that MLflow did not wrap
+        raise unreachable(settings, exc) from None
 
 
 def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) -> ModelVersion:
@@ -89,7 +110,9 @@ def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) ->
     if text.isdigit():
         try:
             return client.get_model_version(settings.model_name, text)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code not in NOT_FOUND_CODES:
+                raise unreachable(settings, exc) from None
             raise RegistryError(
                 f"model {settings.model_name} has no version {text}", hint="`mlops models list` shows them"
             ) from None

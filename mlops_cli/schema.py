@@ -43,7 +43,7 @@ _TRAILING_ZERO = re.compile(r"\.0+$")
 _SPACES = re.compile(r"\s+")
 
 
-def _id_text(value: Any) -> Any:
+def id_text(value: Any) -> Any:
     """``'10481.0'`` and ``10481.0`` → ``'10481'``; missing stays missing."""
     if value is None or (isinstance(value, float) and value != value):
         return None
@@ -51,14 +51,14 @@ def _id_text(value: Any) -> Any:
     return text or None
 
 
-def _zip_text(value: Any) -> Any:
-    text = _id_text(value)
+def zip_text(value: Any) -> Any:
+    text = id_text(value)
     if text is not None and text.isdigit() and len(text) < 5:
         text = text.zfill(5)
     return text
 
 
-def _name_text(value: Any) -> Any:
+def name_text(value: Any) -> Any:
     if value is None or (isinstance(value, float) and value != value):
         return None
     text = _SPACES.sub(" ", str(value).strip())
@@ -97,13 +97,13 @@ def normalise(frame: pd.DataFrame, what: str = "batch") -> pd.DataFrame:
     for col in TEXT:
         values = frame[col] if col in frame.columns else pd.Series([None] * len(frame))
         if col in ("brokered_by", "street"):
-            values = values.map(_id_text)
+            values = values.map(id_text)
         elif col == "zip_code":
-            values = values.map(_zip_text)
+            values = values.map(zip_text)
         elif col in ("city", "state"):
-            values = values.map(_name_text)
+            values = values.map(name_text)
         elif col == "status":
-            values = values.map(lambda v: _name_text(v).lower().replace(" ", "_") if _name_text(v) else None)
+            values = values.map(lambda v: name_text(v).lower().replace(" ", "_") if name_text(v) else None)
         else:  # prev_sold_date
             dates = pd.to_datetime(values, errors="coerce", format="mixed")
             values = dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)

@@ -87,8 +87,12 @@ class Settings(BaseSettings):
     # inference API
     api_url: str = Field("http://127.0.0.1:8000", description="the inference API")
     api_token: SecretStr | None = Field(None, description="bearer token for POST /load_model")
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(8000, ge=1, le=65535)
+    api_host: str = Field("127.0.0.1", description="bind address of `mlops serve`")
+    api_port: int = Field(8000, ge=1, le=65535, description="port of `mlops serve`")
+    api_workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    api_max_batch: int = Field(1000, ge=1, le=100_000, description="most listings one /predict call may send")
+    api_watch_interval: float = Field(30.0, ge=0, description="seconds between alias checks (0: only /load_model)")
+    api_retry_interval: float = Field(5.0, gt=0, description="seconds between load attempts while no model is loaded")
 
     @classmethod
     def settings_customise_sources(

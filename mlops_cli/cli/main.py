@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli import config, data, models, promote, train
+from mlops_cli.cli import config, data, models, predict, promote, serve, train
 from mlops_cli.cli.common import err, state
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.add_typer(config.app, name="config")
 app.command("train")(train.train)
 app.command("promote")(promote.promote)
 app.command("rollback")(promote.rollback)
+app.command("serve")(serve.serve)
+app.command("predict")(predict.predict)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,190 @@
+"""The model behind the inference API: load a registered version, fold it into the fast
+path when possible, swap it atomically, retry while MLflow is away, follow the alias."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import MlopsError, RegistryError
+
+if TYPE_CHECKING:
+    from mlops_cli.settings import Settings
+
+log = logging.getLogger("mlops.serving")
+Predictor = Callable[[list[dict[str, Any]]], list[float]]
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    version: int
+    alias: str | None
+    run_id: str | None
+    metrics: dict[str, float | None]
+    kind: str  # "fast" (folded) or "pyfunc"
+    predict: Predictor = field(repr=False)
+    fallback_reason: str | None = None
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "metrics": self.metrics,
+            "loaded_at": self.loaded_at,
+            "path": self.kind,
+            "fallback_reason": self.fallback_reason,
+        }
+
+
+def pyfunc_predictor(model: Any) -> Predictor:
+    """Predictions through MLflow's pyfunc: a DataFrame round trip, schema enforcement included."""
+    from mlops_cli.fastpath import _frame
+
+    def predict(rows: list[dict[str, Any]]) -> list[float]:
+        return [float(v) for v in model.predict(_frame(rows))]
+
+    return predict
+
+
+def load_registered(settings: Settings, ref: str | int | None = None, allow_fast: bool = True) -> LoadedModel:
+    """Load ``ref`` (a version number or alias; default the champion alias) from MLflow."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    from mlops_cli.fastpath import NotFoldable, fold
+    from mlops_cli.registry import connect, resolve_version, unreachable, version_info
+
+    client = connect(settings)
+    ref = settings.champion_alias if ref is None else ref
+    mv = resolve_version(client, settings, ref)
+    info = version_info(client, settings, mv, aliases={})
+    uri = f"models:/{settings.model_name}/{mv.version}"
+    alias = None if str(ref).lstrip("v").isdigit() else str(ref)
+    metrics = {key: info[key] for key in ("rmse", "mae", "r2", "mape")}
+    reason = "fast path disabled" if not allow_fast else None
+    try:
+        if allow_fast:
+            try:
+                folded = fold(mlflow.sklearn.load_model(uri))
+                return LoadedModel(
+                    settings.model_name, int(mv.version), alias, mv.run_id, metrics, "fast", folded.predict
+                )
+            except NotFoldable as exc:
+                reason = str(exc)
+            except MlopsError:
+                raise
+            except Exception as exc:  # not an sklearn flavour, or it failed to load as one
+                if _is_outage(exc):
+                    raise
+                reason = f"not loadable as sklearn: {type(exc).__name__}"
+        model = mlflow.pyfunc.load_model(uri)
+    except MlopsError:
+        raise
+    except Exception as exc:
+        if _is_outage(exc):
+            raise unreachable(settings, exc) from None
+        raise RegistryError(f"cannot load {uri}: {type(exc).__name__}: {exc}") from None
+    log.warning("serving %s v%s through pyfunc: %s", settings.model_name, mv.version, reason)
+    return LoadedModel(
+        settings.model_name, int(mv.version), alias, mv.run_id, metrics, "pyfunc", pyfunc_predictor(model), reason
+    )
+
+
+def _is_outage(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, OSError) or any(w in text for w in ("connection", "max retries", "timed out", "timeout"))
+
+
+class ModelHolder:
+    """Holds the served model. A swap is one reference assignment: a request that already
+    took ``current`` finishes on that model; a failed load leaves it in place."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Callable[[Settings, str | int | None], LoadedModel] = load_registered,
+        on_load: Callable[[str, LoadedModel | None], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.loader = loader
+        self.on_load = on_load
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = "the first load has not finished"
+        self.alias_target: int | None = None  # where the alias pointed at the last load or check
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def load(self, ref: str | int | None = None) -> LoadedModel:
+        """Load and swap in ``ref`` (default: the champion alias). Raises on failure."""
+        with self._load_lock:
+            try:
+                model = self.loader(self.settings, ref)
+            except Exception as exc:
+                self.last_error = str(exc)
+                if self.on_load:
+                    self.on_load("failure", None)
+                raise
+            self.current = model
+            self.last_error = None
+            if model.alias == self.settings.champion_alias:
+                self.alias_target = model.version
+            if self.on_load:
+                self.on_load("success", model)
+            log.info("serving %s v%s (%s path)", model.name, model.version, model.kind)
+            return model
+
+    def _alias_moved(self) -> bool:
+        from mlops_cli.registry import alias_version, connect
+
+        target = alias_version(connect(self.settings), self.settings, self.settings.champion_alias)
+        version = int(target.version) if target else None
+        moved = version is not None and version != self.alias_target
+        return moved
+
+    def _background(self) -> None:
+        while not self._stop.is_set():
+            if self.current is None:
+                try:
+                    self.load()
+                except Exception as exc:  # keep trying: MLflow may come back
+                    log.warning("no model yet: %s", exc)
+                self._stop.wait(self.settings.api_retry_interval)
+                continue
+            interval = self.settings.api_watch_interval
+            if not interval:
+                self._stop.wait(3600)
+                continue
+            self._stop.wait(interval)
+            try:
+                if not self._stop.is_set() and self._alias_moved():
+                    self.load()
+            except Exception as exc:  # an MLflow outage must not stop serving
+                log.warning("alias check failed, still serving v%s: %s", getattr(self.current, "version", "?"), exc)
+
+    def start(self) -> None:
+        """Load in the background (retrying until MLflow answers), then follow the alias."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._background, name="model-loader", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def wait_until_loaded(holder: ModelHolder, timeout: float) -> LoadedModel | None:
+    deadline = time.monotonic() + timeout
+    while holder.current is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return holder.current

@@ -1,0 +1,1 @@
+"""The FastAPI inference API: serves the champion from the MLflow registry."""

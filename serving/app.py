@@ -1,0 +1,190 @@
+"""The inference API: `create_app()` builds it; `mlops serve` runs it under uvicorn.
+
+No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
+"""
+
+import logging
+import secrets
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
+
+from mlops_cli.errors import RegistryError
+from mlops_cli.model_server import LoadedModel, ModelHolder
+from mlops_cli.settings import Settings, load_settings
+from serving.metrics import ApiMetrics, MetricsMiddleware
+from serving.schemas import Listing, LoadModelRequest, LoadModelResponse, ModelInfo, Prediction
+
+log = logging.getLogger("mlops.serving")
+bearer = HTTPBearer(auto_error=False, description="MLOPS_API_TOKEN")
+
+
+BRANCHES = ("Listing", "list[Listing]")
+
+
+def without_union_noise(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A /predict body is one listing or a list: report only the errors of the shape that was sent,
+    with locations like ["body", 0, "house_size"] instead of ["body", "list[Listing]", 0, ...]."""
+    sent_object = any(e["type"] == "list_type" and tuple(e["loc"][:2]) == ("body", BRANCHES[1]) for e in errors)
+    sent_list = any(
+        e["type"] == "model_attributes_type" and tuple(e["loc"][:2]) == ("body", BRANCHES[0]) for e in errors
+    )
+    keep = BRANCHES[0] if sent_object else BRANCHES[1] if sent_list else None
+    cleaned = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if len(loc) > 1 and loc[0] == "body" and loc[1] in BRANCHES:
+            if keep is not None and loc[1] != keep:
+                continue
+            error = {**error, "loc": [loc[0], *loc[2:]]}
+        error.pop("url", None)
+        cleaned.append(error)
+    return cleaned or errors
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    from fastapi.encoders import jsonable_encoder
+
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(without_union_noise(list(exc.errors())))})
+
+
+def get_holder(request: Request) -> ModelHolder:
+    return request.app.state.holder
+
+
+Holder = Annotated[ModelHolder, Depends(get_holder)]
+
+
+def serving_model(holder: ModelHolder) -> LoadedModel:
+    model = holder.current
+    if model is None:
+        raise HTTPException(503, detail=f"no model loaded yet: {holder.last_error}")
+    return model
+
+
+def predict_router(max_batch: int, metrics: ApiMetrics) -> APIRouter:
+    router = APIRouter(tags=["predict"])
+    Batch = Annotated[list[Listing], Field(min_length=1, max_length=max_batch)]
+
+    @router.post("/predict", response_model=Prediction, responses={503: {"description": "no model loaded yet"}})
+    async def predict(request: Request, body: Annotated[Listing | Batch, Body()]) -> Response:
+        """Predict the price of one listing or a list of up to `MLOPS_API_MAX_BATCH`."""
+        model = serving_model(request.app.state.holder)  # this request finishes on this model
+        listings = body if isinstance(body, list) else [body]
+        rows = [listing.__dict__ for listing in listings]
+        if model.kind == "fast":  # microseconds per row: cheaper than a thread hop
+            prices = model.predict(rows)
+        else:  # the pandas path takes milliseconds: keep it off the event loop
+            prices = await run_in_threadpool(model.predict, rows)
+        metrics.predictions.inc(len(prices))
+        return JSONResponse(
+            {"predictions": prices, "model": {"name": model.name, "version": model.version, "alias": model.alias}}
+        )
+
+    return router
+
+
+def model_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["model"])
+
+    def check_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        expected = settings.api_token_value()
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
+            raise HTTPException(401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+    @router.get("/model", response_model=ModelInfo, responses={503: {"description": "no model loaded yet"}})
+    def model_info(holder: Holder) -> dict[str, Any]:
+        """The model being served: name, version, alias, run, metrics, when it was loaded, which path."""
+        return serving_model(holder).info()
+
+    @router.post(
+        "/load_model",
+        response_model=LoadModelResponse,
+        dependencies=[Depends(check_token)],
+        responses={
+            401: {"description": "missing or wrong token"},
+            404: {"description": "no such version or alias"},
+            503: {"description": "MLflow unreachable; the old model keeps serving"},
+        },  # fmt: skip
+    )
+    def load_model(holder: Holder, body: Annotated[LoadModelRequest | None, Body()] = None) -> dict[str, Any]:
+        """Reload the champion alias (default) or load a given version or alias. The swap is atomic;
+        a failed load keeps the old model serving and returns the error."""
+        if body is not None and body.version is not None and body.alias is not None:
+            raise HTTPException(422, detail="give a version or an alias, not both")
+        ref = None if body is None else (body.version or body.alias)
+        previous = holder.current.version if holder.current else None
+        try:
+            loaded = holder.load(ref)
+        except RegistryError as exc:
+            status = 503 if exc.message.startswith("cannot reach") else 404
+            raise HTTPException(status, detail=f"{exc}; still serving version {previous}") from None
+        except Exception as exc:
+            raise HTTPException(
+                502, detail=f"load failed ({type(exc).__name__}: {exc}); still serving {previous}"
+            ) from None
+        return {"loaded": loaded.info(), "previous_version": previous}
+
+    return router
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "alive"}
+
+    @router.get("/ready", responses={503: {"description": "no model loaded yet, with the reason"}})
+    async def ready(holder: Holder) -> dict[str, Any]:
+        """Ready once a model is loaded (and from then on, even if MLflow goes away)."""
+        model = serving_model(holder)
+        return {"status": "ready", "model": model.name, "version": model.version, "path": model.kind}
+
+    return router
+
+
+def create_app(
+    settings: Settings | None = None, holder: ModelHolder | None = None, load_on_start: bool = True
+) -> FastAPI:
+    """The inference API. Loads the champion in the background so it starts even when MLflow is down."""
+    settings = settings or load_settings()
+    metrics = ApiMetrics()
+    if holder is None:
+        holder = ModelHolder(settings, on_load=metrics.model_loaded)
+    else:
+        holder.on_load = metrics.model_loaded
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if load_on_start:
+            holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(
+        title="mlops inference API",
+        version="1",
+        description=f"House prices from `{settings.model_name}@{settings.champion_alias}`.",
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.state.metrics = metrics
+    app.include_router(predict_router(settings.api_max_batch, metrics))
+    app.include_router(model_router(settings))
+    app.include_router(health_router())
+
+    @app.get("/metrics", tags=["metrics"], include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

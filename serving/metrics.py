@@ -1,0 +1,83 @@
+"""Prometheus metrics of the inference API, recorded by a pure ASGI middleware.
+
+A pure ASGI middleware, not Starlette's BaseHTTPMiddleware: the latter wraps every
+response in a stream and task group, which cut throughput by about 3x when measured.
+"""
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Paths we label as themselves; anything else is "other" so that scanners cannot blow up cardinality.
+KNOWN_PATHS = {
+    "/predict",
+    "/model",
+    "/load_model",
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+}
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mlops_api_requests", "HTTP requests", ["method", "path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "mlops_api_request_duration_seconds", "Request latency", ["method", "path"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.predictions = Counter("mlops_api_predictions", "Listings predicted", registry=self.registry)
+        self.model_info = Gauge(
+            "mlops_api_model_info", "The model being served (value 1)", ["name", "version", "alias", "path"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.model_version = Gauge("mlops_api_model_version", "Version being served", ["name"], registry=self.registry)
+        self.reloads = Counter("mlops_api_model_reloads", "Model loads by result", ["result"], registry=self.registry)
+        for result in ("success", "failure"):
+            self.reloads.labels(result)
+
+    def model_loaded(self, result: str, model: Any) -> None:
+        self.reloads.labels(result).inc()
+        if model is not None:
+            self.model_info.clear()
+            self.model_info.labels(model.name, str(model.version), model.alias or "", model.kind).set(1)
+            self.model_version.labels(model.name).set(model.version)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    content_type = CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    def __init__(self, app: Any, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+        method = scope["method"]
+        status = 500
+        start = time.perf_counter()
+
+        async def send_and_record(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.metrics.latency.labels(method, path).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(method, path, str(status)).inc()

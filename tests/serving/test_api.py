@@ -1,0 +1,202 @@
+"""Contract of the inference API against a real MLflow registry trained by the core loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from mlops_cli.model_server import wait_until_loaded
+from mlops_cli.registry import alias_state, list_versions
+from mlops_cli.schema import FEATURES
+from serving.app import create_app
+from tests.serving.conftest import serving_settings
+
+LISTING = {"city": "Austin", "state": "texas", "zip_code": 75003, "house_size": 1800, "bed": 3, "bath": 2,
+           "acre_lot": 0.25}  # fmt: skip
+TOKEN = {"Authorization": "Bearer test-token-" + "x" * 20}
+
+
+@pytest.fixture
+def settings(registry_home: Path):  # noqa: ANN201
+    return serving_settings(registry_home, api_max_batch=50)
+
+
+@pytest.fixture
+def client(settings) -> Iterator[TestClient]:  # noqa: ANN001
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        assert wait_until_loaded(app.state.holder, 60) is not None, app.state.holder.last_error
+        yield test_client
+
+
+def champion(settings) -> int:  # noqa: ANN001
+    return alias_state(settings).champion
+
+
+def test_predict_one_listing_names_the_version(client: TestClient, settings) -> None:  # noqa: ANN001
+    response = client.post("/predict", json=LISTING)
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["predictions"]) == 1 and 50_000 < body["predictions"][0] < 5_000_000
+    assert body["model"] == {"name": "house_prices", "version": champion(settings), "alias": "champion"}
+
+
+def test_predict_a_list_keeps_the_order(client: TestClient) -> None:
+    small, big = dict(LISTING, house_size=900), dict(LISTING, house_size=4000)
+    prices = client.post("/predict", json=[small, big, small]).json()["predictions"]
+    assert prices[0] == prices[2] < prices[1]
+
+
+def test_fields_the_model_does_not_use_are_ignored(client: TestClient) -> None:
+    with_extras = dict(LISTING, price=1, street="12", brokered_by="x")
+    assert client.post("/predict", json=with_extras).json() == client.post("/predict", json=LISTING).json()
+
+
+def test_missing_optional_numbers_are_imputed(client: TestClient) -> None:
+    sparse = {k: LISTING[k] for k in ("city", "state", "zip_code", "house_size")}
+    assert client.post("/predict", json=sparse).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({**LISTING, "house_size": "big"}, ["body", "house_size"], "valid number"),
+        ({k: v for k, v in LISTING.items() if k != "zip_code"}, ["body", "zip_code"], "Field required"),
+        ({**LISTING, "bed": -1}, ["body", "bed"], "greater than or equal"),
+        ({**LISTING, "house_size": 10**7}, ["body", "house_size"], "less than or equal"),
+        ({**LISTING, "zip_code": "abc"}, ["body", "zip_code"], "pattern"),
+        ([LISTING, {**LISTING, "bath": 99}], ["body", 1, "bath"], "less than or equal"),
+        ([LISTING] * 51, ["body"], "at most 50"),
+        ([], ["body"], "at least 1"),
+    ],
+)
+def test_invalid_bodies_are_422_naming_the_field(client: TestClient, body, field, words) -> None:  # noqa: ANN001
+    response = client.post("/predict", json=body)
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(e["loc"][: len(field)] == field and words in e["msg"] for e in errors), errors
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_predictions_match_mlflow_pyfunc(client: TestClient, settings) -> None:  # noqa: ANN001
+    import mlflow.pyfunc
+
+    from mlops_cli.storage import clean_data, engine_for, read_table
+
+    rows = read_table(engine_for(settings), clean_data).dropna(subset=["house_size", "city"]).head(300)[FEATURES]
+    rows.loc[rows.index[:5], "city"] = "Nowhere"  # an unseen category
+    listings = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in rows.to_dict(orient="records")
+    ]
+    listings = [
+        {k: v for k, v in item.items() if v is not None or k in ("bed", "bath", "acre_lot")} for item in listings
+    ]
+    served = []
+    for start in range(0, len(listings), 50):
+        response = client.post("/predict", json=listings[start : start + 50])
+        assert response.status_code == 200, response.text
+        served += response.json()["predictions"]
+    pyfunc = mlflow.pyfunc.load_model(f"models:/house_prices/{champion(settings)}")
+    expected = pyfunc.predict(rows.reset_index(drop=True))
+    np.testing.assert_allclose(served, expected, rtol=1e-6)
+    assert client.get("/model").json()["path"] == "fast"
+
+
+def test_model_info(client: TestClient, settings) -> None:  # noqa: ANN001
+    info = client.get("/model").json()
+    assert info["name"] == "house_prices" and info["version"] == champion(settings)
+    assert info["alias"] == "champion" and info["run_id"] and info["loaded_at"]
+    assert info["metrics"]["rmse"] > 0 and info["path"] == "fast" and info["fallback_reason"] is None
+
+
+def test_load_model_needs_the_token(client: TestClient) -> None:
+    assert client.post("/load_model").status_code == 401
+    assert client.post("/load_model", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_load_a_version_then_back_to_the_alias(client: TestClient, settings) -> None:  # noqa: ANN001
+    current = champion(settings)
+    other = next(v["version"] for v in list_versions(settings) if v["version"] != current)
+    response = client.post("/load_model", json={"version": other}, headers=TOKEN)
+    assert response.status_code == 200, response.text
+    assert response.json()["loaded"]["version"] == other and response.json()["previous_version"] == current
+    assert client.post("/predict", json=LISTING).json()["model"]["version"] == other
+    back = client.post("/load_model", headers=TOKEN)
+    assert back.json()["loaded"]["version"] == current and back.json()["loaded"]["alias"] == "champion"
+
+
+def test_a_failed_load_keeps_the_old_model(client: TestClient, settings) -> None:  # noqa: ANN001
+    current = champion(settings)
+    for body in ({"version": 999}, {"alias": "nope"}):
+        response = client.post("/load_model", json=body, headers=TOKEN)
+        assert response.status_code == 404 and f"still serving version {current}" in response.json()["detail"]
+    assert client.post("/predict", json=LISTING).json()["model"]["version"] == current
+    both = client.post("/load_model", json={"version": 1, "alias": "champion"}, headers=TOKEN)
+    assert both.status_code == 422
+
+
+def test_metrics_count_requests_predictions_and_reloads(client: TestClient, settings) -> None:  # noqa: ANN001
+    client.post("/predict", json=[LISTING, LISTING])
+    client.post("/predict", json={})
+    client.get("/nowhere")
+    text = client.get("/metrics").text
+    assert 'mlops_api_requests_total{method="POST",path="/predict",status="200"} 1.0' in text
+    assert 'mlops_api_requests_total{method="POST",path="/predict",status="422"} 1.0' in text
+    assert 'mlops_api_requests_total{method="GET",path="other",status="404"} 1.0' in text
+    assert "mlops_api_predictions_total 2.0" in text
+    assert 'mlops_api_request_duration_seconds_bucket{le="+Inf",method="POST",path="/predict"} 2.0' in text
+    version = champion(settings)
+    assert f'mlops_api_model_info{{alias="champion",name="house_prices",path="fast",version="{version}"}} 1.0' in text
+    assert f'mlops_api_model_version{{name="house_prices"}} {float(version)}' in text
+    assert 'mlops_api_model_reloads_total{result="success"} 1.0' in text
+
+
+def test_not_ready_until_a_model_is_loaded(settings) -> None:  # noqa: ANN001
+    app = create_app(settings, load_on_start=False)
+    with TestClient(app) as client:
+        assert client.get("/health/live").status_code == 200
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and "no model loaded yet" in ready.json()["detail"]
+        assert client.post("/predict", json=LISTING).status_code == 503
+        client.post("/load_model", headers=TOKEN)
+        assert client.get("/health/ready").json()["status"] == "ready"
+
+
+def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_path: Path) -> None:  # noqa: ANN001
+    """A nearest-neighbour model is not additive: the fast path refuses it and /model says so."""
+    import mlflow
+    from sklearn.neighbors import KNeighborsRegressor
+
+    from mlops_cli.registry import configure
+    from mlops_cli.storage import clean_data, engine_for, read_table
+    from mlops_cli.train import build_pipeline
+
+    pyfunc_settings = serving_settings(settings.home.parent / "other" / ".mlops", api_max_batch=50,
+                                       mlflow_tracking_uri=None, model_name="house_prices_forest")  # fmt: skip
+    data = read_table(engine_for(settings), clean_data)
+    pipeline = build_pipeline(60)
+    pipeline.steps[-1] = ("regressor", KNeighborsRegressor(n_neighbors=5))
+    pipeline.fit(data[FEATURES], data["price"])
+    client = configure(pyfunc_settings)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(pipeline, name="model", registered_model_name="house_prices_forest",
+                                        input_example=data[FEATURES].head(2), skops_trusted_types=["numpy.dtype", "scipy.sparse._csr.csr_matrix"])  # fmt: skip
+    client.set_registered_model_alias("house_prices_forest", "champion", str(info.registered_model_version))
+    app = create_app(pyfunc_settings)
+    with TestClient(app) as api:
+        assert wait_until_loaded(app.state.holder, 60) is not None, app.state.holder.last_error
+        model = api.get("/model").json()
+        assert model["path"] == "pyfunc" and "differ" in model["fallback_reason"]
+        rows = data.dropna(subset=["house_size", "city"])[FEATURES].head(20)
+        listings = [{k: v for k, v in r.items() if v == v} for r in rows.to_dict(orient="records")]
+        served = api.post("/predict", json=listings).json()["predictions"]
+    np.testing.assert_allclose(served, pipeline.predict(rows), rtol=1e-6)
