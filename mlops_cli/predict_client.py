@@ -35,8 +35,10 @@ def request_predictions(api_url: str, listings: list[dict[str, Any]], timeout: f
     if response.status_code == 422:
         raise MlopsError(f"invalid listing: {describe_422(response.json())}")
     if response.status_code == 503:
-        raise MlopsError(f"the inference API has no model yet: {response.json().get('detail')}",
-                         hint="train one with `mlops train --all`")  # fmt: skip
+        raise MlopsError(
+            f"the inference API has no model yet: {response.json().get('detail')}",
+            hint="train one with `mlops train --all`",
+        )
     if response.status_code >= 400:
         raise MlopsError(f"inference API answered HTTP {response.status_code}: {response.text[:300]}")
     return response.json()

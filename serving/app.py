@@ -111,7 +111,7 @@ def model_router(settings: Settings) -> APIRouter:
             401: {"description": "missing or wrong token"},
             404: {"description": "no such version or alias"},
             503: {"description": "MLflow unreachable; the old model keeps serving"},
-        },  # fmt: skip
+        },
     )
     def load_model(holder: Holder, body: Annotated[LoadModelRequest | None, Body()] = None) -> dict[str, Any]:
         """Reload the champion alias (default) or load a given version or alias. The swap is atomic;

@@ -30,14 +30,19 @@ class ApiMetrics:
             "mlops_api_requests", "HTTP requests", ["method", "path", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "mlops_api_request_duration_seconds", "Request latency", ["method", "path"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+            "mlops_api_request_duration_seconds",
+            "Request latency",
+            ["method", "path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.predictions = Counter("mlops_api_predictions", "Listings predicted", registry=self.registry)
         self.model_info = Gauge(
-            "mlops_api_model_info", "The model being served (value 1)", ["name", "version", "alias", "path"],
+            "mlops_api_model_info",
+            "The model being served (value 1)",
+            ["name", "version", "alias", "path"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.model_version = Gauge("mlops_api_model_version", "Version being served", ["name"], registry=self.registry)
         self.reloads = Counter("mlops_api_model_reloads", "Model loads by result", ["result"], registry=self.registry)
         for result in ("success", "failure"):

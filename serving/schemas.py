@@ -31,7 +31,7 @@ class Listing(BaseModel):
                     "bed": 3,
                     "bath": 2,
                     "acre_lot": 0.2,
-                }  # fmt: skip
+                }
             ]
         },
     )

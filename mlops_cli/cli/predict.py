@@ -19,8 +19,9 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep or name not in FIELDS:
-            raise typer.BadParameter(f"expected FIELD=VALUE with FIELD one of {', '.join(FIELDS)}; got {pair!r}",
-                                     param_hint="--set")  # fmt: skip
+            raise typer.BadParameter(
+                f"expected FIELD=VALUE with FIELD one of {', '.join(FIELDS)}; got {pair!r}", param_hint="--set"
+            )
         if name in NUMERIC:
             try:
                 listing[name] = float(value)
@@ -78,8 +79,10 @@ def predict(
     from rich.table import Table
 
     model = answer["model"]
-    table = Table(title=f"{model['name']} v{model['version']}" + (f" ({model['alias']})" if model["alias"] else ""),
-                  title_justify="left")  # fmt: skip
+    table = Table(
+        title=f"{model['name']} v{model['version']}" + (f" ({model['alias']})" if model["alias"] else ""),
+        title_justify="left",
+    )
     for name in (*FIELDS, "predicted price"):
         table.add_column(name, justify="right" if name in (*NUMERIC, "predicted price") else "left")
     for listing, price in zip(listings, answer["predictions"], strict=True):

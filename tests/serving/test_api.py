@@ -15,8 +15,15 @@ from mlops_cli.schema import FEATURES
 from serving.app import create_app
 from tests.serving.conftest import serving_settings
 
-LISTING = {"city": "Austin", "state": "texas", "zip_code": 75003, "house_size": 1800, "bed": 3, "bath": 2,
-           "acre_lot": 0.25}  # fmt: skip
+LISTING = {
+    "city": "Austin",
+    "state": "texas",
+    "zip_code": 75003,
+    "house_size": 1800,
+    "bed": 3,
+    "bath": 2,
+    "acre_lot": 0.25,
+}
 TOKEN = {"Authorization": "Bearer test-token-" + "x" * 20}
 
 
@@ -180,16 +187,25 @@ def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_pa
     from mlops_cli.storage import clean_data, engine_for, read_table
     from mlops_cli.train import build_pipeline
 
-    pyfunc_settings = serving_settings(settings.home.parent / "other" / ".mlops", api_max_batch=50,
-                                       mlflow_tracking_uri=None, model_name="house_prices_forest")  # fmt: skip
+    pyfunc_settings = serving_settings(
+        settings.home.parent / "other" / ".mlops",
+        api_max_batch=50,
+        mlflow_tracking_uri=None,
+        model_name="house_prices_forest",
+    )
     data = read_table(engine_for(settings), clean_data)
     pipeline = build_pipeline(60)
     pipeline.steps[-1] = ("regressor", KNeighborsRegressor(n_neighbors=5))
     pipeline.fit(data[FEATURES], data["price"])
     client = configure(pyfunc_settings)
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(pipeline, name="model", registered_model_name="house_prices_forest",
-                                        input_example=data[FEATURES].head(2), skops_trusted_types=["numpy.dtype", "scipy.sparse._csr.csr_matrix"])  # fmt: skip
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            registered_model_name="house_prices_forest",
+            input_example=data[FEATURES].head(2),
+            skops_trusted_types=["numpy.dtype", "scipy.sparse._csr.csr_matrix"],
+        )
     client.set_registered_model_alias("house_prices_forest", "champion", str(info.registered_model_version))
     app = create_app(pyfunc_settings)
     with TestClient(app) as api:

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.slow
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("w") as out:
-        return subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop_group(process: subprocess.Popen) -> None:
@@ -42,8 +43,9 @@ def stop_group(process: subprocess.Popen) -> None:
 @pytest.fixture
 def api(registry_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    process = start([sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(port)], registry_env,
-                    tmp_path / "api.log")  # fmt: skip
+    process = start(
+        [sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(port)], registry_env, tmp_path / "api.log"
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/health/live", process=process)
@@ -98,8 +100,9 @@ def test_reload_under_load_drops_nothing_and_switches_once_per_promotion(api: st
 def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: dict[str, str], tmp_path: Path) -> None:
     mlflow_port, api_port = free_port(), free_port()
     env = {**registry_env, "MLOPS_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}"}
-    api = start([sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(api_port)], env,
-                tmp_path / "api.log")  # fmt: skip
+    api = start(
+        [sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(api_port)], env, tmp_path / "api.log"
+    )
     url = f"http://127.0.0.1:{api_port}"
     mlflow = None
     try:
@@ -112,8 +115,24 @@ def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: d
         assert httpx.post(f"{url}/predict", json=LISTING).status_code == 503
 
         backend = f"sqlite:///{registry_env['MLOPS_HOME']}/mlflow.db"
-        mlflow = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--host",
-                        "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"], {}, tmp_path / "mlflow.log")  # fmt: skip
+        mlflow = start(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                backend,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port),
+                "--workers",
+                "1",
+            ],
+            {},
+            tmp_path / "mlflow.log",
+        )
         deadline = time.monotonic() + 180
         while httpx.get(f"{url}/health/ready").status_code != 200:
             assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()[-2000:]
