@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_cli.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+from mlops_cli.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, name_text, zip_text
 
 UNKNOWN_PROBE = "\x00unseen category\x00"
 # Predictions must agree with the model to this relative tolerance, or we do not fold.
@@ -45,8 +45,12 @@ class FoldedModel:
             value = row.get(name)
             if value is None:
                 total += self.missing[name]
-            else:
-                total += self.categories[name].get(value, self.unknown[name])
+                continue
+            contribution = self.categories[name].get(value)
+            if contribution is None:  # not as sent: normalise ("austin " → "Austin", 601 → "00601") and retry
+                key = normalise_category(name, value)
+                contribution = self.missing[name] if key is None else self.categories[name].get(key, self.unknown[name])
+            total += contribution
         for name in NUMERIC_FEATURES:
             value = row.get(name)
             total += self.weights[name] * (self.fill[name] if value is None else value)
@@ -54,6 +58,21 @@ class FoldedModel:
 
     def predict(self, rows: list[dict[str, Any]]) -> list[float]:
         return [self.predict_one(row) for row in rows]
+
+
+def normalise_category(name: str, value: Any) -> str | None:
+    """The form the model was trained on (ingestion normalises text the same way)."""
+    return zip_text(value) if name == "zip_code" else name_text(value)
+
+
+def normalised_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            **row,
+            **{name: normalise_category(name, row[name]) for name in CATEGORICAL_FEATURES if row.get(name) is not None},
+        }
+        for row in rows
+    ]
 
 
 def _frame(rows: list[dict[str, Any]]) -> Any:

@@ -32,6 +32,15 @@ class LoadedModel:
     fallback_reason: str | None = None
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
+    @property
+    def ref_json(self) -> str:
+        """``{"name", "version", "alias"}`` as JSON, made once: every response names the model."""
+        if not hasattr(self, "_ref_json"):
+            import json
+
+            self._ref_json = json.dumps({"name": self.name, "version": self.version, "alias": self.alias})
+        return self._ref_json
+
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -47,10 +56,10 @@ class LoadedModel:
 
 def pyfunc_predictor(model: Any) -> Predictor:
     """Predictions through MLflow's pyfunc: a DataFrame round trip, schema enforcement included."""
-    from mlops_cli.fastpath import _frame
+    from mlops_cli.fastpath import _frame, normalised_rows
 
     def predict(rows: list[dict[str, Any]]) -> list[float]:
-        return [float(v) for v in model.predict(_frame(rows))]
+        return [float(v) for v in model.predict(_frame(normalised_rows(rows)))]
 
     return predict
 

@@ -20,6 +20,7 @@ KNOWN_PATHS = {
     "/docs",
     "/openapi.json",
 }
+KNOWN_METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -65,13 +66,26 @@ class MetricsMiddleware:
     def __init__(self, app: Any, metrics: ApiMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Labelled children, looked up once per label set instead of once per request.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def _record(self, method: str, path: str, status: int, seconds: float) -> None:
+        timer = self._timers.get((method, path))
+        if timer is None:
+            timer = self._timers[(method, path)] = self.metrics.latency.labels(method, path)
+        counter = self._counters.get((method, path, status))
+        if counter is None:
+            counter = self._counters[(method, path, status)] = self.metrics.requests.labels(method, path, str(status))
+        timer.observe(seconds)
+        counter.inc()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
         status = 500
         start = time.perf_counter()
 
@@ -84,5 +98,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            self.metrics.latency.labels(method, path).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(method, path, str(status)).inc()
+            self._record(method, path, status, time.perf_counter() - start)

@@ -2,10 +2,9 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_cli.clean import LIMITS
-from mlops_cli.schema import name_text, zip_text
 
 Text = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -16,7 +15,9 @@ def _bounded(name: str, description: str) -> Any:
 
 
 class Listing(BaseModel):
-    """One listing; fields the model does not use (price, street, ...) are ignored."""
+    """One listing; fields the model does not use (price, street, ...) are ignored. Text is
+    normalised as at ingestion ("austin" → "Austin", 601 → "00601") by the model server,
+    only when the value as sent is not one the model knows."""
 
     model_config = ConfigDict(
         extra="ignore",
@@ -49,16 +50,6 @@ class Listing(BaseModel):
     bed: Annotated[float | None, _bounded("bed", "bedrooms")] = None
     bath: Annotated[float | None, _bounded("bath", "bathrooms")] = None
     acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres")] = None
-
-    @field_validator("city", "state")
-    @classmethod
-    def _title(cls, value: str) -> str:
-        return name_text(value)
-
-    @field_validator("zip_code")
-    @classmethod
-    def _zip(cls, value: str | int) -> str:
-        return zip_text(str(value))
 
 
 class ModelRef(BaseModel):

@@ -13,7 +13,7 @@ from mlops_cli.model_server import wait_until_loaded
 from mlops_cli.registry import alias_state, list_versions
 from mlops_cli.schema import FEATURES
 from serving.app import create_app
-from tests.serving.conftest import serving_settings
+from tests.conftest import serving_settings
 
 LISTING = {
     "city": "Austin",

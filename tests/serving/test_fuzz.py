@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from mlops_cli.model_server import wait_until_loaded
 from serving.app import create_app
-from tests.serving.conftest import serving_settings
+from tests.conftest import serving_settings
 
 
 @pytest.fixture(scope="module")

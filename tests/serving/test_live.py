@@ -16,8 +16,7 @@ import pytest
 
 from mlops_cli.netutil import free_port
 from mlops_cli.registry import alias_state, list_versions
-from tests.conftest import wait_http
-from tests.serving.conftest import serving_settings
+from tests.conftest import serving_settings, wait_http
 from tests.serving.test_api import LISTING, TOKEN
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,253 @@
+"""Throughput of the inference API's /predict against a bare FastAPI echo endpoint and
+`mlflow models serve`, side by side in one run: same load generator (wrk, 32 connections,
+one-row JSON body), one uvicorn worker each (uvloop + httptools).
+
+    python bench/serve.py [--duration 10] [--connections 32] [--rounds 2] [--home DIR]
+
+Targets (ratios): /predict >= 0.75x the echo endpoint with metrics on, >= 20x `mlflow
+models serve` on the same registered version; predictions equal to mlflow.pyfunc to 1e-6.
+Needs wrk (Debian package `wrk`). Without --home it trains a small registry first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTING = {
+    "city": "Austin",
+    "state": "Texas",
+    "zip_code": "75003",
+    "house_size": 1800,
+    "bed": 3,
+    "bath": 2,
+    "acre_lot": 0.25,
+}
+
+
+def free_port() -> int:
+    from mlops_cli.netutil import free_port as pick
+
+    return pick()
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        env={**os.environ, **env},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    sys.exit(f"server not ready after {timeout}s: {log.read_text()[-2000:]}")
+
+
+def wrk(url: str, body: str, duration: int, connections: int, workdir: Path) -> dict[str, float]:
+    script = workdir / "post.lua"
+    escaped = body.replace("\\", "\\\\").replace("'", "\\'")
+    script.write_text(
+        f"wrk.method = 'POST'\nwrk.body = '{escaped}'\nwrk.headers['Content-Type'] = 'application/json'\n"
+    )
+    threads = min(2, connections)
+    result = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = result.stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if non_2xx:
+        sys.exit(f"{url} answered {non_2xx.group(1)} errors under load:\n{text}")
+
+    def latency_ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50_ms": latency_ms("50%"),
+        "p99_ms": latency_ms("99%"),
+    }
+
+
+def train_registry(home: Path) -> None:
+    env = {"MLOPS_HOME": str(home), "MLOPS_GENERATOR_BATCHES": "4"}
+    subprocess.run(
+        [sys.executable, "-m", "mlops_cli.cli.main", "train", "--all", "--no-reload-api", "--json"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+
+
+def check_equal_predictions(api: str, home: Path, version: int) -> int:
+    """Our /predict against mlflow.pyfunc on the same stored rows (relative 1e-6)."""
+    import numpy as np
+
+    os.environ["MLOPS_HOME"] = str(home)
+    from mlops_cli.registry import connect
+    from mlops_cli.schema import FEATURES
+    from mlops_cli.settings import load_settings
+    from mlops_cli.storage import clean_data, engine_for, read_table
+
+    settings = load_settings()
+    connect(settings)
+    import mlflow.pyfunc
+
+    rows = read_table(engine_for(settings), clean_data).dropna(subset=["house_size", "city"])[FEATURES].head(500)
+    listings = [{k: v for k, v in r.items() if v == v} for r in rows.to_dict(orient="records")]
+    served: list[float] = []
+    for start_at in range(0, len(listings), 100):
+        served += httpx.post(f"{api}/predict", json=listings[start_at : start_at + 100]).json()["predictions"]
+    expected = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}").predict(rows.reset_index(drop=True))
+    np.testing.assert_allclose(served, expected, rtol=1e-6)
+    return len(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per server")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of echo and /predict")
+    parser.add_argument("--home", type=Path, help="an MLOPS_HOME with a champion (default: train one)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    home = args.home or work / ".mlops"
+    if args.home is None:
+        print("training a small registry ...", flush=True)
+        train_registry(home)
+    env = {"MLOPS_HOME": str(home), "MLOPS_API_WATCH_INTERVAL": "0", "OPENBLAS_NUM_THREADS": "1"}
+    one_row = json.dumps(LISTING)
+    results: dict[str, dict[str, float]] = {}
+    servers: list[subprocess.Popen] = []
+    try:
+        port = free_port()
+        uvicorn = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        echo = start([*uvicorn, "--app-dir", str(ROOT / "bench"), "echo_app:app"], env, work / "echo.log")
+        servers.append(echo)
+        echo_url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{echo_url}/docs", echo, work / "echo.log")
+
+        port = free_port()
+        api = start(
+            [sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(port), "--workers", "1"],
+            env,
+            work / "api.log",
+        )
+        servers.append(api)
+        api_url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{api_url}/health/ready", api, work / "api.log")
+        model = httpx.get(f"{api_url}/model").json()
+        checked = check_equal_predictions(api_url, home, model["version"])
+        ours = f"mlops /predict ({model['path']} path, metrics on)"
+        # Interleaved rounds, best of each: machine noise hits both servers alike.
+        for _ in range(args.rounds):
+            for name, url in (("FastAPI echo (baseline)", f"{echo_url}/echo"), (ours, f"{api_url}/predict")):
+                run = wrk(url, one_row, args.duration, args.connections, work)
+                if name not in results or run["rps"] > results[name]["rps"]:
+                    results[name] = run
+        stop(echo)
+        stop(api)
+
+        port = free_port()
+        mlflow_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db"}
+        model_uri = f"models:/house_prices/{model['version']}"
+        served = start(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            mlflow_env,
+            work / "mlflow.log",
+        )
+        servers.append(served)
+        wait_ready(f"http://127.0.0.1:{port}/ping", served, work / "mlflow.log")
+        mlflow_body = json.dumps({"dataframe_records": [LISTING]})
+        results["mlflow models serve"] = wrk(
+            f"http://127.0.0.1:{port}/invocations", mlflow_body, args.duration, args.connections, work
+        )
+    finally:
+        for server in servers:
+            stop(server)
+    print(f"\n{'server':<46}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, r in results.items():
+        print(f"{name:<46}{r['rps']:>10,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}")
+    ours = next(r for name, r in results.items() if name.startswith("mlops"))
+    vs_echo = ours["rps"] / results["FastAPI echo (baseline)"]["rps"]
+    vs_mlflow = ours["rps"] / results["mlflow models serve"]["rps"]
+    print(f"\n/predict vs echo:          {vs_echo:6.2f}x  (target >= 0.75: {'met' if vs_echo >= 0.75 else 'NOT met'})")
+    print(f"/predict vs mlflow serve:  {vs_mlflow:6.1f}x  (target >= 20: {'met' if vs_mlflow >= 20 else 'NOT met'})")
+    print(f"predictions equal to mlflow.pyfunc (rtol 1e-6) on {checked} stored rows: yes")
+    return 0 if vs_echo >= 0.75 and vs_mlflow >= 20 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`mlops predict` and `mlops serve` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.netutil import free_port
+from tests.conftest import run_mlops
+from tests.serving.test_live import api  # noqa: F401 - the real uvicorn fixture
+
+pytestmark = pytest.mark.slow
+LISTING_ARGS = ["-s", "city=Austin", "-s", "state=Texas", "-s", "zip_code=75003", "-s", "house_size=1800"]
+
+
+def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[str, str]) -> None:  # noqa: F811
+    table = run_mlops("predict", "--url", api, *LISTING_ARGS, env=registry_env)
+    assert table.returncode == 0, table.stderr
+    assert "house_prices v" in table.stdout and "(champion)" in table.stdout and "Austin" in table.stdout
+    answer = json.loads(run_mlops("predict", "--url", api, *LISTING_ARGS, "--json", env=registry_env).stdout)
+    assert answer["model"]["alias"] == "champion" and len(answer["predictions"]) == 1
+
+
+def test_predict_from_json_and_csv_files(api: str, registry_env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    listing = {"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": 1800}
+    (tmp_path / "l.json").write_text(json.dumps([listing, {**listing, "house_size": 3000}]))
+    (tmp_path / "l.csv").write_text(
+        "city,state,zip_code,house_size,bed\nAustin,Texas,00601,1800,\nMiami,Florida,33000,900,2\n"
+    )
+    for name in ("l.json", "l.csv"):
+        result = run_mlops("predict", "--url", api, "--file", str(tmp_path / name), "--json", env=registry_env)
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)["predictions"]) == 2
+
+
+def test_invalid_field_is_one_clear_line(api: str, registry_env: dict[str, str]) -> None:  # noqa: F811
+    result = run_mlops("predict", "--url", api, *LISTING_ARGS[:-2], "-s", "house_size=5", env=registry_env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: invalid listing: house_size: Input should be greater than or equal to 100"
+    usage = run_mlops("predict", "--url", api, "-s", "rooms=3", env=registry_env)
+    assert usage.returncode == 2 and "FIELD=VALUE" in usage.stderr
+
+
+def test_api_down_is_a_clear_error(home: Path) -> None:
+    result = run_mlops("predict", "--url", f"http://127.0.0.1:{free_port()}", *LISTING_ARGS)
+    assert result.returncode == 1 and "is not reachable" in result.stderr and "mlops serve" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_taken_port_names_the_port(home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_mlops("serve", "--port", str(port))
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use; the inference API wanted it" in result.stderr
+    assert "MLOPS_API_PORT" in result.stderr
