@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,3 +217,22 @@ def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_pa
         listings = [{k: v for k, v in r.items() if v == v} for r in rows.to_dict(orient="records")]
         served = api.post("/predict", json=listings).json()["predictions"]
     np.testing.assert_allclose(served, pipeline.predict(rows), rtol=1e-6)
+
+
+def test_the_server_follows_the_alias_without_load_model_calls(registry_home: Path) -> None:
+    from mlops_cli.promote import promote_if_better
+
+    settings = serving_settings(registry_home, api_watch_interval=0.2)
+    first = champion(settings)
+    other = next(v["version"] for v in list_versions(settings) if v["version"] != first)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        assert wait_until_loaded(app.state.holder, 60).version == first
+        promote_if_better(settings, other, force=True, action="manual", who="test")
+        try:
+            deadline = time.monotonic() + 30
+            while client.post("/predict", json=LISTING).json()["model"]["version"] != other:
+                assert time.monotonic() < deadline, "the watcher did not pick up the new champion"
+                time.sleep(0.1)
+        finally:
+            promote_if_better(settings, first, force=True, action="manual", who="test")
