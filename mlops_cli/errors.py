@@ -8,10 +8,11 @@ class MlopsError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, details: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details  # shown above the one-line error (e.g. a service's last log lines)
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -47,3 +48,7 @@ class RegistryError(MlopsError):
 
 class PromotionRefused(MlopsError):
     """A manual promotion that would make the champion worse, without --force."""
+
+
+class StackError(MlopsError):
+    """A local service could not start, or the stack state is unusable."""

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         0.6, ge=0.0, le=1.0, description="how far the state mix moves by the last batch"
     )
 
+    # local stack (`mlops up`): where each supervised service listens
+    mlflow_host: str = Field("127.0.0.1", description="bind address of the local MLflow server")
+    mlflow_port: int = Field(5000, ge=1, le=65535, description="port of the local MLflow server")
+    ui_port: int = Field(8501, ge=1, le=65535, description="port of the Streamlit UI")
+    prometheus_port: int = Field(9090, ge=1, le=65535, description="port of the local Prometheus")
+    stack_start_timeout: float = Field(120.0, gt=0, description="seconds each service may take to become healthy")
+    stack_stop_timeout: float = Field(10.0, gt=0, description="seconds before a service that ignores SIGTERM is killed")
+
     # storage and tracking
     data_db_url: str | None = Field(None, description="SQLAlchemy URL of the data DB")
     mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking server or backend URI")
@@ -85,7 +93,7 @@ class Settings(BaseSettings):
     max_categories: int = Field(60, ge=2, le=10_000, description="one-hot categories per column, rest pooled")
 
     # inference API
-    api_url: str = Field("http://127.0.0.1:8000", description="the inference API")
+    api_url: str | None = Field(None, description="the inference API (default: http://API_HOST:API_PORT)")
     api_token: SecretStr | None = Field(None, description="bearer token for POST /load_model")
     api_host: str = Field("127.0.0.1", description="bind address of `mlops serve`")
     api_port: int = Field(8000, ge=1, le=65535, description="port of `mlops serve`")
@@ -128,6 +136,8 @@ class Settings(BaseSettings):
             self.data_db_url = f"sqlite:///{self.home / 'data.db'}"
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if not self.api_url:
+            self.api_url = f"http://{self.api_host}:{self.api_port}"
         if not self.mlflow_artifact_root and self._tracking_is_local():
             self.mlflow_artifact_root = (self.home / "artifacts").as_uri()
         token = self.api_token.get_secret_value() if self.api_token else None

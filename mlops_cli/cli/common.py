@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 from rich.console import Console
 
 # Tables and results go to stdout; progress, warnings and errors to stderr, so that
 # `--json` output stays one clean document.
-out = Console()
+# Piped or captured output gets room for wide tables instead of rich's 80-column default.
+out = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 state = {"verbose": os.environ.get("MLOPS_DEBUG", "").lower() in ("1", "true", "yes")}
@@ -33,4 +35,6 @@ def money(value: float | None) -> str:
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)

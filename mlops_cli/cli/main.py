@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli import config, data, models, predict, promote, serve, train
+from mlops_cli.cli import config, data, models, predict, promote, serve, stack, train
 from mlops_cli.cli.common import err, state
 
 app = typer.Typer(
@@ -26,6 +26,10 @@ app.command("promote")(promote.promote)
 app.command("rollback")(promote.rollback)
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)
+app.command("up")(stack.up)
+app.command("down")(stack.down)
+app.command("status")(stack.status)
+app.command("logs")(stack.logs)
 
 
 def _version(value: bool) -> None:
@@ -47,6 +51,8 @@ def root(
 
 
 def main() -> None:
+    from rich.markup import escape
+
     from mlops_cli.errors import MlopsError
 
     try:
@@ -54,7 +60,10 @@ def main() -> None:
     except MlopsError as exc:
         if state["verbose"]:
             err.print_exception()
-        err.print(f"[red]error:[/red] {exc.message}" + (f" — {exc.hint}" if exc.hint else ""), highlight=False)
+        if exc.details:
+            err.print(exc.details, highlight=False, markup=False)
+        message = exc.message + (f" — {exc.hint}" if exc.hint else "")
+        err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -62,7 +71,8 @@ def main() -> None:
     except Exception as exc:  # the last line of defence: never a bare traceback
         if state["verbose"]:
             err.print_exception()
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} — run with -v for the traceback", highlight=False)
+        err.print(f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} — run with -v for the traceback",
+                  highlight=False)  # fmt: skip
         sys.exit(1)
 
 

@@ -1,0 +1,157 @@
+"""`mlops up|down|status|logs`: the local stack as supervised processes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlops_cli.cli.common import err, out, print_json, settings, warn
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+EXAMPLE = {"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": 1800, "bed": 3, "bath": 2}
+
+
+def _table(rows) -> None:  # noqa: ANN001 - ServiceStatus list
+    from rich.table import Table
+
+    table = Table(title="mlops stack", title_justify="left")
+    for name in ("service", "URL", "pid", "health"):
+        table.add_column(name)
+    for row in rows:
+        health = f"[green]healthy[/green] {row.detail}" if row.healthy else f"[red]down[/red] {row.detail}"
+        table.add_row(row.service, row.url, str(row.pid or "-"), health)
+    out.print(table)
+
+
+def up(
+    train: Annotated[
+        bool, typer.Option("--train", help="Then run every batch through the stack and make one prediction.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the data API, MLflow, the inference API, the UI and Prometheus (when installed)."""
+    from mlops_cli import stack
+
+    config = settings()
+    with err.status("starting the stack", spinner="dots") as spinner:
+
+        def event(name: str, what: str) -> None:
+            spinner.update(f"{name}: {what}")
+            if what in ("healthy", "already running", "stopping"):
+                err.print(f"  {name}: {what}", highlight=False)
+
+        rows, skipped = stack.up(config, event)
+    for name, why in skipped.items():
+        warn(f"{name} skipped: {why}")
+    result = {"services": [r.to_dict() for r in rows], "skipped": skipped}
+    if not as_json:
+        _table(rows)
+    if train:
+        result["train"] = _train_through(config, rows, show=not as_json)
+        rows = stack.status(config)
+        result["services"] = [r.to_dict() for r in rows]
+    if as_json:
+        print_json(result)
+        return
+    if train:
+        _table(rows)
+        _where_to_look(config, rows)
+    else:
+        out.print("next: `mlops up --train` (or `mlops train --all`), then `mlops predict`; `mlops down` stops it all.")
+
+
+def _train_through(config, rows, show: bool) -> dict:  # noqa: ANN001
+    """Every batch from the stack's data API, then one prediction through the stack's API."""
+    from mlops_cli.cli.train import render
+    from mlops_cli.loop import run_batches
+    from mlops_cli.predict_client import request_predictions
+    from mlops_cli.settings import load_settings
+
+    data_api = next(r.url for r in rows if r.service == "data-api").removesuffix("/docs")
+    loop_settings = load_settings(**{**config.model_dump(exclude={"api_token"}), "data_source": data_api})
+    with err.status("training", spinner="dots") as spinner:
+        report = run_batches(loop_settings, progress=spinner.update)
+    if show:
+        render(report)
+    import time
+
+    from mlops_cli.errors import MlopsError
+
+    deadline = time.monotonic() + 30  # the API picks the champion up via /load_model (or its watcher)
+    while True:
+        try:
+            answer = request_predictions(config.api_url, [EXAMPLE])
+            break
+        except MlopsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    price, model = answer["predictions"][0], answer["model"]
+    if show:
+        out.print(f"prediction through the API: {EXAMPLE['city']}, {EXAMPLE['house_size']} sq ft → "
+                  f"${price:,.0f} (v{model['version']}, {model['alias']})", highlight=False)  # fmt: skip
+    return {"batches": [b.to_dict() for b in report.batches], "prediction": answer}
+
+
+def _where_to_look(config, rows) -> None:  # noqa: ANN001
+    urls = {r.service: r.url for r in rows}
+    out.print("\nwhere to look:")
+    for name, what in (("ui", "Streamlit UI"), ("mlflow", "MLflow (runs, registry)"), ("api", "inference API docs"),
+                       ("prometheus", "Prometheus")):  # fmt: skip
+        if name in urls:
+            out.print(f"  {what:<26} {urls[name]}", highlight=False)
+    out.print("the stack keeps running: `mlops status`, `mlops logs SERVICE -f`, `mlops down`.")
+
+
+def down(as_json: JsonOption = False) -> None:
+    """Stop exactly the processes `mlops up` started."""
+    from mlops_cli import stack
+
+    with err.status("stopping", spinner="dots") as spinner:
+        stopped = stack.down(settings(), lambda name, what: spinner.update(f"{name}: {what}"))
+    if as_json:
+        print_json({"stopped": stopped})
+        return
+    out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running", highlight=False)
+
+
+def status(as_json: JsonOption = False) -> None:
+    """Each service with its health, checked on its real health endpoint."""
+    from mlops_cli import stack
+
+    rows = stack.status(settings())
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        out.print("the stack is not running: `mlops up` starts it")
+        return
+    _table(rows)
+
+
+def logs(
+    service: Annotated[str, typer.Argument(help="mlflow, data-api, api, ui or prometheus.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many last lines to show.")] = 50,
+) -> None:
+    """Show a service's log."""
+    import sys
+    import time
+
+    from mlops_cli.stack import log_file, log_tail
+
+    path = log_file(settings(), service)
+    if lines:
+        print(log_tail(path, lines))
+    if not follow:
+        return
+    with path.open(errors="replace") as handle:
+        handle.seek(0, 2)
+        while True:
+            line = handle.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.3)

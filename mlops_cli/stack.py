@@ -1,0 +1,414 @@
+"""`mlops up/down/status/logs`: the whole stack as supervised local processes, no containers.
+
+Each service runs in its own process group with its log in ``MLOPS_HOME/logs``; pids, ports
+and start times are kept in ``MLOPS_HOME/stack.json`` so that `down` stops exactly the
+processes `up` started (a recycled pid is not ours: its start time differs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.errors import StackError
+from mlops_cli.netutil import port_is_free
+from mlops_cli.settings import Settings
+
+Event = Callable[[str, str], None]  # (service, what is happening)
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    command: list[str]
+    host: str
+    port: int
+    health_path: str
+    port_setting: str
+    env: dict[str, str] = field(default_factory=dict)
+    open_path: str = "/"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass
+class ServiceState:
+    name: str
+    pid: int
+    start_time: str | None
+    host: str
+    port: int
+    url: str
+    health_url: str
+    log: str
+    command: list[str]
+    open_url: str = ""
+
+
+@dataclass
+class ServiceStatus:
+    service: str
+    url: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    services: list[ServiceSpec]
+    skipped: dict[str, str]  # service → why it is not started
+
+
+def python() -> list[str]:
+    return [sys.executable]
+
+
+def local_tracking_uri(settings: Settings) -> str:
+    return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
+
+
+def plan(settings: Settings) -> Plan:
+    """The services `mlops up` supervises with these settings, and those it skips."""
+    services: list[ServiceSpec] = []
+    skipped: dict[str, str] = {}
+    tracking = str(settings.mlflow_tracking_uri)
+    if tracking.startswith(("http://", "https://")):
+        skipped["mlflow"] = f"using the MLflow server at {tracking}"
+        api_tracking = tracking
+    else:
+        services.append(
+            ServiceSpec(
+                "mlflow",
+                [*python(), "-m", "mlflow", "server", "--backend-store-uri", tracking, "--default-artifact-root",
+                 str(settings.mlflow_artifact_root), "--host", settings.mlflow_host, "--port",
+                 str(settings.mlflow_port), "--workers", "1"],
+                settings.mlflow_host, settings.mlflow_port, "/health", "MLOPS_MLFLOW_PORT",
+            )
+        )  # fmt: skip
+        api_tracking = local_tracking_uri(settings)
+    services.append(
+        ServiceSpec(
+            "data-api",
+            [*python(), "-m", "mlops_cli.cli.main", "data", "serve", "--host", settings.data_api_host, "--port",
+             str(settings.data_api_port)],
+            settings.data_api_host, settings.data_api_port, "/health", "MLOPS_DATA_API_PORT", open_path="/docs",
+        )
+    )  # fmt: skip
+    services.append(
+        ServiceSpec(
+            "api",
+            [*python(), "-m", "mlops_cli.cli.main", "serve", "--host", settings.api_host, "--port",
+             str(settings.api_port)],
+            settings.api_host, settings.api_port, "/health/live", "MLOPS_API_PORT",
+            env={"MLOPS_MLFLOW_TRACKING_URI": api_tracking}, open_path="/docs",
+        )
+    )  # fmt: skip
+    ui_app = ui_entrypoint()
+    if ui_app is None:
+        skipped["ui"] = "the Streamlit UI is not installed (pip install 'mlops[ui]')"
+    else:
+        services.append(
+            ServiceSpec(
+                "ui",
+                [*python(), "-m", "streamlit", "run", str(ui_app), "--server.address", settings.api_host,
+                 "--server.port", str(settings.ui_port), "--server.headless", "true",
+                 "--browser.gatherUsageStats", "false"],
+                settings.api_host, settings.ui_port, "/_stcore/health", "MLOPS_UI_PORT",
+                env={"MLOPS_MLFLOW_TRACKING_URI": api_tracking, "MLOPS_API_URL": f"http://{settings.api_host}:{settings.api_port}"},
+            )
+        )  # fmt: skip
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        skipped["prometheus"] = "prometheus not found on PATH: `apt-get install prometheus` to add it"
+    else:
+        config_dir = settings.home / "prometheus"
+        services.append(
+            ServiceSpec(
+                "prometheus",
+                [prometheus, f"--config.file={config_dir / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={config_dir / 'data'}",
+                 f"--web.listen-address={settings.api_host}:{settings.prometheus_port}"],
+                settings.api_host, settings.prometheus_port, "/-/ready", "MLOPS_PROMETHEUS_PORT",
+            )
+        )  # fmt: skip
+    return Plan(services, skipped)
+
+
+def ui_entrypoint() -> Path | None:
+    """The Streamlit script, when the UI and Streamlit are installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("streamlit") is None:
+        return None
+    spec = importlib.util.find_spec("ui.app")
+    return Path(spec.origin) if spec and spec.origin else None
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.home / "stack.json"
+
+
+def read_state(settings: Settings) -> dict[str, ServiceState]:
+    path = state_path(settings)
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text())
+        return {name: ServiceState(**item) for name, item in raw.get("services", {}).items()}
+    except (ValueError, TypeError) as exc:
+        raise StackError(
+            f"{path} is unreadable ({exc})", hint="stop leftover processes by hand and delete it"
+        ) from None
+
+
+def write_state(settings: Settings, services: dict[str, ServiceState]) -> None:
+    path = state_path(settings)
+    settings.ensure_home()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"services": {n: asdict(s) for n, s in services.items()}}, indent=2))
+    tmp.replace(path)
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), to tell our process from a recycled pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def is_ours(service: ServiceState) -> bool:
+    """Alive, and the same process we started."""
+    try:
+        os.kill(service.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    if service.start_time is None or not Path("/proc").exists():
+        return True
+    current = process_start_time(service.pid)
+    if current is None:
+        return False
+    state = Path(f"/proc/{service.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return current == service.start_time and state != "Z"
+
+
+def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return False, type(exc).__name__
+    return response.status_code == 200, f"HTTP {response.status_code}"
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+# --- up / down / status --------------------------------------------------------------------------
+
+
+def _spawn(settings: Settings, spec: ServiceSpec) -> ServiceState:
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{spec.name}.log"
+    env = {**os.environ, "MLOPS_HOME": str(settings.home), **spec.env}
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("DO_NOT_TRACK", "true")
+    with log.open("ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.command)}\n".encode())
+        out.flush()
+        process = subprocess.Popen(
+            spec.command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=settings.home, start_new_session=True,  # its own process group: `down` stops its children too
+        )  # fmt: skip
+    return ServiceState(
+        spec.name, process.pid, process_start_time(process.pid), spec.host, spec.port, spec.url,
+        spec.url + spec.health_path, str(log), spec.command, spec.url + spec.open_path,
+    )  # fmt: skip
+
+
+def _prepare(settings: Settings, specs: list[ServiceSpec]) -> None:
+    names = {s.name for s in specs}
+    if "prometheus" in names:
+        from mlops_cli.observability import prometheus_config
+
+        targets = {"mlops-api": f"{settings.api_host}:{settings.api_port}",
+                   "mlops-data-api": f"{settings.data_api_host}:{settings.data_api_port}"}  # fmt: skip
+        folder = settings.home / "prometheus"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "prometheus.yml").write_text(prometheus_config(targets))
+
+
+def up(settings: Settings, on_event: Event | None = None) -> tuple[list[ServiceStatus], dict[str, str]]:
+    """Start what is not running, wait until every service is healthy. Returns (status, skipped).
+
+    A taken port fails before anything starts; a service that dies or never becomes healthy
+    stops every service this call started and raises with its last log lines.
+    """
+    event = on_event or (lambda name, what: None)
+    settings.ensure_home()
+    wanted = plan(settings)
+    state = {name: s for name, s in read_state(settings).items() if is_ours(s)}
+    to_start = [spec for spec in wanted.services if spec.name not in state]
+    for spec in to_start:
+        if not port_is_free(spec.host, spec.port):
+            raise StackError(
+                f"port {spec.port} on {spec.host} is already in use; the {spec.name} service wanted it",
+                hint=f"choose another with {spec.port_setting}=PORT",
+            )
+    for name in state:
+        event(name, "already running")
+    _prepare(settings, to_start)
+    started: list[str] = []
+    try:
+        for spec in to_start:
+            state[spec.name] = _spawn(settings, spec)
+            started.append(spec.name)
+            write_state(settings, state)
+            event(spec.name, "starting")
+        deadline = time.monotonic() + settings.stack_start_timeout
+        waiting = list(started)
+        while waiting:
+            for name in list(waiting):
+                service = state[name]
+                if not is_ours(service):
+                    raise StackError(
+                        f"the {name} service exited while starting",
+                        hint=f"see {service.log}; the services started with it were stopped",
+                        details=f"--- last lines of {service.log} ---\n{log_tail(Path(service.log))}",
+                    )
+                if healthy(service.health_url, timeout=1.0)[0]:
+                    waiting.remove(name)
+                    event(name, "healthy")
+            if waiting and time.monotonic() > deadline:
+                name = waiting[0]
+                raise StackError(
+                    f"the {name} service did not become healthy within {settings.stack_start_timeout:.0f}s",
+                    hint=f"see {state[name].log}; raise MLOPS_STACK_START_TIMEOUT if the machine is slow",
+                    details=f"--- last lines of {state[name].log} ---\n{log_tail(Path(state[name].log))}",
+                )
+            time.sleep(0.25)
+    except BaseException:
+        for name in reversed(started):
+            event(name, "stopping")
+            stop_service(state.pop(name), settings.stack_stop_timeout)
+        write_state(settings, state)
+        raise
+    return status(settings), wanted.skipped
+
+
+def stop_service(service: ServiceState, timeout: float) -> bool:
+    """SIGTERM the service's process group, SIGKILL after ``timeout``. False if it was not ours."""
+    if not is_ours(service):
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(service.pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                reaped, _ = os.waitpid(service.pid, os.WNOHANG)  # our child when `up` ran in this process
+            except ChildProcessError:
+                reaped = 0
+            if reaped or not is_ours(service):
+                _wait_group_gone(service.pid, 5.0)
+                return True
+            time.sleep(0.1)
+    return True
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """The leader is gone; give its children (e.g. uvicorn workers) a moment, then kill them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(settings: Settings, on_event: Event | None = None) -> list[str]:
+    """Stop every service `up` started, newest first. Returns the names stopped."""
+    event = on_event or (lambda name, what: None)
+    state = read_state(settings)
+    stopped = []
+    for name in reversed(list(state)):
+        event(name, "stopping")
+        if stop_service(state[name], settings.stack_stop_timeout):
+            stopped.append(name)
+        event(name, "stopped")
+    if state_path(settings).exists():
+        state_path(settings).unlink()
+    return stopped
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    """Each known service with its real health (HTTP), not just its pid."""
+    out = []
+    for name, service in read_state(settings).items():
+        running = is_ours(service)
+        ok, detail = healthy(service.health_url) if running else (False, "not running")
+        if running and name == "api":
+            ready, why = _api_readiness(service.url)
+            detail = why if ok else detail
+            ok = ok and ready is not None
+        out.append(ServiceStatus(name, service.open_url or service.url, service.pid if running else None, running, ok,
+                                 detail))  # fmt: skip
+    return out
+
+
+def _api_readiness(url: str) -> tuple[bool | None, str]:
+    import httpx
+
+    try:
+        response = httpx.get(f"{url}/health/ready", timeout=2)
+    except httpx.HTTPError as exc:
+        return None, type(exc).__name__
+    if response.status_code == 200:
+        body = response.json()
+        return True, f"serving v{body.get('version')} ({body.get('path')} path)"
+    return False, "live; no model yet"
+
+
+def log_file(settings: Settings, service: str) -> Path:
+    known = {s.name for s in plan(settings).services} | set(read_state(settings))
+    if service not in known:
+        raise StackError(f"unknown service '{service}'", hint=f"one of: {', '.join(sorted(known))}")
+    path = settings.home / "logs" / f"{service}.log"
+    if not path.exists():
+        raise StackError(f"no log for {service} yet", hint="`mlops up` starts it")
+    return path
