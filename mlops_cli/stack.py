@@ -96,30 +96,71 @@ def plan(settings: Settings) -> Plan:
         services.append(
             ServiceSpec(
                 "mlflow",
-                [*python(), "-m", "mlflow", "server", "--backend-store-uri", tracking, "--default-artifact-root",
-                 str(settings.mlflow_artifact_root), "--host", settings.mlflow_host, "--port",
-                 str(settings.mlflow_port), "--workers", "1"],
-                settings.mlflow_host, settings.mlflow_port, "/health", "MLOPS_MLFLOW_PORT",
+                [
+                    *python(),
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    tracking,
+                    "--default-artifact-root",
+                    str(settings.mlflow_artifact_root),
+                    "--host",
+                    settings.mlflow_host,
+                    "--port",
+                    str(settings.mlflow_port),
+                    "--workers",
+                    "1",
+                ],
+                settings.mlflow_host,
+                settings.mlflow_port,
+                "/health",
+                "MLOPS_MLFLOW_PORT",
             )
-        )  # fmt: skip
+        )
         api_tracking = local_tracking_uri(settings)
     services.append(
         ServiceSpec(
             "data-api",
-            [*python(), "-m", "mlops_cli.cli.main", "data", "serve", "--host", settings.data_api_host, "--port",
-             str(settings.data_api_port)],
-            settings.data_api_host, settings.data_api_port, "/health", "MLOPS_DATA_API_PORT", open_path="/docs",
+            [
+                *python(),
+                "-m",
+                "mlops_cli.cli.main",
+                "data",
+                "serve",
+                "--host",
+                settings.data_api_host,
+                "--port",
+                str(settings.data_api_port),
+            ],
+            settings.data_api_host,
+            settings.data_api_port,
+            "/health",
+            "MLOPS_DATA_API_PORT",
+            open_path="/docs",
         )
-    )  # fmt: skip
+    )
     services.append(
         ServiceSpec(
             "api",
-            [*python(), "-m", "mlops_cli.cli.main", "serve", "--host", settings.api_host, "--port",
-             str(settings.api_port)],
-            settings.api_host, settings.api_port, "/health/live", "MLOPS_API_PORT",
-            env={"MLOPS_MLFLOW_TRACKING_URI": api_tracking}, open_path="/docs",
+            [
+                *python(),
+                "-m",
+                "mlops_cli.cli.main",
+                "serve",
+                "--host",
+                settings.api_host,
+                "--port",
+                str(settings.api_port),
+            ],
+            settings.api_host,
+            settings.api_port,
+            "/health/live",
+            "MLOPS_API_PORT",
+            env={"MLOPS_MLFLOW_TRACKING_URI": api_tracking},
+            open_path="/docs",
         )
-    )  # fmt: skip
+    )
     ui_app = ui_entrypoint()
     if ui_app is None:
         skipped["ui"] = "the Streamlit UI is not installed (pip install 'mlops[ui]')"
@@ -127,13 +168,31 @@ def plan(settings: Settings) -> Plan:
         services.append(
             ServiceSpec(
                 "ui",
-                [*python(), "-m", "streamlit", "run", str(ui_app), "--server.address", settings.api_host,
-                 "--server.port", str(settings.ui_port), "--server.headless", "true",
-                 "--browser.gatherUsageStats", "false"],
-                settings.api_host, settings.ui_port, "/_stcore/health", "MLOPS_UI_PORT",
-                env={"MLOPS_MLFLOW_TRACKING_URI": api_tracking, "MLOPS_API_URL": f"http://{settings.api_host}:{settings.api_port}"},
+                [
+                    *python(),
+                    "-m",
+                    "streamlit",
+                    "run",
+                    str(ui_app),
+                    "--server.address",
+                    settings.api_host,
+                    "--server.port",
+                    str(settings.ui_port),
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                settings.api_host,
+                settings.ui_port,
+                "/_stcore/health",
+                "MLOPS_UI_PORT",
+                env={
+                    "MLOPS_MLFLOW_TRACKING_URI": api_tracking,
+                    "MLOPS_API_URL": f"http://{settings.api_host}:{settings.api_port}",
+                },
             )
-        )  # fmt: skip
+        )
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         skipped["prometheus"] = "prometheus not found on PATH: `apt-get install prometheus` to add it"
@@ -142,12 +201,18 @@ def plan(settings: Settings) -> Plan:
         services.append(
             ServiceSpec(
                 "prometheus",
-                [prometheus, f"--config.file={config_dir / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={config_dir / 'data'}",
-                 f"--web.listen-address={settings.api_host}:{settings.prometheus_port}"],
-                settings.api_host, settings.prometheus_port, "/-/ready", "MLOPS_PROMETHEUS_PORT",
+                [
+                    prometheus,
+                    f"--config.file={config_dir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={config_dir / 'data'}",
+                    f"--web.listen-address={settings.api_host}:{settings.prometheus_port}",
+                ],
+                settings.api_host,
+                settings.prometheus_port,
+                "/-/ready",
+                "MLOPS_PROMETHEUS_PORT",
             )
-        )  # fmt: skip
+        )
     return Plan(services, skipped)
 
 
@@ -245,13 +310,26 @@ def _spawn(settings: Settings, spec: ServiceSpec) -> ServiceState:
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.command)}\n".encode())
         out.flush()
         process = subprocess.Popen(
-            spec.command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=settings.home, start_new_session=True,  # its own process group: `down` stops its children too
-        )  # fmt: skip
+            spec.command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=settings.home,
+            start_new_session=True,  # its own process group: `down` stops its children too
+        )
     return ServiceState(
-        spec.name, process.pid, process_start_time(process.pid), spec.host, spec.port, spec.url,
-        spec.url + spec.health_path, str(log), spec.command, spec.url + spec.open_path,
-    )  # fmt: skip
+        spec.name,
+        process.pid,
+        process_start_time(process.pid),
+        spec.host,
+        spec.port,
+        spec.url,
+        spec.url + spec.health_path,
+        str(log),
+        spec.command,
+        spec.url + spec.open_path,
+    )
 
 
 def _prepare(settings: Settings, specs: list[ServiceSpec]) -> None:
@@ -259,8 +337,10 @@ def _prepare(settings: Settings, specs: list[ServiceSpec]) -> None:
     if "prometheus" in names:
         from mlops_cli.observability import prometheus_config
 
-        targets = {"mlops-api": f"{settings.api_host}:{settings.api_port}",
-                   "mlops-data-api": f"{settings.data_api_host}:{settings.data_api_port}"}  # fmt: skip
+        targets = {
+            "mlops-api": f"{settings.api_host}:{settings.api_port}",
+            "mlops-data-api": f"{settings.data_api_host}:{settings.data_api_port}",
+        }
         folder = settings.home / "prometheus"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "prometheus.yml").write_text(prometheus_config(targets))
@@ -386,8 +466,9 @@ def status(settings: Settings) -> list[ServiceStatus]:
             ready, why = _api_readiness(service.url)
             detail = why if ok else detail
             ok = ok and ready is not None
-        out.append(ServiceStatus(name, service.open_url or service.url, service.pid if running else None, running, ok,
-                                 detail))  # fmt: skip
+        out.append(
+            ServiceStatus(name, service.open_url or service.url, service.pid if running else None, running, ok, detail)
+        )
     return out
 
 

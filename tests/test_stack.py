@@ -59,8 +59,19 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     assert trained.returncode == 0, trained.stderr
     assert "not reachable" not in trained.stderr, "the stack's API must take the reload"
     champion = json.loads(trained.stdout)[-1]["champion_version"]
-    predicted = run_mlops("predict", "-s", "city=Austin", "-s", "state=Texas", "-s", "zip_code=75003", "-s",
-                          "house_size=1800", "--json", env=env)  # fmt: skip
+    predicted = run_mlops(
+        "predict",
+        "-s",
+        "city=Austin",
+        "-s",
+        "state=Texas",
+        "-s",
+        "zip_code=75003",
+        "-s",
+        "house_size=1800",
+        "--json",
+        env=env,
+    )
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout)["model"]["version"] == champion
 
@@ -123,8 +134,17 @@ def test_down_never_kills_a_process_it_did_not_start(home: Path) -> None:
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         home.mkdir(parents=True, exist_ok=True)
-        fake = {"name": "api", "pid": stranger.pid, "start_time": "1", "host": "127.0.0.1", "port": 1, "log": "x",
-                "url": "http://127.0.0.1:1", "health_url": "http://127.0.0.1:1/health", "command": []}  # fmt: skip
+        fake = {
+            "name": "api",
+            "pid": stranger.pid,
+            "start_time": "1",
+            "host": "127.0.0.1",
+            "port": 1,
+            "log": "x",
+            "url": "http://127.0.0.1:1",
+            "health_url": "http://127.0.0.1:1/health",
+            "command": [],
+        }
         (home / "stack.json").write_text(json.dumps({"services": {"api": fake}}))
         assert run_mlops("down").returncode == 0
         assert stranger.poll() is None, "a recycled pid must not be killed"

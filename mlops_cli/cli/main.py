@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli import config, data, models, predict, promote, serve, stack, train
+from mlops_cli.cli import config, dashboard, data, loadtest, models, predict, promote, serve, stack, train
 from mlops_cli.cli.common import err, state
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
+app.add_typer(dashboard.app, name="dashboard")
 app.command("train")(train.train)
 app.command("promote")(promote.promote)
 app.command("rollback")(promote.rollback)
@@ -30,6 +31,7 @@ app.command("up")(stack.up)
 app.command("down")(stack.down)
 app.command("status")(stack.status)
 app.command("logs")(stack.logs)
+app.command("loadtest")(loadtest.loadtest)
 
 
 def _version(value: bool) -> None:
@@ -71,8 +73,10 @@ def main() -> None:
     except Exception as exc:  # the last line of defence: never a bare traceback
         if state["verbose"]:
             err.print_exception()
-        err.print(f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} — run with -v for the traceback",
-                  highlight=False)  # fmt: skip
+        err.print(
+            f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} — run with -v for the traceback",
+            highlight=False,
+        )
         sys.exit(1)
 
 

@@ -89,16 +89,23 @@ def _train_through(config, rows, show: bool) -> dict:  # noqa: ANN001
             time.sleep(0.5)
     price, model = answer["predictions"][0], answer["model"]
     if show:
-        out.print(f"prediction through the API: {EXAMPLE['city']}, {EXAMPLE['house_size']} sq ft → "
-                  f"${price:,.0f} (v{model['version']}, {model['alias']})", highlight=False)  # fmt: skip
+        out.print(
+            f"prediction through the API: {EXAMPLE['city']}, {EXAMPLE['house_size']} sq ft → "
+            f"${price:,.0f} (v{model['version']}, {model['alias']})",
+            highlight=False,
+        )
     return {"batches": [b.to_dict() for b in report.batches], "prediction": answer}
 
 
 def _where_to_look(config, rows) -> None:  # noqa: ANN001
     urls = {r.service: r.url for r in rows}
     out.print("\nwhere to look:")
-    for name, what in (("ui", "Streamlit UI"), ("mlflow", "MLflow (runs, registry)"), ("api", "inference API docs"),
-                       ("prometheus", "Prometheus")):  # fmt: skip
+    for name, what in (
+        ("ui", "Streamlit UI"),
+        ("mlflow", "MLflow (runs, registry)"),
+        ("api", "inference API docs"),
+        ("prometheus", "Prometheus"),
+    ):
         if name in urls:
             out.print(f"  {what:<26} {urls[name]}", highlight=False)
     out.print("the stack keeps running: `mlops status`, `mlops logs SERVICE -f`, `mlops down`.")
