@@ -15,7 +15,7 @@ from mlops_cli.netutil import free_port, port_is_free
 from tests.conftest import run_mlops, small_generator_env
 
 pytestmark = pytest.mark.slow
-SERVICES_WITHOUT_UI = {"mlflow", "data-api", "api", "prometheus"}
+SERVICES = {"mlflow", "data-api", "api", "ui", "prometheus"}
 
 
 @pytest.fixture
@@ -50,9 +50,7 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     assert started.returncode == 0, started.stderr + started.stdout
     pids = our_pids(home)
     status = json.loads(run_mlops("status", "--json", env=env).stdout)
-    assert {s["service"] for s in status} >= SERVICES_WITHOUT_UI - {"mlflow"} | (
-        {"mlflow"} if "MLOPS_MLFLOW_TRACKING_URI" not in env else set()
-    )
+    assert {s["service"] for s in status} == SERVICES
     assert all(s["healthy"] for s in status), status
 
     trained = run_mlops("train", "--all", "--json", env=env)
@@ -85,7 +83,7 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     stopped = run_mlops("down", env=env)
     assert stopped.returncode == 0, stopped.stderr
     assert not any(alive(pid) for pid in pids)
-    assert all(port_is_free("127.0.0.1", int(port)) for key, port in stack_env.items() if key != "MLOPS_UI_PORT")
+    assert all(port_is_free("127.0.0.1", int(port)) for port in stack_env.values())
     assert not (home / "stack.json").exists()
     assert "not running" in run_mlops("status", env=env).stdout
 

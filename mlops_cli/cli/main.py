@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli import config, dashboard, data, loadtest, models, predict, promote, serve, stack, train
+from mlops_cli.cli import config, dashboard, data, loadtest, models, predict, promote, serve, stack, train, ui
 from mlops_cli.cli.common import err, state
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.command("down")(stack.down)
 app.command("status")(stack.status)
 app.command("logs")(stack.logs)
 app.command("loadtest")(loadtest.loadtest)
+app.command("ui")(ui.ui)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,148 @@
+"""The Streamlit UI through AppTest against a real MLflow registry and a real inference API,
+and once in a real headless Chromium against `mlops ui`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mlops_cli.netutil import free_port
+from mlops_cli.predict_client import request_predictions
+from mlops_cli.registry import alias_state, list_versions
+from tests.conftest import serving_settings, wait_http
+from tests.serving.test_live import api, stop_group  # noqa: F401 - the real uvicorn fixture
+
+pytestmark = pytest.mark.slow
+APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
+
+
+@pytest.fixture
+def ui_env(api: str, registry_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
+    env = {**registry_env, "MLOPS_API_URL": api}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    import streamlit as st
+
+    st.cache_resource.clear()  # settings are cached per process
+    return env
+
+
+def app(page: str = "Predict") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if page != "Predict":
+        at.sidebar.radio(key="page").set_value(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def default_listing(at: AppTest) -> dict:
+    return {
+        "state": at.selectbox(key="predict-state").value, "city": at.selectbox(key="predict-city").value,
+        "zip_code": at.selectbox(key="predict-zip").value, "house_size": 1800.0, "bed": 3.0, "bath": 2.0,
+        "acre_lot": 0.25,
+    }  # fmt: skip
+
+
+def test_predict_form_returns_the_champions_prediction(ui_env: dict[str, str]) -> None:
+    at = app()
+    listing = default_listing(at)
+    at.button(key="predict-button").click().run()
+    assert not at.error, [e.value for e in at.error]
+    expected = request_predictions(ui_env["MLOPS_API_URL"], [listing])
+    assert at.metric[0].value == f"${expected['predictions'][0]:,.0f}"
+    champion = alias_state(serving_settings(Path(ui_env["MLOPS_HOME"]))).champion
+    assert f"version {champion} (champion)" in at.caption[0].value
+
+
+def test_choices_follow_the_location_hierarchy(ui_env: dict[str, str]) -> None:
+    at = app()
+    states = at.selectbox(key="predict-state").options
+    at.selectbox(key="predict-state").set_value(states[-1]).run()
+    cities = at.selectbox(key="predict-city").options
+    from mlops_cli.ui_data import locations
+
+    places = locations(serving_settings(Path(ui_env["MLOPS_HOME"])))
+    assert cities == list(places[states[-1]])
+    assert at.selectbox(key="predict-zip").options == places[states[-1]][cities[0]]
+
+
+def test_an_invalid_input_shows_the_message(ui_env: dict[str, str]) -> None:
+    at = app()
+    at.number_input(key="predict-house_size").set_value(5.0).run()
+    at.button(key="predict-button").click().run()
+    assert any("house_size" in e.value and "greater than or equal to 100" in e.value for e in at.error)
+    assert not at.metric
+
+
+def test_models_page_lists_every_version_and_the_promotions(ui_env: dict[str, str]) -> None:
+    at = app("Models")
+    versions = list_versions(serving_settings(Path(ui_env["MLOPS_HOME"])))
+    shown = at.dataframe[0].value
+    assert sorted(shown["version"].tolist()) == [v["version"] for v in versions]
+    assert "champion" in " ".join(shown["aliases"].tolist())
+    assert len(at.dataframe[1].value) >= 1, "the promotion history"
+
+
+def test_explore_compares_a_version_with_the_champion(ui_env: dict[str, str]) -> None:
+    at = app("Explore a version")
+    first = at.selectbox(key="explore-version").options[0]
+    at.selectbox(key="explore-version").set_value(first).run()
+    labels = [m.label for m in at.metric]
+    assert labels == [f"version {first}", "champion"]
+    assert all(m.value.startswith("$") for m in at.metric)
+
+
+def test_data_page_shows_batches_and_decisions(ui_env: dict[str, str]) -> None:
+    at = app("Data")
+    table = at.dataframe[0].value
+    assert table["batch"].tolist() == sorted(table["batch"].tolist()) and len(table) >= 1
+    assert {"rows_kept", "rows_dropped", "retrained", "reason", "drift_score"} <= set(table.columns)
+
+
+def test_an_unreachable_api_says_what_to_run(ui_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
+    import streamlit as st
+
+    st.cache_resource.clear()
+    at = app()
+    at.button(key="predict-button").click().run()
+    assert any("is not reachable" in e.value and "mlops up" in e.value for e in at.error)
+
+
+def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.fail("Debian's chromium is required (apt-get install chromium)")
+    port = free_port()
+    log = (tmp_path / "ui.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "mlops_cli.cli.main", "ui", "--port", str(port)],
+                              env={**os.environ, **ui_env}, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=90, process=server)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
+            page.get_by_role("button", name="Predict").click(timeout=60_000)
+            page.get_by_text("Predicted price").wait_for(timeout=60_000)
+            time.sleep(0.5)
+            shot = tmp_path / "predict.png"
+            page.screenshot(path=str(shot), full_page=True)
+            text = page.inner_text("body")
+            browser.close()
+        assert "$" in text and "(champion)" in text
+        assert shot.stat().st_size > 10_000
+    finally:
+        stop_group(server)

@@ -1,0 +1,1 @@
+"""The Streamlit app: predict, explore model history, watch the data (`mlops ui`)."""

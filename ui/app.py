@@ -1,0 +1,181 @@
+"""mlops — Streamlit UI. Started by `mlops ui` and `mlops up`; every number comes from
+mlops_cli functions (the inference API, the MLflow registry, the data DB)."""
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from mlops_cli.errors import MlopsError
+from mlops_cli.settings import load_settings
+
+PAGES = ("Predict", "Models", "Explore a version", "Data")
+NUMBERS = {"house_size": 1800.0, "bed": 3.0, "bath": 2.0, "acre_lot": 0.25}
+
+st.set_page_config(page_title="mlops — house prices", layout="wide")
+
+
+@st.cache_resource
+def settings():  # noqa: ANN201
+    return load_settings()
+
+
+def stop_with(problem: str, what_to_run: str = "mlops up") -> None:
+    st.error(f"{problem} — run `{what_to_run}`.")
+    st.stop()
+
+
+def listing_form(key: str, places: dict[str, dict[str, list[str]]]) -> dict:
+    state = st.selectbox("State", list(places), key=f"{key}-state")
+    city = st.selectbox("City", list(places[state]), key=f"{key}-city")
+    zip_code = st.selectbox("Zip code", places[state][city], key=f"{key}-zip")
+    cols = st.columns(4)
+    values = {
+        name: cols[i].number_input(name.replace("_", " "), value=default, key=f"{key}-{name}", step=0.25 if name in
+                                   ("bath", "acre_lot") else 1.0)
+        for i, (name, default) in enumerate(NUMBERS.items())
+    }  # fmt: skip
+    return {"state": state, "city": city, "zip_code": zip_code, **values}
+
+
+def invalid(listing: dict) -> str | None:
+    """The same ranges the API enforces, checked before calling it."""
+    from pydantic import ValidationError
+
+    from serving.schemas import Listing
+
+    try:
+        Listing.model_validate(listing)
+    except ValidationError as exc:
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return None
+
+
+def load_places() -> dict[str, dict[str, list[str]]]:
+    from mlops_cli.ui_data import locations
+
+    try:
+        places = locations(settings())
+    except MlopsError as exc:
+        stop_with(f"The data DB is not reachable: {exc}")
+    if not places:
+        stop_with("No data yet", "mlops train --all")
+    return places
+
+
+def predict_page() -> None:
+    from mlops_cli.predict_client import request_predictions
+
+    st.header("Predict a price")
+    places = load_places()
+    listing = listing_form("predict", places)
+    if st.button("Predict", type="primary", key="predict-button"):
+        problem = invalid(listing)
+        if problem:
+            st.error(f"Invalid listing: {problem}")
+        else:
+            try:
+                answer = request_predictions(settings().api_url, [listing])
+            except MlopsError as exc:
+                stop_with(f"The inference API at {settings().api_url} did not answer: {exc.message}")
+            model = answer["model"]
+            st.metric("Predicted price", f"${answer['predictions'][0]:,.0f}")
+            st.caption(f"by {model['name']} version {model['version']} ({model['alias'] or 'pinned version'})")
+    st.subheader("Many listings from a CSV")
+    upload = st.file_uploader("CSV with city, state, zip_code, house_size, bed, bath, acre_lot", type="csv")
+    if upload is not None:
+        frame = pd.read_csv(upload, dtype={"zip_code": str})
+        missing = [c for c in ("city", "state", "zip_code", "house_size") if c not in frame.columns]
+        if missing:
+            st.error(f"The CSV lacks column(s): {', '.join(missing)}")
+            return
+        rows = [{k: v for k, v in r.items() if v == v} for r in frame.to_dict(orient="records")]
+        try:
+            prices: list[float] = []
+            for start in range(0, len(rows), settings().api_max_batch):
+                answer = request_predictions(settings().api_url, rows[start : start + settings().api_max_batch])
+                prices += answer["predictions"]
+        except MlopsError as exc:
+            st.error(f"Prediction failed: {exc.message}")
+            return
+        frame["predicted_price"] = prices
+        frame["model_version"] = answer["model"]["version"]
+        st.dataframe(frame, width="stretch")
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        st.download_button("Download predictions", buffer.getvalue(), "predictions.csv", "text/csv")
+
+
+def models_page() -> None:
+    import altair as alt
+
+    from mlops_cli.ui_data import models_table, promotions_table
+
+    st.header("Model versions")
+    try:
+        versions = models_table(settings())
+        promotions = promotions_table(settings())
+    except MlopsError as exc:
+        stop_with(f"MLflow is not reachable: {exc.message}")
+    if versions.empty:
+        stop_with("No registered model yet", "mlops train --all")
+    st.dataframe(versions.drop(columns="champion"), hide_index=True, width="stretch")
+    line = (
+        alt.Chart(versions).mark_line(point=True).encode(x="version:O", y=alt.Y("RMSE:Q", scale=alt.Scale(zero=False)))
+    )
+    champion = (
+        alt.Chart(versions[versions["champion"]])
+        .mark_point(size=300, shape="diamond", filled=True, color="orange")
+        .encode(x="version:O", y="RMSE:Q")
+    )
+    st.altair_chart(line + champion, width="stretch")
+    st.caption("RMSE of each version on its own test set at training time; ◆ the champion.")
+    st.subheader("Promotion history")
+    st.dataframe(promotions, hide_index=True, width="stretch")
+
+
+def explore_page() -> None:
+    from mlops_cli.ui_data import models_table, predict_with_version
+
+    st.header("Explore a version")
+    try:
+        versions = models_table(settings())
+    except MlopsError as exc:
+        stop_with(f"MLflow is not reachable: {exc.message}")
+    if versions.empty:
+        stop_with("No registered model yet", "mlops train --all")
+    chosen = st.selectbox("Version", versions["version"].tolist(), key="explore-version")
+    listing = listing_form("explore", load_places())
+    problem = invalid(listing)
+    if problem:
+        st.error(f"Invalid listing: {problem}")
+        return
+    left, right = st.columns(2)
+    try:
+        left.metric(f"version {chosen}", f"${predict_with_version(settings(), int(chosen), [listing])[0]:,.0f}")
+        champion = predict_with_version(settings(), settings().champion_alias, [listing])[0]
+        right.metric("champion", f"${champion:,.0f}")
+    except MlopsError as exc:
+        stop_with(f"MLflow is not reachable: {exc.message}")
+
+
+def data_page() -> None:
+    from mlops_cli.ui_data import batches_table
+
+    st.header("Data and retraining decisions")
+    try:
+        batches = batches_table(settings())
+    except MlopsError as exc:
+        stop_with(f"The data DB is not reachable: {exc.message}")
+    if batches.empty:
+        stop_with("No batches yet", "mlops train --all")
+    st.dataframe(batches.drop(columns="dropped"), hide_index=True, width="stretch")
+    st.subheader("Rows kept and dropped per batch")
+    st.bar_chart(batches.set_index("batch")[["rows_kept", "rows_dropped"]])
+    st.subheader("Drift score per batch")
+    st.line_chart(batches.set_index("batch")[["drift_score", "new_share"]])
+
+
+page = st.sidebar.radio("Page", PAGES, key="page")
+st.sidebar.caption(f"API {settings().api_url}")
+{"Predict": predict_page, "Models": models_page, "Explore a version": explore_page, "Data": data_page}[page]()
