@@ -1,0 +1,118 @@
+"""The training DAG in a real Airflow 3: DagBag import, ruff's AIR rules, `dag.test()` until the
+source is exhausted (against the built-in source over loopback HTTP), and a failing source."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_json
+
+pytest.importorskip("airflow")
+pytestmark = pytest.mark.slow
+DAGS = REPO / "dags"
+
+
+@pytest.fixture
+def airflow_env(home: Path, tmp_path: Path) -> dict[str, str]:
+    """A fresh Airflow home with a migrated SQLite metadata DB."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "MLOPS_AIRFLOW_RETRY_DELAY": "1",
+        "MLOPS_AIRFLOW_INGEST_RETRIES": "1",
+    }
+    migrated = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    return env
+
+
+def dag_runs(env: dict[str, str], max_runs: int = 20) -> list[dict]:
+    result = subprocess.run([sys.executable, "-m", "tests.airflow.dag_runs", str(max_runs), str(DAGS)], env=env,
+                            capture_output=True, text=True, timeout=1200, cwd=REPO)  # fmt: skip
+    runs = [json.loads(line[4:]) for line in result.stdout.splitlines() if line.startswith("RUN ")]
+    assert runs, result.stdout[-3000:] + result.stderr[-3000:]
+    return runs
+
+
+def test_dagbag_imports_without_errors_and_ruff_air_is_clean(airflow_env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "tests.airflow.dag_runs", "inspect", str(DAGS)], env=airflow_env,
+                            capture_output=True, text=True, timeout=300, cwd=REPO)  # fmt: skip
+    line = next((line for line in result.stdout.splitlines() if line.startswith("BAG ")), None)
+    assert line, result.stderr[-3000:]
+    bag = json.loads(line[4:])
+    assert bag["import_errors"] == {} and bag["dags"] == ["house_prices_training"]
+    assert bag["max_active_runs"] == 1 and bag["catchup"] is False and "mlops" in bag["tags"]
+    assert bag["tasks"] == sorted(["ingest", "clean", "decide", "train", "promote", "reload_api", "next_chain",
+                                   "trigger_next_batch"])  # fmt: skip
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "AIR", str(DAGS)], capture_output=True,
+                          text=True)  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_dag_runs_until_the_source_is_exhausted_like_the_local_runner(
+    data_api: str, airflow_env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    runs = dag_runs({**airflow_env, "MLOPS_DATA_SOURCE": data_api})
+    *batches, last = runs
+    assert len(batches) == 5, runs
+    for run in batches:
+        assert run["state"] == "success" and run["tasks"]["trigger_next_batch"] == "success", run
+        trained = run["tasks"]["train"] == "success"
+        assert run["tasks"]["promote"] == ("success" if trained else "skipped")
+    assert last["state"] != "failed" and last["tasks"]["ingest"] == "skipped"
+    assert set(last["tasks"].values()) == {"skipped"}, "nothing downstream runs after exhaustion"
+
+    airflow_models = run_json("models", "list")
+    local_home = tmp_path / "local" / ".mlops"
+    local = {"MLOPS_HOME": str(local_home)}
+    assert run_mlops_ok("train", "--all", env=local)
+    local_models = run_json("models", "list", env=local)
+
+    def state(models: list[dict]) -> list[tuple]:
+        return [(m["version"], m["batches"], round(m["rmse"], 6), m["aliases"]) for m in models]
+
+    assert state(airflow_models) == state(local_models)
+
+
+def run_mlops_ok(*args: str, env: dict[str, str]) -> bool:
+    from tests.conftest import run_mlops
+
+    result = run_mlops(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    return True
+
+
+def test_a_failing_source_is_retried_then_fails_clearly_leaving_stored_data_whole(
+    airflow_env: dict[str, str], home: Path
+) -> None:
+    from tests.test_sources import ScriptedAPI, batch_body
+
+    row = json.loads(batch_body(0))["data"][0]
+    rows = [{**row, "price": 200_000 + 1_000 * i, "house_size": 900 + 10 * i} for i in range(30)]
+    ok = json.dumps({"group_number": 1, "day": "Tuesday", "batch_number": 0, "data": rows})
+    api = ScriptedAPI([(200, ok, 0)] + [(500, "boom", 0)] * 50)
+    try:
+        env = {**airflow_env, "MLOPS_DATA_SOURCE": api.url, "MLOPS_DATA_RETRIES": "1", "MLOPS_DATA_BACKOFF": "0"}
+        runs = dag_runs(env, max_runs=2)
+    finally:
+        api.server.shutdown()
+    assert runs[0]["state"] == "success" and runs[0]["tasks"]["ingest"] == "success"
+    failed = runs[1]
+    assert failed["state"] == "failed" and failed["tasks"]["ingest"] == "failed"
+    attempts = [path for path in api.calls if path.startswith("/data")]
+    assert len(attempts) == 1 + 2 * 2, "1 good batch, then 2 Airflow tries x 2 HTTP attempts each"
+
+    import sqlite3
+
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT batch, count(*) FROM raw_data GROUP BY batch").fetchall() == [(0, 30)]
+        assert db.execute("SELECT batch FROM batch_log").fetchall() == [(0,)]
