@@ -27,7 +27,8 @@ MAX_CHAINED_RUNS = int(os.environ.get("MLOPS_AIRFLOW_MAX_CHAIN", "1000"))
     catchup=False,
     max_active_runs=1,
     tags=["mlops", "house-prices", "training"],
-    params={"batch": None, "chain": 0},
+    # batch: process this batch (default: the next one); single: do not chain further runs
+    params={"batch": None, "chain": 0, "single": False},
     doc_md=__doc__,
 )
 def house_prices_training() -> None:
@@ -85,11 +86,16 @@ def house_prices_training() -> None:
             print(f"warning: {warning}")
         return champion
 
-    @task
+    # Runs after a processed batch whether or not it retrained (train/promote/reload may be
+    # skipped); never after exhaustion (everything skipped) or a failure.
+    @task(trigger_rule="none_failed_min_one_success")
     def next_chain(params: dict | None = None) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        chain = int((params or {}).get("chain") or 0) + 1
+        params = params or {}
+        if params.get("single"):
+            raise AirflowSkipException("a single batch was asked for: no next run")
+        chain = int(params.get("chain") or 0) + 1
         if chain > MAX_CHAINED_RUNS:
             raise AirflowSkipException(f"safety cap reached: {MAX_CHAINED_RUNS} chained runs")
         return chain
@@ -103,10 +109,8 @@ def house_prices_training() -> None:
         trigger_dag_id=DAG_ID,
         conf={"chain": "{{ ti.xcom_pull(task_ids='next_chain') }}"},
         wait_for_completion=False,
-        trigger_rule="none_failed_min_one_success",
     )
-    decision >> chain
-    [chain, reloaded] >> trigger
+    [decision, reloaded] >> chain >> trigger
 
 
 house_prices_training()

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     stack_start_timeout: float = Field(120.0, gt=0, description="seconds each service may take to become healthy")
     stack_stop_timeout: float = Field(10.0, gt=0, description="seconds before a service that ignores SIGTERM is killed")
 
+    # Airflow (`mlops up --with airflow`, `mlops train --runner airflow`)
+    airflow_url: str | None = Field(None, description="Airflow's API server (default: http://API_HOST:AIRFLOW_PORT)")
+    airflow_port: int = Field(8082, ge=1, le=65535, description="port of the local Airflow API server")
+    airflow_user: str | None = Field(None, description="Airflow user for the REST API (none: all-admins mode)")
+    airflow_password: SecretStr | None = Field(None, description="password of MLOPS_AIRFLOW_USER")
+    airflow_dags_folder: Path | None = Field(None, description="the DAG folder (default: this project's dags/)")
+    airflow_poll_interval: float = Field(2.0, gt=0, description="seconds between polls of Airflow's API")
+
     # storage and tracking
     data_db_url: str | None = Field(None, description="SQLAlchemy URL of the data DB")
     mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking server or backend URI")
@@ -138,6 +146,8 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if not self.api_url:
             self.api_url = f"http://{self.api_host}:{self.api_port}"
+        if not self.airflow_url:
+            self.airflow_url = f"http://{self.api_host}:{self.airflow_port}"
         if not self.mlflow_artifact_root and self._tracking_is_local():
             self.mlflow_artifact_root = (self.home / "artifacts").as_uri()
         token = self.api_token.get_secret_value() if self.api_token else None
@@ -176,6 +186,7 @@ class Settings(BaseSettings):
         """Settings for display: secrets masked, where each value came from is not tracked."""
         data = self.model_dump(mode="json")
         data["api_token"] = "set" if self.api_token else "generated into MLOPS_HOME/api_token"
+        data["airflow_password"] = "set" if self.airflow_password else None
         for key in ("data_db_url", "mlflow_tracking_uri"):
             data[key] = mask_password(data[key])
         return data

@@ -84,7 +84,34 @@ def local_tracking_uri(settings: Settings) -> str:
     return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
 
 
-def plan(settings: Settings) -> Plan:
+OPTIONAL_SERVICES = ("airflow",)
+
+
+def airflow_spec(settings: Settings) -> ServiceSpec:
+    """`airflow standalone` (API server, scheduler, DAG processor, triggerer) on this project's DAGs."""
+    from mlops_cli.airflow_runner import dags_folder
+
+    airflow = shutil.which("airflow")
+    if airflow is None:
+        raise StackError("Airflow is not installed", hint="pip install 'mlops[airflow]'")
+    host, port = settings.api_host, settings.airflow_port
+    env = {
+        "AIRFLOW_HOME": str(settings.home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(settings)),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": str(port),
+        # task runners report to the execution API of this API server, not the default :8080
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
+        "MLOPS_API_URL": str(settings.api_url),
+    }
+    if not settings.airflow_user:
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"  # local stack on loopback only
+    return ServiceSpec("airflow", [airflow, "standalone"], host, port, "/api/v2/monitor/health",
+                       "MLOPS_AIRFLOW_PORT", env=env)  # fmt: skip
+
+
+def plan(settings: Settings, extras: tuple[str, ...] = ()) -> Plan:
     """The services `mlops up` supervises with these settings, and those it skips."""
     services: list[ServiceSpec] = []
     skipped: dict[str, str] = {}
@@ -213,6 +240,8 @@ def plan(settings: Settings) -> Plan:
                 "MLOPS_PROMETHEUS_PORT",
             )
         )
+    if "airflow" in extras:
+        services.append(airflow_spec(settings))
     return Plan(services, skipped)
 
 
@@ -346,7 +375,9 @@ def _prepare(settings: Settings, specs: list[ServiceSpec]) -> None:
         (folder / "prometheus.yml").write_text(prometheus_config(targets))
 
 
-def up(settings: Settings, on_event: Event | None = None) -> tuple[list[ServiceStatus], dict[str, str]]:
+def up(
+    settings: Settings, on_event: Event | None = None, extras: tuple[str, ...] = ()
+) -> tuple[list[ServiceStatus], dict[str, str]]:
     """Start what is not running, wait until every service is healthy. Returns (status, skipped).
 
     A taken port fails before anything starts; a service that dies or never becomes healthy
@@ -354,7 +385,7 @@ def up(settings: Settings, on_event: Event | None = None) -> tuple[list[ServiceS
     """
     event = on_event or (lambda name, what: None)
     settings.ensure_home()
-    wanted = plan(settings)
+    wanted = plan(settings, extras)
     state = {name: s for name, s in read_state(settings).items() if is_ours(s)}
     to_start = [spec for spec in wanted.services if spec.name not in state]
     for spec in to_start:
@@ -486,7 +517,7 @@ def _api_readiness(url: str) -> tuple[bool | None, str]:
 
 
 def log_file(settings: Settings, service: str) -> Path:
-    known = {s.name for s in plan(settings).services} | set(read_state(settings))
+    known = {s.name for s in plan(settings).services} | set(read_state(settings)) | set(OPTIONAL_SERVICES)
     if service not in known:
         raise StackError(f"unknown service '{service}'", hint=f"one of: {', '.join(sorted(known))}")
     path = settings.home / "logs" / f"{service}.log"

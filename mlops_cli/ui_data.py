@@ -30,13 +30,19 @@ def models_table(settings: Settings) -> pd.DataFrame:
     frame = pd.DataFrame(
         [
             {
-                "version": v["version"], "aliases": ", ".join(v["aliases"]), "RMSE": v["rmse"], "MAE": v["mae"],
-                "R²": v["r2"], "batches": ",".join(map(str, v["batches"])), "rows": v["rows_train"],
-                "created": v["created"], "champion": "champion" in v["aliases"],
+                "version": v["version"],
+                "aliases": ", ".join(v["aliases"]),
+                "RMSE": v["rmse"],
+                "MAE": v["mae"],
+                "R²": v["r2"],
+                "batches": ",".join(map(str, v["batches"])),
+                "rows": v["rows_train"],
+                "created": v["created"],
+                "champion": "champion" in v["aliases"],
             }
             for v in versions
         ]
-    )  # fmt: skip
+    )
     return frame
 
 
@@ -55,8 +61,19 @@ def batches_table(settings: Settings) -> pd.DataFrame:
 
     from mlops_cli.storage import batch_log_rows, engine_for
 
-    columns = ["batch", "rows_received", "rows_kept", "rows_dropped", "retrained", "reason", "new_share",
-               "drift_score", "version", "champion_version", "dropped"]  # fmt: skip
+    columns = [
+        "batch",
+        "rows_received",
+        "rows_kept",
+        "rows_dropped",
+        "retrained",
+        "reason",
+        "new_share",
+        "drift_score",
+        "version",
+        "champion_version",
+        "dropped",
+    ]
     rows = batch_log_rows(engine_for(settings))
     return pd.DataFrame([{k: r.get(k) for k in columns} for r in rows], columns=columns)
 

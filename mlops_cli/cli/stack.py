@@ -25,6 +25,9 @@ def _table(rows) -> None:  # noqa: ANN001 - ServiceStatus list
 
 
 def up(
+    with_: Annotated[
+        list[str] | None, typer.Option("--with", help="Also start an optional service: airflow.", show_default=False)
+    ] = None,
     train: Annotated[
         bool, typer.Option("--train", help="Then run every batch through the stack and make one prediction.")
     ] = False,
@@ -33,6 +36,10 @@ def up(
     """Start the data API, MLflow, the inference API, the UI and Prometheus (when installed)."""
     from mlops_cli import stack
 
+    extras = tuple(dict.fromkeys(with_ or []))
+    unknown = [name for name in extras if name not in stack.OPTIONAL_SERVICES]
+    if unknown:
+        raise typer.BadParameter(f"unknown service {unknown[0]!r}; optional services: airflow", param_hint="--with")
     config = settings()
     with err.status("starting the stack", spinner="dots") as spinner:
 
@@ -41,7 +48,7 @@ def up(
             if what in ("healthy", "already running", "stopping"):
                 err.print(f"  {name}: {what}", highlight=False)
 
-        rows, skipped = stack.up(config, event)
+        rows, skipped = stack.up(config, event, extras)
     for name, why in skipped.items():
         warn(f"{name} skipped: {why}")
     result = {"services": [r.to_dict() for r in rows], "skipped": skipped}
@@ -138,7 +145,7 @@ def status(as_json: JsonOption = False) -> None:
 
 
 def logs(
-    service: Annotated[str, typer.Argument(help="mlflow, data-api, api, ui or prometheus.")],
+    service: Annotated[str, typer.Argument(help="mlflow, data-api, api, ui, prometheus or airflow.")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
     lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many last lines to show.")] = 50,
 ) -> None:

@@ -29,6 +29,9 @@ def train(
     reload_api: Annotated[
         bool, typer.Option("--reload-api/--no-reload-api", help="Ask the inference API to load a new champion.")
     ] = True,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="With --runner airflow: follow the runs to the end.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array, one object per batch.")] = False,
 ) -> None:
     """Ingest, clean, decide, train, register and promote: batch by batch."""
@@ -36,13 +39,12 @@ def train(
         raise typer.BadParameter("give exactly one of --batch N or --all", param_hint="--batch/--all")
     if restart and not all_batches:
         raise typer.BadParameter("--restart goes with --all", param_hint="--restart")
+    config = settings(data_source=source)
     if runner is Runner.airflow:
-        from mlops_cli.errors import MlopsError
-
-        raise MlopsError("the airflow runner is not part of this build yet", hint="use --runner local (the default)")
+        _train_with_airflow(config, batch, wait, as_json)
+        return
     from mlops_cli.loop import run_batches
 
-    config = settings(data_source=source)
     with err.status("starting", spinner="dots") as status:
 
         def progress(text: str) -> None:
@@ -52,26 +54,80 @@ def train(
     shown_warnings = sorted({w for b in report.batches for w in b.warnings})
     for message in shown_warnings:
         warn(message)
-    rows = [
-        {
-            key: b.to_dict()[key]
-            for key in (
-                "batch",
-                "rows_received",
-                "rows_kept",
-                "retrained",
-                "reason",
-                "rmse",
-                "version",
-                "champion_version",
-            )
-        }
-        for b in report.batches
-    ]
+    rows = [{key: b.to_dict()[key] for key in SUMMARY_KEYS} for b in report.batches]
     if as_json:
         print_json(rows)
         return
     render(report)
+
+
+SUMMARY_KEYS = ("batch", "rows_received", "rows_kept", "retrained", "reason", "rmse", "version", "champion_version")
+TASKS = ("ingest", "clean", "decide", "train", "promote", "reload_api", "trigger_next_batch")
+MARKS = {
+    "success": "[green]✓[/green]",
+    "skipped": "[dim]–[/dim]",
+    "failed": "[red]✗[/red]",
+    "running": "[yellow]…[/yellow]",
+    "up_for_retry": "[yellow]↻[/yellow]",
+    "queued": "[dim]q[/dim]",
+    "scheduled": "[dim]s[/dim]",
+}
+
+
+def _runs_table(runs) -> object:  # noqa: ANN001 - RunView list
+    from rich.table import Table
+
+    table = Table(title="Airflow runs of house_prices_training", title_justify="left")
+    for name in ("run", "batch", "state", *TASKS):
+        table.add_column(name)
+    for run in runs:
+        table.add_row(
+            run.run_id[-26:],
+            "-" if run.batch is None else str(run.batch),
+            run.state,
+            *(MARKS.get(run.tasks.get(t, ""), run.tasks.get(t, "") or "·") for t in TASKS),
+        )
+    return table
+
+
+def _train_with_airflow(config, batch: int | None, wait: bool, as_json: bool) -> None:  # noqa: ANN001
+    from rich.live import Live
+
+    from mlops_cli.airflow_runner import run_via_airflow
+    from mlops_cli.errors import MlopsError
+    from mlops_cli.loop import BatchReport, RunReport
+    from mlops_cli.storage import batch_log_rows, engine_for
+
+    with Live(_runs_table([]), console=err, refresh_per_second=4, transient=as_json) as live:
+        result = run_via_airflow(config, batch, wait, on_update=lambda runs: live.update(_runs_table(runs)))
+    if not wait:
+        print_json({"run_id": result["run_id"]}) if as_json else out.print(f"triggered {result['run_id']}")
+        return
+    logged = {row["batch"]: row for row in batch_log_rows(engine_for(config))}
+    reports = []
+    for number in result["batches"]:
+        row = logged.get(number, {})
+        reports.append(
+            BatchReport(
+                number,
+                row.get("rows_received") or 0,
+                row.get("rows_kept") or 0,
+                row.get("rows_dropped") or 0,
+                row.get("dropped") or {},
+                bool(row.get("retrained")),
+                row.get("reason") or "",
+                row.get("rmse"),
+                row.get("version"),
+                row.get("champion_version"),
+            )
+        )
+    report = RunReport(reports, "the data source has no more batches" if result["exhausted"] else None)
+    if as_json:
+        print_json([{k: b.to_dict()[k] for k in SUMMARY_KEYS} for b in reports])
+    else:
+        render(report)
+    if result["failed"]:
+        raise MlopsError(f"Airflow run {result['failed'][0]} failed", hint="see `mlops logs airflow` or the Airflow UI")
 
 
 def render(report) -> None:  # noqa: ANN001 - a RunReport, imported lazily
