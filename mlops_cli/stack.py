@@ -107,8 +107,9 @@ def airflow_spec(settings: Settings) -> ServiceSpec:
     }
     if not settings.airflow_user:
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"  # local stack on loopback only
-    return ServiceSpec("airflow", [airflow, "standalone"], host, port, "/api/v2/monitor/health",
-                       "MLOPS_AIRFLOW_PORT", env=env)  # fmt: skip
+    return ServiceSpec(
+        "airflow", [airflow, "standalone"], host, port, "/api/v2/monitor/health", "MLOPS_AIRFLOW_PORT", env=env
+    )
 
 
 def plan(settings: Settings, extras: tuple[str, ...] = ()) -> Plan:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli import config, dashboard, data, loadtest, models, predict, promote, serve, stack, train, ui
+from mlops_cli.cli import buckets, config, dashboard, data, loadtest, models, predict, promote, serve, stack, train, ui
 from mlops_cli.cli.common import err, state
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(dashboard.app, name="dashboard")
+app.add_typer(buckets.app, name="buckets")
 app.command("train")(train.train)
 app.command("promote")(promote.promote)
 app.command("rollback")(promote.rollback)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -9,6 +10,15 @@ import typer
 from mlops_cli.cli.common import err, out, print_json, settings, warn
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+class Target(StrEnum):
+    local = "local"
+    k8s = "k8s"
+
+
+TargetOption = Annotated[Target, typer.Option(help="local processes, or the Kubernetes cluster of kubectl's context.")]
+OverlayOption = Annotated[str, typer.Option(help="With --target k8s: kustomize/overlays/NAME (local or prod).")]
 EXAMPLE = {"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": 1800, "bed": 3, "bath": 2}
 
 
@@ -31,10 +41,27 @@ def up(
     train: Annotated[
         bool, typer.Option("--train", help="Then run every batch through the stack and make one prediction.")
     ] = False,
+    target: TargetOption = Target.local,
+    overlay: OverlayOption = "local",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --target k8s: render, validate, print the plan.")
+    ] = False,
+    gitops: Annotated[
+        bool, typer.Option("--gitops", help="With --target k8s: apply only the Argo CD root app.")
+    ] = False,
+    repo_url: Annotated[
+        str | None, typer.Option(help="With --gitops: your Git repository.", envvar="MLOPS_GITOPS_REPO_URL")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start the data API, MLflow, the inference API, the UI and Prometheus (when installed)."""
     from mlops_cli import stack
+
+    if target is Target.k8s:
+        _up_k8s(overlay, dry_run, gitops, repo_url, as_json)
+        return
+    if dry_run or gitops:
+        raise typer.BadParameter("--dry-run and --gitops go with --target k8s", param_hint="--target")
 
     extras = tuple(dict.fromkeys(with_ or []))
     unknown = [name for name in extras if name not in stack.OPTIONAL_SERVICES]
@@ -118,9 +145,43 @@ def _where_to_look(config, rows) -> None:  # noqa: ANN001
     out.print("the stack keeps running: `mlops status`, `mlops logs SERVICE -f`, `mlops down`.")
 
 
-def down(as_json: JsonOption = False) -> None:
-    """Stop exactly the processes `mlops up` started."""
+def _up_k8s(overlay: str, dry_run: bool, gitops: bool, repo_url: str | None, as_json: bool) -> None:
+    from rich.table import Table
+
+    from mlops_cli import k8s
+
+    if dry_run:
+        the_plan = k8s.plan(overlay)
+        rows = the_plan.summary()
+        if as_json:
+            print_json({"overlay": overlay, "valid": True, "objects": rows})
+            return
+        table = Table(title=f"plan for overlay {overlay}: {len(rows)} objects, all valid", title_justify="left")
+        for name in ("kind", "name", "namespace"):
+            table.add_column(name)
+        for row in rows:
+            table.add_row(row["kind"], row["name"], row["namespace"])
+        out.print(table)
+        out.print("Secret mlops-secrets would be created from the environment; nothing was applied.")
+        return
+    with err.status("deploying", spinner="dots") as spinner:
+        done = k8s.up(overlay, gitops, repo_url, on_event=spinner.update)
+    if as_json:
+        print_json({"overlay": overlay, "gitops": gitops, "ready": done})
+        return
+    out.print(("handed to Argo CD: " if gitops else "rolled out: ") + ", ".join(done), highlight=False)
+
+
+def down(target: TargetOption = Target.local, overlay: OverlayOption = "local", as_json: JsonOption = False) -> None:
+    """Stop exactly the processes `mlops up` started (or delete what it applied to the cluster)."""
     from mlops_cli import stack
+
+    if target is Target.k8s:
+        from mlops_cli import k8s
+
+        k8s.down(overlay)
+        print_json({"deleted": overlay}) if as_json else out.print(f"deleted the {overlay} overlay from the cluster")
+        return
 
     with err.status("stopping", spinner="dots") as spinner:
         stopped = stack.down(settings(), lambda name, what: spinner.update(f"{name}: {what}"))
@@ -130,9 +191,20 @@ def down(as_json: JsonOption = False) -> None:
     out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running", highlight=False)
 
 
-def status(as_json: JsonOption = False) -> None:
-    """Each service with its health, checked on its real health endpoint."""
+def status(target: TargetOption = Target.local, as_json: JsonOption = False) -> None:
+    """Each service with its health, checked on its real health endpoint (or each rollout on k8s)."""
     from mlops_cli import stack
+
+    if target is Target.k8s:
+        from mlops_cli import k8s
+
+        rows = k8s.status()
+        if as_json:
+            print_json(rows)
+            return
+        for row in rows:
+            out.print(f"{row['kind']:<12} {row['name']:<12} {row['ready']}/{row['desired']} ready", highlight=False)
+        return
 
     rows = stack.status(settings())
     if as_json:
