@@ -18,6 +18,17 @@ from mlops_cli.netutil import free_port
 from mlops_cli.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
+# One valid listing, as a data source would send it.
+ROW = {
+    "price": 250000,
+    "bed": 3,
+    "bath": 2,
+    "acre_lot": 0.2,
+    "city": "Austin",
+    "state": "Texas",
+    "zip_code": "78701",
+    "house_size": 1500,
+}
 
 
 @pytest.fixture

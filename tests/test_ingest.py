@@ -7,17 +7,7 @@ from mlops_cli.ingest import ingest_batch
 from mlops_cli.settings import load_settings
 from mlops_cli.sources import Batch, GeneratorSource
 from mlops_cli.storage import batch_log_rows, count_rows, engine_for, raw_data, read_table
-
-ROW = {
-    "price": 250000,
-    "bed": 3,
-    "bath": 2,
-    "acre_lot": 0.2,
-    "city": "Austin",
-    "state": "Texas",
-    "zip_code": "78701",
-    "house_size": 1500,
-}
+from tests.conftest import ROW
 
 
 class FixedSource:

@@ -11,17 +11,7 @@ import pytest
 from mlops_cli.errors import ConfigError, SourceError, SourceExhausted
 from mlops_cli.settings import load_settings
 from mlops_cli.sources import FileSource, HttpSource, open_source
-
-ROW = {
-    "price": 250000,
-    "bed": 3,
-    "bath": 2,
-    "acre_lot": 0.2,
-    "city": "Austin",
-    "state": "Texas",
-    "zip_code": "78701",
-    "house_size": 1500,
-}
+from tests.conftest import ROW
 
 
 class ScriptedAPI:

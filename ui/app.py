@@ -51,16 +51,21 @@ def invalid(listing: dict) -> str | None:
     return None
 
 
+def fetch_or_stop(fetch, problem: str, empty: str):  # noqa: ANN001, ANN201
+    """Call ``fetch(settings)``; on an outage or an empty answer, say so and stop the page."""
+    try:
+        value = fetch(settings())
+    except MlopsError as exc:
+        stop_with(f"{problem}: {exc.message}")
+    if len(value) == 0:
+        stop_with(empty, "mlops train --all")
+    return value
+
+
 def load_places() -> dict[str, dict[str, list[str]]]:
     from mlops_cli.ui_data import locations
 
-    try:
-        places = locations(settings())
-    except MlopsError as exc:
-        stop_with(f"The data DB is not reachable: {exc}")
-    if not places:
-        stop_with("No data yet", "mlops train --all")
-    return places
+    return fetch_or_stop(locations, "The data DB is not reachable", "No data yet")
 
 
 def predict_page() -> None:
@@ -112,13 +117,8 @@ def models_page() -> None:
     from mlops_cli.ui_data import models_table, promotions_table
 
     st.header("Model versions")
-    try:
-        versions = models_table(settings())
-        promotions = promotions_table(settings())
-    except MlopsError as exc:
-        stop_with(f"MLflow is not reachable: {exc.message}")
-    if versions.empty:
-        stop_with("No registered model yet", "mlops train --all")
+    versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
+    promotions = promotions_table(settings())
     st.dataframe(versions.drop(columns="champion"), hide_index=True, width="stretch")
     line = (
         alt.Chart(versions).mark_line(point=True).encode(x="version:O", y=alt.Y("RMSE:Q", scale=alt.Scale(zero=False)))
@@ -138,12 +138,7 @@ def explore_page() -> None:
     from mlops_cli.ui_data import models_table, predict_with_version
 
     st.header("Explore a version")
-    try:
-        versions = models_table(settings())
-    except MlopsError as exc:
-        stop_with(f"MLflow is not reachable: {exc.message}")
-    if versions.empty:
-        stop_with("No registered model yet", "mlops train --all")
+    versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
     chosen = st.selectbox("Version", versions["version"].tolist(), key="explore-version")
     listing = listing_form("explore", load_places())
     problem = invalid(listing)
@@ -163,12 +158,7 @@ def data_page() -> None:
     from mlops_cli.ui_data import batches_table
 
     st.header("Data and retraining decisions")
-    try:
-        batches = batches_table(settings())
-    except MlopsError as exc:
-        stop_with(f"The data DB is not reachable: {exc.message}")
-    if batches.empty:
-        stop_with("No batches yet", "mlops train --all")
+    batches = fetch_or_stop(batches_table, "The data DB is not reachable", "No batches yet")
     st.dataframe(batches.drop(columns="dropped"), hide_index=True, width="stretch")
     st.subheader("Rows kept and dropped per batch")
     st.bar_chart(batches.set_index("batch")[["rows_kept", "rows_dropped"]])
