@@ -88,6 +88,28 @@ def test_local_generator_runs_the_same_loop(home: Path, monkeypatch: pytest.Monk
     shown = run_json("models", "show", "champion")
     assert "champion" in shown["aliases"] and shown["metrics"]["rmse"] == shown["rmse"]
 
+    champion = shown["version"]
+    other = next(v["version"] for v in run_json("models", "list") if v["version"] != champion)
+    forced = run_json("promote", str(other), "--force", "--no-reload-api")
+    assert forced["promoted"] and forced["champion_version"] == other and forced["previous_champion"] == champion
+    assert forced["test_rows"] > 0 and forced["version_rmse"] > 0 and forced["champion_rmse"] > 0
+    back = run_json("rollback", "--no-reload-api")
+    assert back["champion_version"] == champion and back["previous_champion"] == other
+    assert run_json("models", "show", "champion")["version"] == champion
+    usage = run_mlops("promote")
+    assert usage.returncode == 2 and "give a VERSION or --auto" in usage.stderr
+
+
+def test_data_reset_starts_the_api_again_at_batch_zero(data_api: str, home: Path) -> None:
+    env = {"MLOPS_DATA_SOURCE": data_api}
+    assert [b["batch"] for b in run_json("train", "--batch", "0", env=env)] == [0]
+    assert [b["batch"] for b in run_json("train", "--batch", "1", env=env)] == [1]
+    reset = run_mlops("data", "reset", "--url", data_api, "--json")
+    assert reset.returncode == 0 and json.loads(reset.stdout)["next_batch"] == 0
+    assert [b["batch"] for b in run_json("train", "--batch", "0", env=env)] == [0]
+    out_of_order = run_mlops("train", "--batch", "3", env=env)
+    assert out_of_order.returncode == 1 and "served batch 1, not batch 3" in out_of_order.stderr
+
 
 @pytest.mark.external_db
 def test_same_loop_with_postgres_data_and_mariadb_mlflow(
