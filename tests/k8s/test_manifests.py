@@ -185,8 +185,9 @@ def test_the_ci_workflow_tests_builds_and_bumps_without_looping() -> None:
 
 
 def test_dry_run_prints_the_plan_without_a_cluster(home: Path) -> None:
-    result = run_mlops("up", "--target", "k8s", "--dry-run", "--overlay", "prod", "--json",
-                       env={"KUBECONFIG": str(home / "none")})  # fmt: skip
+    result = run_mlops(
+        "up", "--target", "k8s", "--dry-run", "--overlay", "prod", "--json", env={"KUBECONFIG": str(home / "none")}
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["valid"] and {"kind": "HorizontalPodAutoscaler", "name": "api", "namespace": "mlops"} in plan["objects"]
@@ -211,3 +212,17 @@ def test_secret_comes_from_the_environment_and_refuses_gaps() -> None:
         k8s.secret_manifest({k: v for k, v in env.items() if k != "MYSQL_PASSWORD"})
     with pytest.raises(Exception, match="placeholder"):
         k8s.secret_manifest({**env, "GRAFANA_ADMIN_PASSWORD": "changeme"})
+
+
+def test_the_git_repository_is_set_in_one_place(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(REPO / "argocd", tmp_path / "argocd")
+    kustomization = tmp_path / "argocd/apps/prod/kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace(k8s.PLACEHOLDER_REPO + "/your-org/mlops.git", "git.acme.test/me/fork.git")
+    )
+    children = k8s.render(tmp_path / "argocd/apps/prod")
+    sources = [s for app in children for s in app["spec"].get("sources", [app["spec"].get("source")])]
+    ours = [s["repoURL"] for s in sources if "chart" not in s]
+    assert len(ours) == 10 and set(ours) == {"https://git.acme.test/me/fork.git"}
