@@ -46,6 +46,18 @@ def models_table(settings: Settings) -> pd.DataFrame:
     return frame
 
 
+def rmse_on_current_test_set(settings: Settings, versions: list[int]) -> dict[int, float]:
+    """Every version scored on the same, current test set: the comparison promotions use."""
+    from mlops_cli.promote import current_test_set
+    from mlops_cli.registry import rmse_on
+    from mlops_cli.storage import engine_for
+
+    test = current_test_set(engine_for(settings))
+    if test.empty:
+        return {}
+    return {version: rmse_on(settings, version, test) for version in versions}
+
+
 def promotions_table(settings: Settings) -> pd.DataFrame:
     import pandas as pd
 

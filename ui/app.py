@@ -120,16 +120,33 @@ def models_page() -> None:
     versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
     promotions = promotions_table(settings())
     st.dataframe(versions.drop(columns="champion"), hide_index=True, width="stretch")
+    from mlops_cli.ui_data import rmse_on_current_test_set
+
+    try:
+        now = rmse_on_current_test_set(settings(), versions["version"].tolist())
+    except MlopsError:
+        now = {}
+    columns = ["version", "RMSE", "series", "champion"]
+    long = pd.concat(
+        [
+            versions.assign(series="at training (own test set)")[columns],
+            versions.assign(series="on today's test set", RMSE=versions["version"].map(now))[columns],
+        ]
+    ).dropna(subset=["RMSE"])
     line = (
-        alt.Chart(versions).mark_line(point=True).encode(x="version:O", y=alt.Y("RMSE:Q", scale=alt.Scale(zero=False)))
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(x="version:O", y=alt.Y("RMSE:Q", scale=alt.Scale(zero=False)), color="series:N")
     )
     champion = (
-        alt.Chart(versions[versions["champion"]])
+        alt.Chart(long[long["champion"]])
         .mark_point(size=300, shape="diamond", filled=True, color="orange")
         .encode(x="version:O", y="RMSE:Q")
     )
     st.altair_chart(line + champion, width="stretch")
-    st.caption("RMSE of each version on its own test set at training time; ◆ the champion.")
+    st.caption(
+        "RMSE of each version when it was trained, and of all versions on the same current test set; ◆ champion."
+    )
     st.subheader("Promotion history")
     st.dataframe(promotions, hide_index=True, width="stretch")
 

@@ -88,6 +88,11 @@ def test_models_page_lists_every_version_and_the_promotions(ui_env: dict[str, st
     assert sorted(shown["version"].tolist()) == [v["version"] for v in versions]
     assert "champion" in " ".join(shown["aliases"].tolist())
     assert len(at.dataframe[1].value) >= 1, "the promotion history"
+    assert "same current test set" in at.caption[0].value
+    from mlops_cli.ui_data import rmse_on_current_test_set
+
+    now = rmse_on_current_test_set(serving_settings(Path(ui_env["MLOPS_HOME"])), [v["version"] for v in versions])
+    assert sorted(now) == [v["version"] for v in versions] and all(value > 0 for value in now.values())
 
 
 def test_explore_compares_a_version_with_the_champion(ui_env: dict[str, str]) -> None:
