@@ -107,12 +107,7 @@ def process_batch(
         step(f"batch {number}: comparing v{trained.version} with the champion")
         result = promote_if_better(settings, trained.version, engine, up_to_batch=number, who="pipeline")
         report.promoted = result.promoted
-        if result.promoted and result.previous_champion is not None:
-            report.reason += f"; promoted ({result.reason})"
-        elif result.promoted:
-            report.reason += "; first champion"
-        else:
-            report.reason += f"; kept champion ({result.reason})"
+        report.reason += f"; {result.outcome}"
         if result.promoted and reload_api:
             warning = request_reload(settings)
             if warning:

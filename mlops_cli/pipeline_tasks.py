@@ -65,12 +65,9 @@ def promote_step(batch: int, version: int) -> dict[str, Any]:
     engine = engine_for(settings)
     result = promote_if_better(settings, version, engine, up_to_batch=batch, who="airflow")
     reason = next((r["reason"] for r in batch_log_rows(engine) if r["batch"] == batch), "") or ""
-    suffix = (
-        "first champion"
-        if result.previous_champion is None and result.promoted
-        else (f"promoted ({result.reason})" if result.promoted else f"kept champion ({result.reason})")
+    upsert_batch_log(
+        engine, batch, champion_version=result.champion_version, reason=f"{reason}; {result.outcome}"[:255]
     )
-    upsert_batch_log(engine, batch, champion_version=result.champion_version, reason=f"{reason}; {suffix}"[:255])
     return {"batch": batch, "version": version, "promoted": result.promoted, "champion": result.champion_version}
 
 

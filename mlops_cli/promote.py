@@ -34,6 +34,13 @@ class PromotionResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def outcome(self) -> str:
+        """What happened, for the batch log: first champion, promoted (...) or kept champion (...)."""
+        if self.promoted and self.previous_champion is None:
+            return "first champion"
+        return f"promoted ({self.reason})" if self.promoted else f"kept champion ({self.reason})"
+
 
 def current_test_set(engine: Engine, up_to_batch: int | None = None) -> pd.DataFrame:
     where = clean_data.c.split == "test"

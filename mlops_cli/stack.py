@@ -284,13 +284,18 @@ def write_state(settings: Settings, services: dict[str, ServiceState]) -> None:
     tmp.replace(path)
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (Linux), to tell our process from a recycled pid."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (Linux): [0] state, [19] start time."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid``, to tell our process from a recycled pid."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def is_ours(service: ServiceState) -> bool:
@@ -301,11 +306,8 @@ def is_ours(service: ServiceState) -> bool:
         return False
     if service.start_time is None or not Path("/proc").exists():
         return True
-    current = process_start_time(service.pid)
-    if current is None:
-        return False
-    state = Path(f"/proc/{service.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return current == service.start_time and state != "Z"
+    fields = _proc_stat(service.pid)
+    return fields is not None and fields[19] == service.start_time and fields[0] != "Z"
 
 
 def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:

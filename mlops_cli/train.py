@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -150,7 +150,3 @@ def train_model(
     for key, value in {**tags, **{k: repr(v) for k, v in metrics.items()}}.items():
         client.set_model_version_tag(settings.model_name, str(version), key, value)
     return TrainResult(batch, version, run.info.run_id, metrics, len(train), len(test), batches)
-
-
-def describe_model(model: Any) -> str:
-    return type(model.named_steps["regressor"]).__name__ if hasattr(model, "named_steps") else type(model).__name__

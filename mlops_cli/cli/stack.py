@@ -100,10 +100,9 @@ def _train_through(config, rows, show: bool) -> dict:  # noqa: ANN001
     from mlops_cli.cli.train import render
     from mlops_cli.loop import run_batches
     from mlops_cli.predict_client import request_predictions
-    from mlops_cli.settings import load_settings
 
     data_api = next(r.url for r in rows if r.service == "data-api").removesuffix("/docs")
-    loop_settings = load_settings(**{**config.model_dump(exclude={"api_token"}), "data_source": data_api})
+    loop_settings = config.model_copy(update={"data_source": data_api})
     with err.status("training", spinner="dots") as spinner:
         report = run_batches(loop_settings, progress=spinner.update)
     if show:
