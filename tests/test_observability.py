@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 
 from mlops_cli.grafana import DASHBOARD_UID, DATASOURCE_UID, PANELS, dashboard
 from mlops_cli.observability import prometheus_config
-from tests.conftest import run_mlops
+from tests.conftest import QuietHandler, run_mlops, serve_in_thread
 from tests.test_stack import stack_env  # noqa: F401 - every service on free ports
 
 
@@ -107,45 +105,35 @@ class GrafanaStandIn:
         self.dashboards: dict[str, dict] = {}
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 auth = self.headers.get("Authorization")
                 stand_in.requests.append((method, self.path, body, auth))
                 if auth != f"Bearer {token}":
-                    return self._answer(401, {"message": "Unauthorized"})
+                    return self.answer(401, {"message": "Unauthorized"})
                 parts = self.path.strip("/").split("/")
                 if method == "GET" and parts[:3] == ["api", "datasources", "uid"]:
                     found = stand_in.datasources.get(parts[3])
-                    return self._answer(200, found) if found else self._answer(404, {"message": "not found"})
+                    return self.answer(200, found) if found else self.answer(404, {"message": "not found"})
                 if method == "POST" and parts == ["api", "datasources"]:
                     stand_in.datasources[body["uid"]] = body
-                    return self._answer(200, {"message": "Datasource added", "id": 1})
+                    return self.answer(200, {"message": "Datasource added", "id": 1})
                 if method == "GET" and parts[:2] == ["api", "folders"]:
                     found = stand_in.folders.get(parts[2])
-                    return self._answer(200, found) if found else self._answer(404, {"message": "not found"})
+                    return self.answer(200, found) if found else self.answer(404, {"message": "not found"})
                 if method == "POST" and parts == ["api", "folders"]:
                     stand_in.folders[body["uid"]] = body
-                    return self._answer(200, body)
+                    return self.answer(200, body)
                 if method == "POST" and parts == ["api", "dashboards", "db"]:
                     uid = body["dashboard"]["uid"]
                     if uid in stand_in.dashboards and not body.get("overwrite"):
-                        return self._answer(412, {"message": "exists"})
+                        return self.answer(412, {"message": "exists"})
                     version = stand_in.dashboards.get(uid, {}).get("version", 0) + 1
                     stand_in.dashboards[uid] = {**body, "version": version}
-                    return self._answer(
-                        200, {"status": "success", "uid": uid, "url": f"/d/{uid}/x", "version": version}
-                    )
-                return self._answer(404, {"message": "unknown endpoint"})
+                    return self.answer(200, {"status": "success", "uid": uid, "url": f"/d/{uid}/x", "version": version})
+                return self.answer(404, {"message": "unknown endpoint"})
 
             def do_GET(self) -> None:  # noqa: N802
                 self._handle("GET")
@@ -153,12 +141,7 @@ class GrafanaStandIn:
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_in_thread(Handler)
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +9,7 @@ import pytest
 from mlops_cli.errors import ConfigError, SourceError, SourceExhausted
 from mlops_cli.settings import load_settings
 from mlops_cli.sources import FileSource, HttpSource, open_source
-from tests.conftest import ROW
+from tests.conftest import ROW, QuietHandler, serve_in_thread
 
 
 class ScriptedAPI:
@@ -22,22 +20,14 @@ class ScriptedAPI:
         self.calls: list[str] = []
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 api.calls.append(self.path)
                 status, body, delay = api.script.pop(0) if api.script else (400, '{"detail": "done"}', 0)
                 time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
+                self.answer(status, body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_in_thread(Handler)
 
 
 @pytest.fixture

@@ -149,3 +149,17 @@ def test_down_never_kills_a_process_it_did_not_start(home: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str]) -> None:
+    result = run_mlops("up", "--train", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    batches = report["train"]["batches"]
+    assert [b["batch"] for b in batches] == list(range(5)) and any(b["retrained"] for b in batches)
+    champion = batches[-1]["champion_version"]
+    assert report["train"]["prediction"]["model"] == {"name": "house_prices", "version": champion, "alias": "champion"}
+    api = next(s for s in report["services"] if s["service"] == "api")
+    assert api["healthy"] and f"serving v{champion}" in api["detail"]
+    table = run_mlops("up", "--train")
+    assert table.returncode == 0 and "where to look:" in table.stdout and "already running" in table.stderr
