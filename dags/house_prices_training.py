@@ -1,9 +1,13 @@
-"""One batch of the house-price loop per run: ingest → clean → decide → train → promote →
-reload the API, then trigger the next run, until the data source is exhausted.
+"""One round of the house-price loop per run: fetch (and store) → clean → decide → [train →
+compare] → finish, then the next run, until the data source is exhausted.
 
-Thin on purpose: every task imports mlops_cli inside its body and calls one step; XCom
-carries batch ids and version numbers only. Hosts, URLs and secrets come from MLOPS_*
-environment variables (or Airflow connections/variables) read inside the tasks.
+Thin on purpose: every task imports mlops_cli inside its body and calls one function of the
+batch engine (``mlops_cli/engine.py``), the same the local runner calls; XCom carries round ids.
+A round's progress is durable in the data DB, so a retried or re-run task resumes it exactly
+where it stopped. ``fetch`` stores each answer as it arrives; while the data API repeats a batch
+number with nothing new (its next batch is not released yet), it waits as a sensor in reschedule
+mode, freeing its worker slot between calls.
+Hosts, URLs and secrets come from MLOPS_* environment variables read inside the tasks.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import PokeReturnValue, dag, task
 
 DAG_ID = "house_prices_training"
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("MLOPS_AIRFLOW_RETRY_DELAY", "30")))
-INGEST_RETRIES = int(os.environ.get("MLOPS_AIRFLOW_INGEST_RETRIES", "3"))
+RETRIES = int(os.environ.get("MLOPS_AIRFLOW_RETRIES", "3"))
 MAX_CHAINED_RUNS = int(os.environ.get("MLOPS_AIRFLOW_MAX_CHAIN", "1000"))
+POLL_INTERVAL = float(os.environ.get("MLOPS_DATA_POLL_INTERVAL", "60"))
+MAX_WAIT = float(os.environ.get("MLOPS_DATA_MAX_WAIT", "900"))
+STEP = {"retries": RETRIES, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True}
 
 
 @dag(
@@ -27,90 +35,95 @@ MAX_CHAINED_RUNS = int(os.environ.get("MLOPS_AIRFLOW_MAX_CHAIN", "1000"))
     catchup=False,
     max_active_runs=1,
     tags=["mlops", "house-prices", "training"],
-    # batch: process this batch (default: the next one); single: do not chain further runs
-    params={"batch": None, "chain": 0, "single": False},
+    # batch: this batch only (no chain); restart: a fresh dataset first (first run of a chain);
+    # source: MLOPS_DATA_SOURCE for this chain; reload_api: ask the inference API to reload
+    params={"batch": None, "chain": 0, "restart": False, "source": None, "reload_api": True},
     doc_md=__doc__,
 )
 def house_prices_training() -> None:
-    @task(retries=INGEST_RETRIES, retry_delay=RETRY_DELAY, retry_exponential_backoff=True)
-    def ingest(params: dict | None = None) -> int:
-        from airflow.sdk.exceptions import AirflowSkipException
+    @task(**STEP)
+    def prepare(params: dict | None = None) -> None:
+        from mlops_cli.engine import task_prepare
 
-        from mlops_cli.errors import SourceExhausted
-        from mlops_cli.pipeline_tasks import ingest_step
+        params = params or {}
+        task_prepare(source=params.get("source") or None, restart=bool(params.get("restart")))
 
-        batch = (params or {}).get("batch")
-        try:
-            return ingest_step(None if batch is None else int(batch))["batch"]
-        except SourceExhausted as done:
-            raise AirflowSkipException(f"data source exhausted: {done.detail}") from None
+    @task.sensor(poke_interval=POLL_INTERVAL, timeout=MAX_WAIT, mode="reschedule", soft_fail=True, **STEP)
+    def fetch(params: dict | None = None) -> PokeReturnValue:
+        from mlops_cli.engine import task_fetch
+
+        params = params or {}
+        batch = params.get("batch")
+        found = task_fetch(source=params.get("source") or None, batch=None if batch is None else int(batch))
+        return PokeReturnValue(is_done=found is not None, xcom_value=found)
+
+    @task.short_circuit
+    def has_round(found: dict) -> bool:
+        """False once the source is exhausted: nothing downstream runs, the chain ends."""
+        return "round" in found
+
+    def advance(found: dict, target: str, params: dict | None) -> dict:
+        from mlops_cli.engine import task_advance
+
+        params = params or {}
+        reload_api = str(params.get("reload_api", True)).lower() not in ("false", "0", "")
+        return task_advance(found["round"], target, source=params.get("source") or None, reload_api=reload_api)
+
+    @task(**STEP)
+    def clean(found: dict, params: dict | None = None) -> dict:
+        """Valid rows of the answer in clean_data (storing it first if a crash came before)."""
+        return advance(found, "cleaned", params)
+
+    @task.branch(**STEP)
+    def decide(cleaned: dict, params: dict | None = None) -> str:
+        """Retrain or not: the branch not taken shows as skipped."""
+        return "train" if advance(cleaned, "decided", params)["retrain"] else "no_retrain"
+
+    @task(**STEP)
+    def train(cleaned: dict, params: dict | None = None) -> dict:
+        return advance(cleaned, "trained", params)
+
+    @task(**STEP)
+    def compare(trained: dict, params: dict | None = None) -> dict:
+        return advance(trained, "compared", params)
+
+    @task(trigger_rule="none_failed_min_one_success", **STEP)
+    def finish(cleaned: dict, params: dict | None = None) -> dict:
+        """Move the champion if the comparison said so, ask the API to reload, close the round."""
+        return advance(cleaned, "done", params)
 
     @task
-    def clean(batch: int) -> int:
-        from mlops_cli.pipeline_tasks import clean_step
-
-        return clean_step(batch)["batch"]
-
-    @task
-    def decide(batch: int) -> dict:
-        from mlops_cli.pipeline_tasks import decide_step, record_champion_step
-
-        decision = decide_step(batch)
-        if not decision["retrain"]:
-            record_champion_step(batch)
-        return {"batch": batch, "retrain": decision["retrain"]}
-
-    @task
-    def train(decision: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from mlops_cli.pipeline_tasks import train_step
-
-        if not decision["retrain"]:
-            raise AirflowSkipException(f"batch {decision['batch']}: no retrain decided")
-        trained = train_step(decision["batch"])
-        return {"batch": trained["batch"], "version": trained["version"]}
-
-    @task
-    def promote(trained: dict) -> int:
-        from mlops_cli.pipeline_tasks import promote_step
-
-        return promote_step(trained["batch"], trained["version"])["champion"]
-
-    @task
-    def reload_api(champion: int) -> int:
-        from mlops_cli.pipeline_tasks import reload_step
-
-        warning = reload_step()
-        if warning:
-            print(f"warning: {warning}")
-        return champion
-
-    # Runs after a processed batch whether or not it retrained (train/promote/reload may be
-    # skipped); never after exhaustion (everything skipped) or a failure.
-    @task(trigger_rule="none_failed_min_one_success")
     def next_chain(params: dict | None = None) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
         params = params or {}
-        if params.get("single"):
+        if params.get("batch") is not None:
             raise AirflowSkipException("a single batch was asked for: no next run")
         chain = int(params.get("chain") or 0) + 1
         if chain > MAX_CHAINED_RUNS:
             raise AirflowSkipException(f"safety cap reached: {MAX_CHAINED_RUNS} chained runs")
         return chain
 
-    batch = ingest()
-    decision = decide(clean(batch))
-    reloaded = reload_api(promote(train(decision)))
-    chain = next_chain()
+    found = fetch()
+    prepare() >> found
+    cleaned = clean(found)
+    has_round(found) >> cleaned
+    trained = train(cleaned)
+    no_retrain = EmptyOperator(task_id="no_retrain")
+    decide(cleaned) >> [trained, no_retrain]
+    done = finish(cleaned)
+    [compare(trained), no_retrain] >> done
     trigger = TriggerDagRunOperator(
         task_id="trigger_next_batch",
         trigger_dag_id=DAG_ID,
-        conf={"chain": "{{ ti.xcom_pull(task_ids='next_chain') }}"},
+        conf={
+            "chain": "{{ ti.xcom_pull(task_ids='next_chain') }}",
+            "source": "{{ params.source or '' }}",
+            "reload_api": "{{ params.reload_api }}",
+        },
         wait_for_completion=False,
     )
-    [decision, reloaded] >> chain >> trigger
+    done >> next_chain() >> trigger
 
 
 house_prices_training()

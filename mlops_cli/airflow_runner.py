@@ -8,10 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MlopsError
 from mlops_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from mlops_cli.engine import RunReport
 
 DAG_ID = "house_prices_training"
 FINISHED = {"success", "failed"}
@@ -103,6 +106,7 @@ class AirflowClient:
             time.sleep(2)
 
     def trigger(self, conf: dict[str, Any]) -> str:
+        """Unpause the DAG and start a run with ``conf`` (its params)."""
         self.call("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
         run = self.call("POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": conf})
         if "_status" in run:
@@ -119,58 +123,89 @@ class AirflowClient:
         body = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
         return {t["task_id"]: t["state"] or "none" for t in body.get("task_instances", [])}
 
-    def ingested_batch(self, run_id: str) -> int | None:
-        body = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/ingest/xcomEntries/return_value")
+    def fetched(self, run_id: str) -> dict[str, Any]:
+        body = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/fetch/xcomEntries/return_value")
         value = body.get("value") if isinstance(body, dict) else None
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return None
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass(kw_only=True)
+class AirflowResult:
+    run_id: str
+    runs: list[RunView] = field(default_factory=list)
+    report: RunReport | None = None
+    failed: list[str] = field(default_factory=list)
+
+
+def _last_round(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from mlops_cli.storage import batch_log, engine_for
+
+    with engine_for(settings).connect() as conn:
+        return int(conn.execute(select(func.max(batch_log.c.id))).scalar() or 0)
 
 
 def run_via_airflow(
     settings: Settings,
+    *,
     batch: int | None = None,
+    restart: bool = False,
+    reload_api: bool = True,
     wait: bool = True,
     on_update: Callable[[list[RunView]], None] | None = None,
     timeout: float = 3600,
-) -> dict[str, Any]:
-    """Trigger one run (``batch``: that batch only; else the chain until exhaustion) and follow it."""
+) -> AirflowResult:
+    """Trigger one run (``batch``: that batch only; else the chain until the source is exhausted),
+    follow it, and report the rounds it processed exactly as the local runner does."""
+    from mlops_cli.engine import report_rounds
+
     client = AirflowClient(settings)
     client.wait_for_dag()
     since = datetime.now(UTC).isoformat()
-    conf: dict[str, Any] = {"chain": 0} if batch is None else {"batch": batch, "single": True}
+    before = _last_round(settings)
+    conf: dict[str, Any] = {"chain": 0, "restart": restart, "source": settings.data_source, "reload_api": reload_api}
+    if batch is not None:
+        conf["batch"] = batch
     first = client.trigger(conf)
     if not wait:
-        return {"run_id": first, "runs": [], "batches": []}
+        return AirflowResult(run_id=first)
     deadline = time.monotonic() + timeout
     while True:
         runs = client.runs_since(since)
         for run in runs:
             run.tasks = client.task_states(run.run_id)
-            if run.tasks.get("ingest") == "success":
-                run.batch = client.ingested_batch(run.run_id)
+            if run.tasks.get("fetch") == "success":
+                run.batch = client.fetched(run.run_id).get("batch")
         if on_update:
             on_update(runs)
         settled = runs and all(r.state in FINISHED for r in runs)
         last = runs[-1] if runs else None
         chain_over = last is not None and (
-            last.state == "failed"
-            or batch is not None
-            or last.tasks.get("trigger_next_batch") in ("skipped", "none")
-            or last.tasks.get("ingest") == "skipped"
+            last.state == "failed" or batch is not None or last.tasks.get("trigger_next_batch") in ("skipped", "none")
         )
         if settled and chain_over:
             break
         if time.monotonic() > deadline:
             raise MlopsError(f"the Airflow runs did not finish within {timeout:.0f}s", hint="see the Airflow UI")
         time.sleep(settings.airflow_poll_interval)
-    failed = [r for r in runs if r.state == "failed"]
-    exhausted = runs[-1].tasks.get("ingest") == "skipped"
-    return {
-        "run_id": first,
-        "runs": runs,
-        "batches": [r.batch for r in runs if r.batch is not None],
-        "failed": [r.run_id for r in failed],
-        "exhausted": exhausted,
-    }
+    last_tasks = runs[-1].tasks
+    if last_tasks.get("fetch") == "skipped":
+        end, message = "waited", "the data API kept repeating its batch for MLOPS_DATA_MAX_WAIT seconds"
+    elif last_tasks.get("has_round") == "skipped":
+        end, message = "exhausted", "the data source has no more batches"
+    else:
+        end, message = ("batch" if batch is not None else "exhausted"), None
+    from sqlalchemy import select
+
+    from mlops_cli.storage import batch_log, engine_for
+
+    engine = engine_for(settings)
+    with engine.connect() as conn:
+        rounds = list(conn.execute(select(batch_log.c.id).where(batch_log.c.id > before)).scalars())
+    return AirflowResult(
+        run_id=first,
+        runs=runs,
+        report=report_rounds(engine, rounds, end=end, message=message),
+        failed=[r.run_id for r in runs if r.state == "failed"],
+    )

@@ -1,5 +1,5 @@
 """Step 2: drop leakage columns, invalid rows and duplicates (counting why), and split
-each batch 85/15 stratified by price quartile, reproducibly."""
+each round's rows 85/15 stratified by price quartile, reproducibly."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlops_cli.errors import MlopsError
-from mlops_cli.schema import TARGET
-from mlops_cli.storage import CLEAN_COLUMNS, clean_data, engine_for, raw_data, read_table, replace_batch
+from mlops_cli.schema import CATEGORICAL_FEATURES, TARGET
+from mlops_cli.storage import CLEAN_COLUMNS, TEXT_WIDTH
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Engine
-
-    from mlops_cli.settings import Settings
 
 # Plausibility limits: outside them a row describes no real house (or a typo).
 LIMITS = {"house_size": (100.0, 50_000.0), "bed": (0.0, 30.0), "bath": (0.0, 30.0), "acre_lot": (0.0, 100_000.0)}
@@ -25,18 +21,27 @@ MIN_PRICE = 1_000.0
 PRICE_OUTLIER_Z = 3.5
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CleanResult:
-    batch: int
     rows_received: int
-    rows_kept: int
+    kept: pd.DataFrame = field(repr=False)  # the valid rows, with their split
     dropped: dict[str, int] = field(default_factory=dict)
-    rows_train: int = 0
-    rows_test: int = 0
+
+    @property
+    def rows_kept(self) -> int:
+        return len(self.kept)
 
     @property
     def rows_dropped(self) -> int:
         return self.rows_received - self.rows_kept
+
+    @property
+    def rows_train(self) -> int:
+        return int((self.kept["split"] == "train").sum())
+
+    @property
+    def rows_test(self) -> int:
+        return int((self.kept["split"] == "test").sum())
 
 
 def invalid_reasons(frame: pd.DataFrame) -> pd.Series:
@@ -57,6 +62,10 @@ def invalid_reasons(frame: pd.DataFrame) -> pd.Series:
             (frame[col] < low) | (frame[col] > high), "impossible_size" if col == "house_size" else f"impossible_{col}"
         )
     mark(frame["state"].isna(), "missing_state")
+    too_long = np.zeros(len(frame), dtype=bool)
+    for col in CATEGORICAL_FEATURES:  # raw text is stored whole; clean_data keeps TEXT_WIDTH
+        too_long |= (frame[col].astype("string").str.len() > TEXT_WIDTH).fillna(False).to_numpy(dtype=bool)
+    mark(pd.Series(too_long, index=frame.index), "text_too_long")
     valid_price = price[reasons.isna()]
     if len(valid_price) >= 20:
         logs = np.log(valid_price)
@@ -74,50 +83,29 @@ def split_batch(frame: pd.DataFrame, test_size: float, seed: int) -> pd.Series:
     split = pd.Series("train", index=frame.index, dtype=object)
     if len(frame) < 8:  # too few rows to hold any out meaningfully
         return split
+    # Stratifying needs a row of each quartile on both sides; a small answer is split plainly.
+    tested = -(-len(frame) * test_size // 1)
     quartile = pd.qcut(frame[TARGET].rank(method="first"), 4, labels=False)
-    _, test_index = train_test_split(frame.index, test_size=test_size, random_state=seed, stratify=quartile)
+    stratify = quartile if min(tested, len(frame) - tested) >= 4 else None
+    _, test_index = train_test_split(frame.index, test_size=test_size, random_state=seed, stratify=stratify)
     split[test_index] = "test"
     return split
 
 
-def clean_and_split(settings: Settings, batch: int, engine: Engine | None = None) -> CleanResult:
-    """Read batch ``batch`` from ``raw_data``, write its valid rows to ``clean_data``."""
+def clean_rows(part: pd.DataFrame, earlier: pd.DataFrame, test_size: float, seed: int) -> CleanResult:
+    """Valid rows of ``part`` (raw rows of one round) that are not duplicates of each other or of
+    ``earlier`` (every clean row stored before), with their split; the count of each drop reason."""
     import pandas as pd
 
-    engine = engine or engine_for(settings)
-    raw = read_table(engine, raw_data, raw_data.c.batch == batch)
-    received = len(raw)
-    if received == 0 and not _was_ingested(engine, batch):
-        raise MlopsError(f"batch {batch} has not been ingested", hint=f"run `mlops train --batch {batch}`")
-    frame = raw[CLEAN_COLUMNS].copy()
+    frame = part[CLEAN_COLUMNS].reset_index(drop=True)
     reasons = invalid_reasons(frame)
-    earlier = read_table(engine, clean_data, clean_data.c.batch < batch)[CLEAN_COLUMNS]
-    seen = pd.util.hash_pandas_object(earlier, index=False) if len(earlier) else pd.Series(dtype="uint64")
+    seen = (
+        pd.util.hash_pandas_object(earlier[CLEAN_COLUMNS], index=False) if len(earlier) else pd.Series(dtype="uint64")
+    )
     row_hash = pd.util.hash_pandas_object(frame, index=False)
     duplicate = row_hash.duplicated() | row_hash.isin(set(seen.tolist()))
     reasons[duplicate & reasons.isna()] = "duplicate"
     kept = frame[reasons.isna()].copy()
-    kept["split"] = split_batch(kept, settings.test_size, settings.split_seed + batch)
+    kept["split"] = split_batch(kept, test_size, seed)
     dropped = {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
-    result = CleanResult(
-        batch, received, len(kept), dropped, int((kept["split"] == "train").sum()), int((kept["split"] == "test").sum())
-    )
-    log = {
-        "rows_received": received,
-        "rows_kept": result.rows_kept,
-        "rows_dropped": result.rows_dropped,
-        "dropped": dropped,
-        "rows_train": result.rows_train,
-        "rows_test": result.rows_test,
-    }
-    replace_batch(engine, clean_data, batch, kept, log=log)
-    return result
-
-
-def _was_ingested(engine: Engine, batch: int) -> bool:
-    from sqlalchemy import select
-
-    from mlops_cli.storage import batch_log
-
-    with engine.connect() as conn:
-        return conn.execute(select(batch_log.c.batch).where(batch_log.c.batch == batch)).first() is not None
+    return CleanResult(rows_received=len(frame), kept=kept, dropped=dropped)

@@ -7,20 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlops_cli.storage import batch_log, clean_data, engine_for, read_table, upsert_batch_log
-
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Engine
 
     from mlops_cli.settings import Settings
 
 PSI_BINS = 10
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Decision:
-    batch: int
     retrain: bool
     reason: str
     new_rows: int
@@ -61,42 +57,29 @@ def drift_scores(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, fl
     }
 
 
-def _last_trained_batch(engine: Engine, before: int) -> int | None:
-    from sqlalchemy import func, select
-
-    with engine.connect() as conn:
-        return conn.execute(
-            select(func.max(batch_log.c.batch)).where(batch_log.c.retrained.is_(True), batch_log.c.batch < before)
-        ).scalar()
-
-
 def decide_retrain(
-    settings: Settings, batch: int, engine: Engine | None = None, champion_batches: list[int] | None = None
+    settings: Settings,
+    *,
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    new_rows: int,
+    total_rows: int,
 ) -> Decision:
-    """Decide for batch ``batch`` and record the decision with its numbers in ``batch_log``.
+    """Retrain or not, and why, for the clean rows ``current`` of one round.
 
-    ``champion_batches``: the batches the champion was trained on (its drift reference);
-    None when there is no champion yet, which always means "train".
+    ``new_rows``: clean rows since the last retrain, this round's included; ``total_rows``: every
+    clean row so far. ``reference``: the champion's training rows (its drift reference), None
+    when there is no champion yet, which always means "train".
     """
-    engine = engine or engine_for(settings)
-    rows = read_table(engine, clean_data, clean_data.c.batch <= batch)
-    last = _last_trained_batch(engine, batch)
-    new = rows if last is None else rows[rows["batch"] > last]
-    current = rows[rows["batch"] == batch]
-    total = len(rows)
-    share = len(new) / total if total else 0.0
+    share = new_rows / total_rows if total_rows else 0.0
     drift: dict[str, float] = {}
-    if champion_batches is not None and len(current):
-        reference = rows[(rows["batch"].isin(champion_batches)) & (rows["split"] == "train")]
-        if reference.empty:  # the champion came from an earlier dataset: compare with what came before
-            reference = rows[rows["batch"] < batch]
-        if len(reference):
-            drift = drift_scores(reference, current)
+    if reference is not None and len(current) and len(reference):
+        drift = drift_scores(reference, current)
     score = max(drift.values()) if drift else None
     threshold = settings.retrain_min_new_share
     if len(current) == 0:
-        retrain, reason = False, "no clean rows in this batch"
-    elif champion_batches is None:
+        retrain, reason = False, "no clean rows in this answer"
+    elif reference is None:
         retrain, reason = True, "no champion yet"
     elif share >= threshold:
         retrain, reason = True, f"new rows {share:.0%} >= {threshold:.0%}"
@@ -106,16 +89,12 @@ def decide_retrain(
     else:
         drift_text = f", drift {score:.3f} < {settings.drift_threshold:g}" if score is not None else ""
         retrain, reason = False, f"new rows {share:.0%} < {threshold:.0%}{drift_text}"
-    decision = Decision(batch, retrain, reason, len(new), total, round(share, 4), score, drift)
-    upsert_batch_log(
-        engine,
-        batch,
-        new_rows=len(new),
-        total_rows=total,
-        new_share=decision.new_share,
+    return Decision(
+        retrain=retrain,
+        reason=reason,
+        new_rows=new_rows,
+        total_rows=total_rows,
+        new_share=round(share, 4),
         drift_score=score,
         drift=drift,
-        retrained=retrain,
-        reason=reason,
     )
-    return decision

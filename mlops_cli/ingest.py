@@ -1,39 +1,47 @@
-"""Step 1: fetch a batch from the source, coerce and normalise it, store it in ``raw_data``."""
+"""Step 1: an answer's rows, checked and normalised, merged into the batch's raw rows.
+
+A data API may answer the same batch number again (the whole batch, or a fresh sample of it):
+merging keeps every row received at most as many times as one answer had it, so a repeated
+answer adds only what is new and a row listed twice in a batch stays listed twice.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
-from mlops_cli.schema import rows_to_frame
-from mlops_cli.storage import engine_for, now, raw_data, replace_batch
+from mlops_cli.errors import MalformedBatchError
+from mlops_cli.schema import COLUMNS, rows_to_frame
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from mlops_cli.settings import Settings
-    from mlops_cli.sources import DataSource
+    import pandas as pd
 
 
-@dataclass
-class IngestResult:
-    batch: int
-    rows_received: int
-    source: str
+def rows_of_body(body: bytes, what: str) -> Any:
+    """The ``data`` rows of a stored data API answer."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise MalformedBatchError(f"{what}: the stored answer is not JSON") from None
+    if not isinstance(document, dict) or "data" not in document:
+        raise MalformedBatchError(f"{what}: the stored answer has no 'data'")
+    return document["data"]
 
 
-def ingest_batch(
-    settings: Settings, source: DataSource, batch: int | None = None, engine: Engine | None = None
-) -> IngestResult:
-    """Fetch batch ``batch`` (or the source's next one) and store it as received.
+def normalised_rows(rows: Any, what: str) -> pd.DataFrame:
+    """Rows as received → the schema's columns, typed and normalised (MalformedBatchError if unusable)."""
+    return rows_to_frame(rows, what=what)
 
-    Batch 0 starts a fresh dataset. The batch is validated before the data DB is touched,
-    so a malformed batch (:class:`MalformedBatchError`) leaves stored data as it was;
-    an exhausted source raises :class:`SourceExhausted`.
-    """
-    fetched = source.fetch(batch)
-    frame = rows_to_frame(fetched.rows, what=f"batch {fetched.number} from {source.name}")
-    engine = engine or engine_for(settings)
-    log = {"processed_at": now(), "source": source.name[:255], "rows_received": len(frame)}
-    replace_batch(engine, raw_data, fetched.number, frame, log=log, fresh_dataset=fetched.number == 0)
-    return IngestResult(fetched.number, len(frame), source.name)
+
+def new_rows(stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``incoming`` not yet in ``stored``, counting copies: a row that ``incoming`` has
+    k times and ``stored`` has j times is added max(0, k - j) times."""
+    import pandas as pd
+
+    if incoming.empty or stored.empty:
+        return incoming
+    incoming_hash = pd.util.hash_pandas_object(incoming[COLUMNS], index=False)
+    stored_counts = pd.util.hash_pandas_object(stored[COLUMNS], index=False).value_counts()
+    occurrence = incoming_hash.groupby(incoming_hash).cumcount()
+    already = incoming_hash.map(stored_counts).fillna(0)
+    return incoming[(occurrence >= already).to_numpy()]

@@ -180,8 +180,9 @@ def version_info(
     for key in METRIC_TAGS:
         info[key] = float(tags[key]) if key in tags else None
     info["batches"] = [int(b) for b in tags.get("batches", "").split(",") if b.strip().isdigit()]
-    for key in ("rows_train", "rows_test", "batch"):
+    for key in ("rows_train", "rows_test", "batch", "round"):
         info[key] = int(tags[key]) if tags.get(key, "").isdigit() else None
+    info["dataset"] = tags.get("dataset")
     info["model_type"] = tags.get("model_type")
     return info
 

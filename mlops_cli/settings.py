@@ -50,11 +50,27 @@ class Settings(BaseSettings):
 
     # data source
     data_source: str = Field("generator", description="generator, csv:PATH (CSV/Parquet) or a data API URL")
-    data_group: int = Field(1, ge=0, description="group_number sent to the data API")
-    data_day: str = Field("Tuesday", description="day sent to the data API")
-    data_timeout: float = Field(10.0, gt=0, description="seconds per data API request")
+    data_group: int = Field(1, ge=1, description="group_number sent to the data API")
+    data_day: str | None = Field(None, description="day sent to the data API (empty: not sent)")
+    data_timeout: float = Field(
+        300.0, gt=0, description="seconds one data API request may take, connect and whole body"
+    )
+    data_max_bytes: int = Field(256 * 2**20, ge=1024, description="largest data API answer accepted, in bytes")
     data_retries: int = Field(4, ge=0, le=20, description="retries of a failing data API request")
     data_backoff: float = Field(0.5, ge=0, description="first retry delay, doubled each retry")
+    data_poll_interval: float = Field(
+        60.0, gt=0, description="seconds between calls while the data API repeats a batch number"
+    )
+    data_max_wait: float = Field(
+        900.0, ge=0, description="longest wait for the data API's next batch number before stopping"
+    )
+    data_groups: int = Field(10, ge=1, le=10_000, description="`mlops data serve` accepts groups 1..N")
+    data_api_release_window: float = Field(
+        0.0, ge=0, description="`mlops data serve`: seconds a batch stays current (the course server: 300)"
+    )
+    data_api_sample_share: float = Field(
+        1.0, gt=0, le=1, description="`mlops data serve`: share of the batch in each answer (course server: 0.1)"
+    )
     data_api_host: str = Field("127.0.0.1", description="bind address of `mlops data serve`")
     data_api_port: int = Field(8080, ge=1, le=65535, description="port of `mlops data serve`")
 
@@ -131,6 +147,11 @@ class Settings(BaseSettings):
                 raise ValueError("csv: needs a path, e.g. csv:listings.parquet")
             return value
         raise ValueError("expected 'generator', 'csv:PATH' or an http(s):// data API URL")
+
+    @field_validator("data_day")
+    @classmethod
+    def _day(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("data_db_url", "mlflow_tracking_uri")
     @classmethod

@@ -1,38 +1,39 @@
-"""Step 4: fit the model on every clean training row so far, log it to MLflow, register it."""
+"""Step 4: fit the model on the clean training rows, log it to an MLflow run, register a version."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlops_cli.errors import MlopsError
+from mlops_cli.faults import checkpoint
 from mlops_cli.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
-from mlops_cli.storage import clean_data, engine_for, read_table
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
+    from mlflow import MlflowClient
     from sklearn.pipeline import Pipeline
-    from sqlalchemy.engine import Engine
 
     from mlops_cli.settings import Settings
 
 MODEL_TYPES = ("linear", "ridge")
 MIN_TRAIN_ROWS = 20
+METRICS = ("rmse", "mae", "r2", "mape")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainResult:
-    batch: int
     version: int
     run_id: str
     metrics: dict[str, float]
     rows_train: int
     rows_test: int
-    batches: list[int] = field(default_factory=list)
 
 
 def build_pipeline(max_categories: int, model_type: str = "linear") -> Pipeline:
@@ -75,12 +76,6 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
-def training_data(engine: Engine, up_to_batch: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, test) clean rows of every batch up to ``up_to_batch``."""
-    rows = read_table(engine, clean_data, clean_data.c.batch <= up_to_batch)
-    return rows[rows["split"] == "train"], rows[rows["split"] == "test"]
-
-
 def _pip_requirements() -> list[str]:
     # Pinning what we know avoids MLflow's slow requirement inference on every log.
     import mlflow
@@ -95,36 +90,86 @@ def _pip_requirements() -> list[str]:
     ]
 
 
-def train_model(
-    settings: Settings, batch: int, engine: Engine | None = None, model_type: str = "linear"
+def fit(settings: Settings, train: pd.DataFrame, test: pd.DataFrame, model_type: str) -> tuple[Pipeline, dict]:
+    """Fit on ``train``; metrics on ``test`` (on ``train`` when there is no test row yet)."""
+    if len(train) < MIN_TRAIN_ROWS:
+        raise MlopsError(f"only {len(train)} training rows; need at least {MIN_TRAIN_ROWS}")
+    evaluation = test if len(test) else train
+    pipeline = build_pipeline(settings.max_categories, model_type)
+    pipeline.fit(train[FEATURES], train[TARGET])
+    return pipeline, regression_metrics(evaluation[TARGET].to_numpy(), pipeline.predict(evaluation[FEATURES]))
+
+
+def _version_of_run(client: MlflowClient, settings: Settings, run_id: str) -> int | None:
+    found = client.search_model_versions(f"name='{settings.model_name}' and run_id='{run_id}'")
+    return max((int(mv.version) for mv in found), default=None)
+
+
+def adopt_earlier_attempt(
+    client: MlflowClient, settings: Settings, experiment_id: str, tags: dict[str, str]
+) -> TrainResult | None:
+    """After a crash: the version an earlier attempt with these ``tags`` registered, if any.
+
+    Its run is ended FINISHED and its tags completed. Runs of earlier attempts that registered
+    nothing are ended FAILED, so no run stays RUNNING forever.
+    """
+    query = " and ".join(f"tags.{key} = '{tags[key]}'" for key in ("round", "dataset"))
+    adopted: TrainResult | None = None
+    for run in client.search_runs([experiment_id], filter_string=query):
+        version = _version_of_run(client, settings, run.info.run_id)
+        if version is not None and adopted is None:
+            metrics = {key: run.data.metrics[key] for key in METRICS if key in run.data.metrics}
+            ours = {key: value for key, value in run.data.tags.items() if not key.startswith("mlflow.")}
+            _tag_version(client, settings, version, ours, metrics)
+            if run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, status="FINISHED")
+            adopted = TrainResult(
+                version=version,
+                run_id=run.info.run_id,
+                metrics=metrics,
+                rows_train=int(run.data.metrics.get("rows_train", 0)),
+                rows_test=int(run.data.metrics.get("rows_test", 0)),
+            )
+        elif run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, status="FAILED")
+    return adopted
+
+
+def _tag_version(
+    client: MlflowClient, settings: Settings, version: int, tags: dict[str, str], metrics: dict[str, float]
+) -> None:
+    for key, value in {**tags, **{k: repr(v) for k, v in metrics.items()}}.items():
+        client.set_model_version_tag(settings.model_name, str(version), key, value)
+
+
+def train_and_register(
+    client: MlflowClient,
+    settings: Settings,
+    experiment_id: str,
+    *,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    tags: dict[str, str],
+    run_name: str,
+    model_type: str = "linear",
+    on_run_started: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Fit on train rows of batches ≤ ``batch``, score on their test rows, log and register."""
-    from mlops_cli.registry import configure, offline_mlflow_env
+    """Fit on ``train``, score on ``test``, log to a new MLflow run tagged ``tags`` and register a
+    version of the model carrying the same tags and its metrics."""
+    from mlops_cli.registry import offline_mlflow_env
 
     offline_mlflow_env()
     import mlflow
     from mlflow.models import infer_signature
 
-    engine = engine or engine_for(settings)
-    train, test = training_data(engine, batch)
-    if len(train) < MIN_TRAIN_ROWS:
-        raise MlopsError(f"only {len(train)} training rows up to batch {batch}; need at least {MIN_TRAIN_ROWS}")
-    evaluation = test if len(test) else train
-    pipeline = build_pipeline(settings.max_categories, model_type)
-    pipeline.fit(train[FEATURES], train[TARGET])
-    metrics = regression_metrics(evaluation[TARGET].to_numpy(), pipeline.predict(evaluation[FEATURES]))
-    batches = sorted(int(b) for b in train["batch"].unique())
-    client = configure(settings)
-    tags = {
-        "batch": str(batch),
-        "batches": ",".join(map(str, batches)),
-        "rows_train": str(len(train)),
-        "rows_test": str(len(test)),
-        "model_type": model_type,
-    }
+    pipeline, metrics = fit(settings, train, test, model_type)
+    tags = {**tags, "rows_train": str(len(train)), "rows_test": str(len(test)), "model_type": model_type}
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    if on_run_started:
+        on_run_started(run.info.run_id)
     example = train[FEATURES].head(5)
     # MLflow prints "Successfully registered model ..." straight to stderr; our CLI reports it.
-    with mlflow.start_run(run_name=f"batch-{batch}") as run, contextlib.redirect_stderr(io.StringIO()):
+    with mlflow.start_run(run_id=run.info.run_id), contextlib.redirect_stderr(io.StringIO()):
         mlflow.log_params(
             {
                 "model_type": model_type,
@@ -135,7 +180,6 @@ def train_model(
             }
         )
         mlflow.log_metrics({**metrics, "rows_train": len(train), "rows_test": len(test)})
-        mlflow.set_tags(tags)
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
@@ -146,7 +190,9 @@ def train_model(
             # skops (MLflow's safe format) must be told the plain numpy dtypes are fine to load
             skops_trusted_types=["numpy.dtype"],
         )
+        checkpoint("registered", int(tags["batch"]) if tags.get("batch", "").isdigit() else None)
     version = int(info.registered_model_version)
-    for key, value in {**tags, **{k: repr(v) for k, v in metrics.items()}}.items():
-        client.set_model_version_tag(settings.model_name, str(version), key, value)
-    return TrainResult(batch, version, run.info.run_id, metrics, len(train), len(test), batches)
+    _tag_version(client, settings, version, tags, metrics)
+    return TrainResult(
+        version=version, run_id=run.info.run_id, metrics=metrics, rows_train=len(train), rows_test=len(test)
+    )

@@ -69,12 +69,16 @@ def promotions_table(settings: Settings) -> pd.DataFrame:
 
 
 def batches_table(settings: Settings) -> pd.DataFrame:
+    """One row per batch number, over every answer of it (skipped numbers included)."""
     import pandas as pd
 
-    from mlops_cli.storage import batch_log_rows, engine_for
+    from mlops_cli.engine import all_batches
+    from mlops_cli.storage import engine_for
 
     columns = [
         "batch",
+        "state",
+        "answers",
         "rows_received",
         "rows_kept",
         "rows_dropped",
@@ -86,8 +90,11 @@ def batches_table(settings: Settings) -> pd.DataFrame:
         "champion_version",
         "dropped",
     ]
-    rows = batch_log_rows(engine_for(settings))
-    return pd.DataFrame([{k: r.get(k) for k in columns} for r in rows], columns=columns)
+    report = all_batches(engine_for(settings))
+    rows = [{k: b.to_dict()[k] for k in columns} for b in report.batches]
+    for number in report.skipped_batches:
+        rows.append({"batch": number, "state": "skipped", "reason": "the source never served this batch number"})
+    return pd.DataFrame(sorted(rows, key=lambda r: r["batch"]), columns=columns)
 
 
 def predict_with_version(settings: Settings, version: int | str, listings: list[dict[str, Any]]) -> list[float]:

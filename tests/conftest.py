@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +31,47 @@ ROW = {
     "zip_code": "78701",
     "house_size": 1500,
 }
+
+
+class FixedSource:
+    """A replayable source serving the batches it was given (to inject malformed or tricky ones)."""
+
+    name = "fixed"
+    kind = "fixed"
+    replayable = True
+
+    def __init__(self, batches: dict[int, object]) -> None:
+        self.batches = batches
+
+    def identity(self) -> str:
+        return "fixed"
+
+    def numbers(self) -> list[int]:
+        return sorted(self.batches)
+
+    def fetch(self, batch: int | None = None):  # noqa: ANN201 - an Answer
+        from mlops_cli.sources import Answer
+
+        number = self.numbers()[0] if batch is None else batch
+        return Answer(number, self.batches[number])
+
+    def restart(self) -> None:
+        pass
+
+
+def pipeline_with(settings: Settings, source: object):  # noqa: ANN201 - a Pipeline
+    """The engine's pipeline for ``settings``, reading ``source`` instead of MLOPS_DATA_SOURCE."""
+    from mlops_cli.engine import claim_dataset, open_pipeline
+
+    pipe = open_pipeline(settings, reload_api=False)
+    pipe.source = source
+    claim_dataset(pipe)
+    return pipe
+
+
+def good_rows(n: int, start: int = 0) -> list[dict]:
+    """``n`` distinct valid listings."""
+    return [{**ROW, "price": 200_000 + 1_000 * i, "house_size": 1000 + i} for i in range(start, start + n)]
 
 
 @pytest.fixture
@@ -70,6 +111,84 @@ def serve_in_thread(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTT
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+COURSE_END = "Ya se recolectó toda la información mínima necesaria"
+
+
+class CourseServer:
+    """A faithful stand-in of the course's realtor data API, on loopback.
+
+    ``GET /data?group_number=G`` (no ``day``) answers the current batch, a fresh random sample of
+    ``share`` of it each call; the batch number advances only on the first call after ``window``
+    seconds; after the last batch it answers one 500, then ``400 {"detail": COURSE_END}`` for
+    ever; an unknown group is ``400 {"detail": "Número de grupo inválido"}``. Records every query.
+    """
+
+    def __init__(self, batches: list[list[dict]], window: float, share: float = 1.0) -> None:
+        import random
+        from urllib.parse import parse_qs, urlparse
+
+        self.queries: list[str] = []
+        state = {"batch": -1, "since": 0.0, "failed_once": False}
+        server = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                server.queries.append(self.path)
+                url = urlparse(self.path)
+                group = parse_qs(url.query).get("group_number", [""])[0]
+                if url.path == "/restart_data_generation":
+                    state.update(batch=-1, since=0.0, failed_once=False)
+                    self.answer(200, {"ok": True})
+                    return
+                if group not in {str(g) for g in range(1, 11)}:
+                    self.answer(400, {"detail": "Número de grupo inválido"})
+                    return
+                if state["batch"] < 0 or time.monotonic() - state["since"] > window:
+                    state.update(batch=state["batch"] + 1, since=time.monotonic())
+                if state["batch"] >= len(batches):
+                    if not state["failed_once"]:
+                        state["failed_once"] = True
+                        self.answer(500, "Internal Server Error")
+                        return
+                    self.answer(400, {"detail": COURSE_END})
+                    return
+                rows = batches[state["batch"]]
+                sample = rows if share >= 1 else random.sample(rows, max(1, round(len(rows) * share)))
+                self.answer(200, {"group_number": int(group), "batch_number": state["batch"], "data": sample})
+
+        self.server, self.url = serve_in_thread(Handler)
+
+
+def course_batches(batches: int = 3, rows: int = 300) -> list[list[dict]]:
+    """Generator listings as the course server sends them: zip codes and broker ids as floats."""
+    from mlops_cli.settings import load_settings
+    from mlops_cli.sources import GeneratorSource
+
+    source = GeneratorSource(load_settings(generator_batches=batches, generator_batch_rows=rows))
+    out = []
+    for number in range(batches):
+        listings = source.rows(number)
+        for row in listings:
+            for key in ("zip_code", "brokered_by"):
+                if isinstance(row.get(key), str) and row[key].isdigit():
+                    row[key] = float(row[key])
+        out.append(listings)
+    return out
+
+
+@pytest.fixture
+def course_server() -> Iterator[Callable[..., CourseServer]]:
+    servers: list[CourseServer] = []
+
+    def start(batches: list[list[dict]], window: float, share: float = 1.0) -> CourseServer:
+        servers.append(CourseServer(batches, window, share))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.server.shutdown()
 
 
 def small_generator_env(monkeypatch: pytest.MonkeyPatch, batches: int = 5, rows: int = 300) -> None:
@@ -120,22 +239,35 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def data_api(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """`mlops data serve` on a free loopback port (small generator); yields its URL."""
+def data_server(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Starts `mlops data serve` on a free loopback port (small generator unless ``env`` says
+    otherwise); returns its URL. ``flags`` go to the command (e.g. ``--release-window 2``)."""
     small_generator_env(monkeypatch)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli.cli.main", "data", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    processes: list[subprocess.Popen] = []
+
+    def start(*flags: str, **env: str) -> str:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlops_cli.cli.main", "data", "serve", "--port", str(port), *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", process=process)
-        yield url
-    finally:
+        return url
+
+    yield start
+    for process in processes:
         stop(process)
+
+
+@pytest.fixture
+def data_api(data_server: Callable[..., str]) -> str:
+    """`mlops data serve` on a free loopback port (small generator, no release window); its URL."""
+    return data_server()
 
 
 # --- real database servers of the dev/CI machines -------------------------------------------
@@ -187,16 +319,39 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Runs the loop once: at least two versions of house_prices, a champion."""
     home = tmp_path_factory.mktemp("registry") / ".mlops"
     settings = serving_settings(home)
-    from mlops_cli.loop import run_batches
+    from mlops_cli.engine import run
     from mlops_cli.registry import list_versions
     from mlops_cli.storage import engine_for
-    from mlops_cli.train import train_model
 
-    run_batches(settings, reload_api=False)
+    run(settings, reload_api=False)
     if len(list_versions(settings)) < 2:
-        train_model(settings, 3, engine_for(settings), model_type="ridge")
+        train_extra_version(settings, model_type="ridge")
     engine_for(settings).dispose()
     return home
+
+
+def train_extra_version(settings: Settings, model_type: str = "ridge", batches: list[int] | None = None) -> int:
+    """Register one more version, fitted on the stored clean rows (of ``batches``), outside the loop."""
+    from mlops_cli.engine import open_pipeline
+    from mlops_cli.storage import clean_data, read_table
+    from mlops_cli.train import train_and_register
+
+    pipe = open_pipeline(settings)
+    rows = read_table(pipe.engine, clean_data)
+    if batches is not None:
+        rows = rows[rows["batch"].isin(batches)]
+    client, experiment_id = pipe.mlflow
+    used = sorted(set(rows["batch"].astype(int)))
+    return train_and_register(
+        client,
+        settings,
+        experiment_id,
+        train=rows[rows["split"] == "train"],
+        test=rows[rows["split"] == "test"],
+        tags={"batch": str(used[-1]), "batches": ",".join(map(str, used))},
+        run_name=f"extra-{model_type}",
+        model_type=model_type,
+    ).version
 
 
 def serving_settings(home: Path, **extra: object) -> Settings:

@@ -1,25 +1,25 @@
+"""Step 2: invalid rows and duplicates dropped with a counted reason; a reproducible stratified split."""
+
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from mlops_cli.clean import clean_and_split
-from mlops_cli.errors import MlopsError
-from mlops_cli.ingest import ingest_batch
+from mlops_cli.clean import clean_rows
+from mlops_cli.engine import clean, fetch, store
+from mlops_cli.ingest import normalised_rows
 from mlops_cli.settings import load_settings
-from mlops_cli.storage import clean_data, engine_for, read_table
-from tests.test_ingest import ROW, FixedSource
+from mlops_cli.storage import CLEAN_COLUMNS, batch_log_rows, clean_data, engine_for, raw_data, read_table
+from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
+
+NO_ROWS = pd.DataFrame(columns=CLEAN_COLUMNS)
 
 
-@pytest.fixture
-def settings(home: Path):  # noqa: ANN201
-    return load_settings()
+def cleaned(rows: list[dict], earlier: pd.DataFrame = NO_ROWS, seed: int = 42):  # noqa: ANN201
+    return clean_rows(normalised_rows(rows, "test"), earlier, test_size=0.15, seed=seed)
 
 
-def good_rows(n: int, start: int = 0) -> list[dict]:
-    return [{**ROW, "price": 200_000 + 1_000 * i, "house_size": 1000 + i} for i in range(start, start + n)]
-
-
-def test_invalid_rows_are_dropped_and_counted_by_reason(settings) -> None:  # noqa: ANN001
+def test_invalid_rows_are_dropped_and_counted_by_reason() -> None:
     bad = [
         {**ROW, "price": None},
         {**ROW, "price": 0},
@@ -27,12 +27,10 @@ def test_invalid_rows_are_dropped_and_counted_by_reason(settings) -> None:  # no
         {**ROW, "house_size": 3},
         {**ROW, "bed": 99},
         {**ROW, "state": None},
+        {**ROW, "city": "X" * 65},
     ]
-    rows = good_rows(40) + bad + [good_rows(1)[0]]  # the last one duplicates the first
-    engine = engine_for(settings)
-    ingest_batch(settings, FixedSource({0: rows}), 0, engine)
-    result = clean_and_split(settings, 0, engine)
-    assert result.rows_received == 47 and result.rows_kept == 40
+    result = cleaned(good_rows(40) + bad + [good_rows(1)[0]])  # the last one duplicates the first
+    assert result.rows_received == 48 and result.rows_kept == 40
     assert result.dropped == {
         "duplicate": 1,
         "impossible_bed": 1,
@@ -40,35 +38,37 @@ def test_invalid_rows_are_dropped_and_counted_by_reason(settings) -> None:  # no
         "missing_price": 1,
         "missing_state": 1,
         "non_positive_price": 2,
+        "text_too_long": 1,
     }
-    stored = read_table(engine, clean_data)
-    assert len(stored) == 40
-    assert not {"brokered_by", "street", "status", "prev_sold_date"} & set(stored.columns)
+    assert not {"brokered_by", "street", "status", "prev_sold_date"} & set(result.kept.columns)
 
 
-def test_duplicates_of_earlier_batches_are_dropped(settings) -> None:  # noqa: ANN001
-    engine = engine_for(settings)
-    source = FixedSource({0: good_rows(30), 1: good_rows(10, start=25)})
-    for b in (0, 1):
-        ingest_batch(settings, source, b, engine)
-        result = clean_and_split(settings, b, engine)
+def test_duplicates_of_earlier_rows_are_dropped() -> None:
+    earlier = cleaned(good_rows(30)).kept
+    result = cleaned(good_rows(10, start=25), earlier)
     assert result.dropped == {"duplicate": 5} and result.rows_kept == 5
 
 
-def test_split_is_85_15_stratified_and_reproducible(settings) -> None:  # noqa: ANN001
-    engine = engine_for(settings)
-    ingest_batch(settings, FixedSource({0: good_rows(400)}), 0, engine)
-    first = clean_and_split(settings, 0, engine)
-    split_a = read_table(engine, clean_data).sort_values("price")["split"].tolist()
-    clean_and_split(settings, 0, engine)
-    split_b = read_table(engine, clean_data).sort_values("price")["split"].tolist()
-    assert split_a == split_b
+def test_split_is_85_15_stratified_and_reproducible() -> None:
+    first, again = cleaned(good_rows(400)), cleaned(good_rows(400))
+    assert first.kept["split"].tolist() == again.kept["split"].tolist()
     assert (first.rows_train, first.rows_test) == (340, 60)
-    stored = read_table(engine, clean_data).sort_values("price").reset_index(drop=True)
-    quartile_tests = stored.groupby(stored.index // 100)["split"].apply(lambda s: (s == "test").sum())
-    assert quartile_tests.tolist() == [15, 15, 15, 15]
+    by_price = first.kept.sort_values("price").reset_index(drop=True)
+    assert by_price.groupby(by_price.index // 100)["split"].apply(lambda s: (s == "test").sum()).tolist() == [15] * 4
 
 
-def test_cleaning_a_batch_never_ingested_is_a_clear_error(settings) -> None:  # noqa: ANN001
-    with pytest.raises(MlopsError, match="batch 3 has not been ingested"):
-        clean_and_split(settings, 3)
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.external_db)])
+def test_a_city_longer_than_the_column_is_stored_raw_and_dropped_in_cleaning(
+    home: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    settings = load_settings(data_db_url=url)
+    long_city = "Villa " + "Grande " * 20
+    pipe = pipeline_with(settings, FixedSource({0: [*good_rows(20), {**ROW, "city": long_city}]}))
+    round_id = fetch(pipe, 0).round_id
+    store(pipe, round_id)
+    clean(pipe, round_id)
+    engine = engine_for(settings)
+    assert long_city.strip() in set(read_table(engine, raw_data)["city"])  # whole, not truncated
+    assert len(read_table(engine, clean_data)) == 20
+    assert batch_log_rows(engine)[-1]["dropped"] == {"text_too_long": 1}

@@ -18,6 +18,8 @@ def check_loop(batches: list[dict], versions: list[dict], promotions: list[dict]
     for b in batches:
         assert set(b) == {
             "batch",
+            "state",
+            "answers",
             "rows_received",
             "rows_kept",
             "retrained",
@@ -26,6 +28,7 @@ def check_loop(batches: list[dict], versions: list[dict], promotions: list[dict]
             "version",
             "champion_version",
         }
+        assert b["state"] == "done" and b["answers"] == 1
         assert 0 < b["rows_kept"] <= b["rows_received"]
         assert (b["version"] is not None) == b["retrained"] == (b["rmse"] is not None)
     retrained = [b for b in batches if b["retrained"]]
@@ -59,7 +62,9 @@ def test_train_all_over_http_until_the_source_is_exhausted(data_api: str, home: 
     first = run_mlops("train", "--all", "--json", env=env)
     assert first.returncode == 0, first.stderr
     assert "not reachable" in first.stderr, "an absent inference API is a warning, not a failure"
-    batches = json.loads(first.stdout)
+    report = json.loads(first.stdout)
+    assert report["end"] == "exhausted" and report["skipped_batches"] == []
+    batches = report["batches"]
     assert len(batches) == 5
     versions = run_json("models", "list")
     with sqlite3.connect(home / "data.db") as db:
@@ -69,22 +74,26 @@ def test_train_all_over_http_until_the_source_is_exhausted(data_api: str, home: 
 
     again = run_mlops("train", "--all", env=env)
     assert again.returncode == 0, again.stderr
-    assert "no new batches: source exhausted" in again.stdout
-    assert json.loads(run_mlops("train", "--all", "--json", env=env).stdout) == []
+    assert "no new batches: the source has served them all" in again.stdout and "--restart" in again.stdout
+    assert json.loads(run_mlops("train", "--all", "--json", env=env).stdout)["batches"] == []
 
     table = run_mlops("train", "--all", "--restart", env=env)
     assert table.returncode == 0, table.stderr
-    assert "source exhausted" in table.stdout and "champion: v" in table.stdout
+    assert "the source has no more batches" in table.stdout and "champion: v" in table.stdout
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT count(DISTINCT batch), count(*) FROM batch_log").fetchone() == (5, 5)
 
 
 def test_local_generator_runs_the_same_loop(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import small_generator_env
 
-    small_generator_env(monkeypatch)
-    one = run_json("train", "--batch", "0")
-    assert one[0]["batch"] == 0 and one[0]["retrained"] and one[0]["champion_version"] == 1
-    rest = run_json("train", "--all")
-    assert [b["batch"] for b in rest] == [1, 2, 3, 4]
+    small_generator_env(monkeypatch, batches=3)
+    one = run_json("train", "--batch", "1")["batches"]
+    assert one[0]["batch"] == 1 and one[0]["retrained"] and one[0]["champion_version"] == 1
+    again = run_json("train", "--batch", "1")
+    assert again["batches"] == [] and again["message"] == "batch 1 was processed already"
+    rest = run_json("train", "--all")["batches"]
+    assert [b["batch"] for b in rest] == [0, 2], "the batches not done yet, whatever came first"
     shown = run_json("models", "show", "champion")
     assert "champion" in shown["aliases"] and shown["metrics"]["rmse"] == shown["rmse"]
 
@@ -101,14 +110,12 @@ def test_local_generator_runs_the_same_loop(home: Path, monkeypatch: pytest.Monk
 
 
 def test_data_reset_starts_the_api_again_at_batch_zero(data_api: str, home: Path) -> None:
-    env = {"MLOPS_DATA_SOURCE": data_api}
-    assert [b["batch"] for b in run_json("train", "--batch", "0", env=env)] == [0]
-    assert [b["batch"] for b in run_json("train", "--batch", "1", env=env)] == [1]
+    import httpx
+
+    assert [httpx.get(f"{data_api}/data", params={"group_number": 1}).json()["batch_number"] for _ in "ab"] == [0, 1]
     reset = run_mlops("data", "reset", "--url", data_api, "--json")
     assert reset.returncode == 0 and json.loads(reset.stdout)["next_batch"] == 0
-    assert [b["batch"] for b in run_json("train", "--batch", "0", env=env)] == [0]
-    out_of_order = run_mlops("train", "--batch", "3", env=env)
-    assert out_of_order.returncode == 1 and "served batch 1, not batch 3" in out_of_order.stderr
+    assert httpx.get(f"{data_api}/data", params={"group_number": 1}).json()["batch_number"] == 0
 
 
 @pytest.mark.external_db
@@ -118,7 +125,7 @@ def test_same_loop_with_postgres_data_and_mariadb_mlflow(
     import sqlalchemy
 
     env = {"MLOPS_DATA_SOURCE": data_api, "MLOPS_DATA_DB_URL": postgres_url, "MLOPS_MLFLOW_TRACKING_URI": mariadb_url}
-    batches = run_json("train", "--all", env=env)
+    batches = run_json("train", "--all", env=env)["batches"]
     versions = run_json("models", "list", env=env)
     engine = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:

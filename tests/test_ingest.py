@@ -1,53 +1,54 @@
+"""Step 1: answers merged into raw_data (repeats add only what is new), validated, normalised."""
+
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from mlops_cli.engine import fetch, store
 from mlops_cli.errors import MalformedBatchError
-from mlops_cli.ingest import ingest_batch
+from mlops_cli.ingest import new_rows, normalised_rows
 from mlops_cli.settings import load_settings
-from mlops_cli.sources import Batch, GeneratorSource
-from mlops_cli.storage import batch_log_rows, count_rows, engine_for, raw_data, read_table
-from tests.conftest import ROW
-
-
-class FixedSource:
-    """A source that serves the batches it was given (to inject malformed ones)."""
-
-    name = "fixed"
-
-    def __init__(self, batches: dict[int, object]) -> None:
-        self.batches = batches
-
-    def fetch(self, batch: int | None = None) -> Batch:
-        return Batch(batch, self.batches[batch], self.name)  # type: ignore[arg-type]
-
-    def restart(self) -> None:
-        pass
+from mlops_cli.storage import batch_log_rows, engine_for, raw_data, read_body, read_table
+from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
 
 
 @pytest.fixture
 def settings(home: Path):  # noqa: ANN201
-    return load_settings(generator_batches=4, generator_batch_rows=200)
+    return load_settings()
 
 
-def test_rerunning_a_batch_keeps_one_copy(settings) -> None:  # noqa: ANN001
-    engine = engine_for(settings)
-    source = GeneratorSource(settings)
-    for number in (0, 1, 1, 2, 1):
-        ingest_batch(settings, source, number, engine)
-    per_batch = read_table(engine, raw_data).groupby("batch").size().to_dict()
-    expected = {b: len(source.rows(b)) for b in (0, 1, 2)}
-    assert per_batch == expected
-    assert [row["batch"] for row in batch_log_rows(engine)] == [0, 1, 2]
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return normalised_rows(rows, "test")
 
 
-def test_batch_zero_starts_a_fresh_dataset(settings) -> None:  # noqa: ANN001
-    engine = engine_for(settings)
-    source = GeneratorSource(settings)
-    for number in (0, 1, 2):
-        ingest_batch(settings, source, number, engine)
-    ingest_batch(settings, source, 0, engine)
-    assert set(read_table(engine, raw_data)["batch"]) == {0}
+def test_a_repeated_answer_adds_only_rows_not_stored_yet_counting_copies() -> None:
+    a, b, c = good_rows(3)
+    stored = frame([a, a, b])
+    added = new_rows(stored, frame([a, a, a, b, c]))  # a third copy of a, and c are new
+    assert sorted(added["price"].tolist()) == [a["price"], c["price"]]
+    assert new_rows(stored, frame([b, a])).empty, "a sample of what is stored adds nothing"
+    assert len(new_rows(frame([]), frame([a, a]))) == 2, "copies within one answer are kept"
+
+
+def test_answering_a_batch_again_keeps_one_copy_and_merges_what_is_new(settings) -> None:  # noqa: ANN001
+    rows = good_rows(30)
+    source = FixedSource({0: rows[:20]})
+    pipe = pipeline_with(settings, source)
+    first = fetch(pipe, 0).round_id
+    store(pipe, first)
+    source.batches[0] = rows[10:30]  # a second answer of batch 0: half of it already stored
+    second = fetch(pipe, 0).round_id
+    store(pipe, second)
+    source.batches[0] = rows[5:15]  # a third: nothing new
+    third = fetch(pipe, 0).round_id
+    store(pipe, third)
+    stored = read_table(engine_for(settings), raw_data)
+    assert sorted(stored["price"]) == sorted(r["price"] for r in rows)
+    assert stored.groupby("round").size().to_dict() == {first: 20, second: 10}
+    log = {r["id"]: r for r in batch_log_rows(engine_for(settings))}
+    assert [log[i]["state"] for i in (first, second, third)] == ["stored", "stored", "duplicate"]
+    assert [log[i]["rows_new"] for i in (first, second, third)] == [20, 10, 0]
 
 
 @pytest.mark.parametrize(
@@ -58,27 +59,44 @@ def test_batch_zero_starts_a_fresh_dataset(settings) -> None:  # noqa: ANN001
         ({"not": "a list"}, "list of objects"),
     ],
 )
-def test_malformed_batch_is_rejected_and_stored_data_untouched(settings, rows, message) -> None:  # noqa: ANN001
-    engine = engine_for(settings)
-    good = FixedSource({0: [ROW, {**ROW, "price": 300000}], 1: [ROW], 2: rows})
-    ingest_batch(settings, good, 0, engine)
-    ingest_batch(settings, good, 1, engine)
-    before = read_table(engine, raw_data)
+def test_a_malformed_answer_is_rejected_and_stored_rows_are_untouched(settings, rows, message) -> None:  # noqa: ANN001
+    source = FixedSource({0: good_rows(2), 1: rows})
+    pipe = pipeline_with(settings, source)
+    store(pipe, fetch(pipe, 0).round_id)
+    before = read_table(engine_for(settings), raw_data)
+    bad = fetch(pipe, 1).round_id
     with pytest.raises(MalformedBatchError, match=message):
-        ingest_batch(settings, good, 2, engine)
-    good.batches[1] = rows  # a malformed re-run of a stored batch must not erase it either
-    with pytest.raises(MalformedBatchError):
-        ingest_batch(settings, good, 1, engine)
-    after = read_table(engine, raw_data)
-    assert after.equals(before)
-    assert [row["batch"] for row in batch_log_rows(engine)] == [0, 1]
+        store(pipe, bad)
+    assert read_table(engine_for(settings), raw_data).equals(before)
+    rejected = batch_log_rows(engine_for(settings))[-1]
+    assert rejected["state"] == "rejected" and message.split()[0].strip("'") in rejected["error"]
+
+
+def test_a_remote_answer_is_kept_as_received_before_it_is_stored(settings) -> None:  # noqa: ANN001
+    import json
+
+    from mlops_cli.sources import Answer
+
+    body = json.dumps({"group_number": 1, "batch_number": 0, "data": [ROW]}).encode()
+
+    class Remote(FixedSource):
+        replayable = False
+
+        def fetch(self, batch: int | None = None) -> Answer:
+            return Answer(0, json.loads(body)["data"], body)
+
+    pipe = pipeline_with(settings, Remote({0: [ROW]}))
+    round_id = fetch(pipe, None).round_id
+    with engine_for(settings).connect() as conn:
+        assert read_body(conn, round_id) == body  # byte for byte, before any step ran
+    pipe.answers.clear()  # as after a crash: the step reads the stored body
+    store(pipe, round_id)
+    assert len(read_table(engine_for(settings), raw_data)) == 1
 
 
 def test_values_are_stored_normalised(settings) -> None:  # noqa: ANN001
-    engine = engine_for(settings)
-    ingest_batch(
-        settings, FixedSource({0: [{**ROW, "zip_code": 601.0, "city": "AUSTIN", "brokered_by": 12.0}]}), 0, engine
-    )
-    row = read_table(engine, raw_data).iloc[0]
+    source = FixedSource({0: [{**ROW, "zip_code": 601.0, "city": "AUSTIN", "brokered_by": 12.0}]})
+    pipe = pipeline_with(settings, source)
+    store(pipe, fetch(pipe, 0).round_id)
+    row = read_table(engine_for(settings), raw_data).iloc[0]
     assert (row["zip_code"], row["city"], row["brokered_by"]) == ("00601", "Austin", "12")
-    assert count_rows(engine, raw_data) == 1

@@ -4,35 +4,32 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.clean import clean_and_split
+from mlops_cli.engine import clean, fetch, store
 from mlops_cli.errors import PromotionRefused, RegistryError
-from mlops_cli.ingest import ingest_batch
-from mlops_cli.promote import promote_challenger, promote_if_better, rollback
-from mlops_cli.registry import alias_state, list_versions, rmse_on
+from mlops_cli.promote import compare, promote_challenger, promote_if_better, rollback
+from mlops_cli.registry import alias_state, configure, list_versions, rmse_on
 from mlops_cli.settings import load_settings
 from mlops_cli.sources import GeneratorSource
 from mlops_cli.storage import clean_data, engine_for, promotion_rows, read_table
-from mlops_cli.train import train_model
+from tests.conftest import pipeline_with, train_extra_version
 
 
 @pytest.fixture
 def trained(home: Path):  # noqa: ANN201
     """Three versions: v1 on batch 0, v2 on batches 0-1, v3 on batches 0-3."""
     settings = load_settings(generator_batches=4, generator_batch_rows=400, generator_price_drift=0.3)
-    engine = engine_for(settings)
-    source = GeneratorSource(settings)
-    versions = {}
+    pipe = pipeline_with(settings, GeneratorSource(settings))
     for number in range(4):
-        ingest_batch(settings, source, number, engine)
-        clean_and_split(settings, number, engine)
-        if number in (0, 1, 3):
-            versions[number] = train_model(settings, number, engine).version
-    return settings, engine, versions
+        round_id = fetch(pipe, number).round_id
+        store(pipe, round_id)
+        clean(pipe, round_id)
+    versions = {b: train_extra_version(settings, "linear", list(range(b + 1))) for b in (0, 1, 3)}
+    return settings, engine_for(settings), versions
 
 
 def test_first_version_becomes_champion_and_is_recorded(trained) -> None:  # noqa: ANN001
     settings, engine, _ = trained
-    result = promote_if_better(settings, 1, engine, who="test")
+    result = promote_if_better(settings, 1, who="test")
     assert result.promoted and result.champion_version == 1 and result.previous_champion is None
     assert alias_state(settings).champion == 1
     record = promotion_rows(engine, settings.model_name)[-1]
@@ -49,12 +46,12 @@ def test_better_or_equal_moves_the_champion_worse_does_not(trained) -> None:  # 
     test = read_table(engine, clean_data, clean_data.c.split == "test")
     rmse = {v: rmse_on(settings, v, test) for v in (1, 2, 3)}
     best, worst = min(rmse, key=rmse.get), max(rmse, key=rmse.get)
-    promote_if_better(settings, best, engine)
-    kept = promote_if_better(settings, worst, engine)
+    promote_if_better(settings, best)
+    kept = compare(configure(settings), settings, worst, test)  # the pipeline's comparison
     assert not kept.promoted and kept.champion_version == best
-    assert alias_state(settings) == type(alias_state(settings))(champion=best, challenger=worst)
+    assert alias_state(settings).champion == best
     assert kept.version_rmse == pytest.approx(rmse[worst]) and kept.champion_rmse == pytest.approx(rmse[best])
-    equal = promote_if_better(settings, best, engine)  # the champion itself: nothing to do
+    equal = promote_if_better(settings, best)  # the champion itself: nothing to do
     assert not equal.promoted and "already champion" in equal.reason
 
 
@@ -62,13 +59,13 @@ def test_promotion_records_both_rmses_on_the_same_test_set(trained) -> None:  # 
     settings, engine, _ = trained
     test = read_table(engine, clean_data, clean_data.c.split == "test")
     rmse = {v: rmse_on(settings, v, test) for v in (1, 3)}
-    promote_if_better(settings, 1, engine)
-    result = promote_if_better(settings, 3, engine, force=True)
+    promote_if_better(settings, 1)
+    result = promote_if_better(settings, 3, force=True)
     record = promotion_rows(engine, settings.model_name)[-1]
     assert record["old_version"] == 1 and record["new_version"] == 3
     assert record["old_rmse"] == pytest.approx(rmse[1]) and record["new_rmse"] == pytest.approx(rmse[3])
     assert record["test_rows"] == len(test) == result.test_rows
-    assert record["action"] == ("auto" if rmse[3] <= rmse[1] else "forced")
+    assert record["action"] == ("manual" if rmse[3] <= rmse[1] else "forced")
 
 
 def test_manual_promotion_of_a_worse_version_needs_force(trained) -> None:  # noqa: ANN001
@@ -76,11 +73,11 @@ def test_manual_promotion_of_a_worse_version_needs_force(trained) -> None:  # no
     test = read_table(engine, clean_data, clean_data.c.split == "test")
     rmse = {v: rmse_on(settings, v, test) for v in (1, 2, 3)}
     best, worst = min(rmse, key=rmse.get), max(rmse, key=rmse.get)
-    promote_if_better(settings, best, engine)
+    promote_if_better(settings, best)
     with pytest.raises(PromotionRefused, match="--force"):
-        promote_if_better(settings, worst, engine, action="manual")
+        promote_if_better(settings, worst)
     assert alias_state(settings).champion == best
-    forced = promote_if_better(settings, worst, engine, action="manual", force=True)
+    forced = promote_if_better(settings, worst, force=True)
     assert forced.promoted and alias_state(settings).champion == worst
     assert promotion_rows(engine, settings.model_name)[-1]["action"] == "forced"
 
@@ -88,18 +85,18 @@ def test_manual_promotion_of_a_worse_version_needs_force(trained) -> None:  # no
 def test_rollback_walks_back_the_champion_history(trained) -> None:  # noqa: ANN001
     settings, engine, _ = trained
     for version in (1, 2, 3):
-        promote_if_better(settings, version, engine, force=True)
-    assert rollback(settings, engine).champion_version == 2
-    assert rollback(settings, engine).champion_version == 1
+        promote_if_better(settings, version, force=True)
+    assert rollback(settings).champion_version == 2
+    assert rollback(settings).champion_version == 1
     with pytest.raises(RegistryError, match="no previous champion"):
-        rollback(settings, engine)
+        rollback(settings)
     assert alias_state(settings).champion == 1
     assert [r["action"] for r in promotion_rows(engine, settings.model_name)][-2:] == ["rollback", "rollback"]
 
 
 def test_auto_promotes_the_challenger_only_when_there_is_one(trained) -> None:  # noqa: ANN001
     settings, engine, _ = trained
-    promote_if_better(settings, 1, engine)
+    promote_if_better(settings, 1)
     with pytest.raises(RegistryError, match="no 'challenger' alias"):
         promote_challenger(settings)
 
@@ -115,4 +112,4 @@ def test_versions_carry_metrics_and_batches(trained) -> None:  # noqa: ANN001
 def test_unknown_version_is_a_clear_error(trained) -> None:  # noqa: ANN001
     settings, engine, _ = trained
     with pytest.raises(RegistryError, match="no version 42"):
-        promote_if_better(settings, 42, engine)
+        promote_if_better(settings, 42)

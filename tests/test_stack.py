@@ -56,7 +56,7 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     trained = run_mlops("train", "--all", "--json", env=env)
     assert trained.returncode == 0, trained.stderr
     assert "not reachable" not in trained.stderr, "the stack's API must take the reload"
-    champion = json.loads(trained.stdout)[-1]["champion_version"]
+    champion = json.loads(trained.stdout)["batches"][-1]["champion_version"]
     predicted = run_mlops(
         "predict",
         "-s",

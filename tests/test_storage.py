@@ -1,4 +1,4 @@
-"""The batch writers against every data DB we support, PostgreSQL's COPY path included."""
+"""The bulk writer against every data DB we support, PostgreSQL's COPY path included."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import pytest
 
 from mlops_cli.schema import COLUMNS
 from mlops_cli.settings import load_settings
-from mlops_cli.storage import engine_for, raw_data, read_table, replace_batch
+from mlops_cli.storage import engine_for, insert_frame, raw_data, read_table
 
 TRICKY = pd.DataFrame(
     {
@@ -30,9 +30,10 @@ TRICKY = pd.DataFrame(
 
 def roundtrip(settings) -> pd.DataFrame:  # noqa: ANN001
     engine = engine_for(settings)
-    replace_batch(engine, raw_data, 3, TRICKY)
-    replace_batch(engine, raw_data, 3, TRICKY)  # replacing keeps one copy
-    return read_table(engine, raw_data).drop(columns="batch").sort_values("acre_lot").reset_index(drop=True)
+    with engine.begin() as conn:
+        insert_frame(conn, raw_data, TRICKY.assign(batch=3, round=1))
+    stored = read_table(engine, raw_data).drop(columns=["batch", "round"])
+    return stored.sort_values("acre_lot").reset_index(drop=True)
 
 
 def expected() -> pd.DataFrame:

@@ -23,20 +23,56 @@ def serve(
         str | None,
         typer.Option(help="generator, csv:PATH or a data API URL.", envvar="MLOPS_DATA_SOURCE", show_envvar=True),
     ] = None,
+    release_window: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a batch stays current: calls inside the window answer it again (the course server: 300).",
+            min=0,
+            envvar="MLOPS_DATA_API_RELEASE_WINDOW",
+            show_envvar=True,
+        ),
+    ] = None,
+    sample_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the batch in each answer, a fresh random sample each time (the course server: 0.1).",
+            min=0.0001,
+            max=1,
+            envvar="MLOPS_DATA_API_SAMPLE_SHARE",
+            show_envvar=True,
+        ),
+    ] = None,
 ) -> None:
     """Serve batches with the course contract: /data, /restart_data_generation, /health, /metrics."""
     import uvicorn
 
     from mlops_cli.data_api import create_app
+    from mlops_cli.netutil import ensure_port_free
     from mlops_cli.sources import open_source
 
-    config = settings(data_api_host=host, data_api_port=port, data_source=source)
+    config = settings(
+        data_api_host=host,
+        data_api_port=port,
+        data_source=source,
+        data_api_release_window=release_window,
+        data_api_sample_share=sample_share,
+    )
     data_source = open_source(config)
-    err.print(f"serving {data_source.name} on http://{config.data_api_host}:{config.data_api_port}", highlight=False)
-    from mlops_cli.netutil import ensure_port_free
-
     ensure_port_free(config.data_api_host, config.data_api_port, "data API", "MLOPS_DATA_API_PORT or --port")
-    uvicorn.run(create_app(data_source), host=config.data_api_host, port=config.data_api_port, log_level="warning")
+    app = create_app(
+        data_source,
+        groups=config.data_groups,
+        release_window=config.data_api_release_window,
+        sample_share=config.data_api_sample_share,
+        cursor_file=config.ensure_home() / "data_api_cursors.json",
+    )
+    window = f", a batch every {config.data_api_release_window:g}s" if config.data_api_release_window else ""
+    err.print(
+        f"serving {data_source.name} on http://{config.data_api_host}:{config.data_api_port}{window} "
+        "(each group goes on where it stopped; `mlops data reset` starts it over)",
+        highlight=False,
+    )
+    uvicorn.run(app, host=config.data_api_host, port=config.data_api_port, log_level="warning")
 
 
 @app.command("reset")
@@ -60,4 +96,5 @@ def reset(
     if as_json:
         print_json({"url": url, "group_number": config.data_group, "day": config.data_day, "next_batch": 0})
         return
-    out.print(f"restarted {url} (group {config.data_group}, {config.data_day}): next batch is 0", highlight=False)
+    day = f", {config.data_day}" if config.data_day else ""
+    out.print(f"restarted {url} (group {config.data_group}{day}): next batch is 0", highlight=False)

@@ -9,6 +9,9 @@ import typer
 from mlops_cli.cli.common import money, out, print_json, settings, warn
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+WaitLockOption = Annotated[
+    bool, typer.Option("--wait-lock", help="Queue behind another process writing the same data DB.")
+]
 
 
 def _report(result, as_json: bool, reload_api: bool) -> None:  # noqa: ANN001
@@ -43,6 +46,7 @@ def promote(
     reload_api: Annotated[
         bool, typer.Option("--reload-api/--no-reload-api", help="Ask the inference API to reload.")
     ] = True,
+    wait_lock: WaitLockOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Make a version the champion, after comparing both on the current test set."""
@@ -52,9 +56,9 @@ def promote(
         raise typer.BadParameter("give a VERSION or --auto", param_hint="VERSION/--auto")
     config = settings()
     if auto:
-        result = promote_challenger(config)
+        result = promote_challenger(config, wait_lock=wait_lock)
     else:
-        result = promote_if_better(config, version, force=force, action="manual")
+        result = promote_if_better(config, version, force=force, wait_lock=wait_lock)
     _report(result, as_json, reload_api)
 
 
@@ -62,9 +66,10 @@ def rollback(
     reload_api: Annotated[
         bool, typer.Option("--reload-api/--no-reload-api", help="Ask the inference API to reload.")
     ] = True,
+    wait_lock: WaitLockOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Move the champion back to the previous champion."""
     from mlops_cli.promote import rollback as rollback_champion
 
-    _report(rollback_champion(settings()), as_json, reload_api)
+    _report(rollback_champion(settings(), wait_lock=wait_lock), as_json, reload_api)

@@ -98,13 +98,13 @@ def up(
 def _train_through(config, rows, show: bool) -> dict:  # noqa: ANN001
     """Every batch from the stack's data API, then one prediction through the stack's API."""
     from mlops_cli.cli.train import render
-    from mlops_cli.loop import run_batches
+    from mlops_cli.engine import run
     from mlops_cli.predict_client import request_predictions
 
     data_api = next(r.url for r in rows if r.service == "data-api").removesuffix("/docs")
     loop_settings = config.model_copy(update={"data_source": data_api})
     with err.status("training", spinner="dots") as spinner:
-        report = run_batches(loop_settings, progress=spinner.update)
+        report = run(loop_settings, progress=spinner.update)
     if show:
         render(report)
     import time
@@ -127,7 +127,7 @@ def _train_through(config, rows, show: bool) -> dict:  # noqa: ANN001
             f"${price:,.0f} (v{model['version']}, {model['alias']})",
             highlight=False,
         )
-    return {"batches": [b.to_dict() for b in report.batches], "prediction": answer}
+    return {**report.to_dict(), "prediction": answer}
 
 
 def _where_to_look(config, rows) -> None:  # noqa: ANN001

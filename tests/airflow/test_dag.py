@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_json
+from tests.conftest import REPO, run_json, small_generator_env
 
 pytest.importorskip("airflow")
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def airflow_env(home: Path, tmp_path: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "MLOPS_AIRFLOW_RETRY_DELAY": "1",
-        "MLOPS_AIRFLOW_INGEST_RETRIES": "1",
+        "MLOPS_AIRFLOW_RETRIES": "1",
     }
     migrated = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrated.returncode == 0, migrated.stderr[-2000:]
@@ -51,25 +51,48 @@ def test_dagbag_imports_without_errors_and_ruff_air_is_clean(airflow_env: dict[s
     bag = json.loads(line[4:])
     assert bag["import_errors"] == {} and bag["dags"] == ["house_prices_training"]
     assert bag["max_active_runs"] == 1 and bag["catchup"] is False and "mlops" in bag["tags"]
-    assert bag["tasks"] == sorted(["ingest", "clean", "decide", "train", "promote", "reload_api", "next_chain",
-                                   "trigger_next_batch"])  # fmt: skip
+    assert bag["tasks"] == sorted(
+        ["prepare", "fetch", "has_round", "clean", "decide", "train", "no_retrain", "compare", "finish", "next_chain",
+         "trigger_next_batch"]
+    )  # fmt: skip
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "AIR", str(DAGS)], capture_output=True,
                           text=True)  # fmt: skip
     assert lint.returncode == 0, lint.stdout
 
 
-def test_dag_runs_until_the_source_is_exhausted_like_the_local_runner(
-    data_api: str, airflow_env: dict[str, str], home: Path, tmp_path: Path
+def test_dag_consumes_the_course_server_exactly_once_like_the_local_runner(
+    course_server,
+    airflow_env: dict[str, str],
+    home: Path,
+    tmp_path: Path,
+    monkeypatch,  # noqa: ANN001
 ) -> None:
-    runs = dag_runs({**airflow_env, "MLOPS_DATA_SOURCE": data_api})
+    """The course server answers each batch again inside its release window, then a 500, then its
+    Spanish end of data: the DAG's fetch sensor reschedules itself on repeats instead of chaining a
+    run, and the registry ends as the local runner's on the same listings."""
+    from tests.conftest import course_batches
+
+    small_generator_env(monkeypatch)
+    api = course_server(course_batches(5, 300), window=2)
+    env = {**airflow_env, "MLOPS_DATA_SOURCE": api.url, "MLOPS_DATA_POLL_INTERVAL": "0.5", "MLOPS_DATA_BACKOFF": "0"}
+    runs = dag_runs(env)
     *batches, last = runs
     assert len(batches) == 5, runs
     for run in batches:
         assert run["state"] == "success" and run["tasks"]["trigger_next_batch"] == "success", run
         trained = run["tasks"]["train"] == "success"
-        assert run["tasks"]["promote"] == ("success" if trained else "skipped")
-    assert last["state"] != "failed" and last["tasks"]["ingest"] == "skipped"
-    assert set(last["tasks"].values()) == {"skipped"}, "nothing downstream runs after exhaustion"
+        assert run["tasks"]["compare"] == ("success" if trained else "skipped")
+        assert run["tasks"]["no_retrain"] == ("skipped" if trained else "success")
+    assert last["state"] != "failed" and last["tasks"]["fetch"] == last["tasks"]["has_round"] == "success"
+    downstream = {k: v for k, v in last["tasks"].items() if k not in ("prepare", "fetch", "has_round")}
+    assert set(downstream.values()) == {"skipped"}, "nothing downstream runs after exhaustion"
+    assert all("day=" not in query for query in api.queries)
+    import sqlite3
+
+    with sqlite3.connect(home / "data.db") as db:
+        rounds = db.execute("SELECT batch, state FROM batch_log ORDER BY id").fetchall()
+    assert [b for b, state in rounds if state == "done"] == [0, 1, 2, 3, 4], rounds
+    assert {state for _, state in rounds} == {"done", "duplicate"}, "the sensor was answered the same batch again"
 
     airflow_models = run_json("models", "list")
     local_home = tmp_path / "local" / ".mlops"
@@ -98,16 +121,16 @@ def test_a_failing_source_is_retried_then_fails_clearly_leaving_stored_data_whol
 
     row = json.loads(batch_body(0))["data"][0]
     rows = [{**row, "price": 200_000 + 1_000 * i, "house_size": 900 + 10 * i} for i in range(30)]
-    ok = json.dumps({"group_number": 1, "day": "Tuesday", "batch_number": 0, "data": rows})
+    ok = json.dumps({"group_number": 1, "batch_number": 0, "data": rows})
     api = ScriptedAPI([(200, ok, 0)] + [(500, "boom", 0)] * 50)
     try:
         env = {**airflow_env, "MLOPS_DATA_SOURCE": api.url, "MLOPS_DATA_RETRIES": "1", "MLOPS_DATA_BACKOFF": "0"}
         runs = dag_runs(env, max_runs=2)
     finally:
         api.server.shutdown()
-    assert runs[0]["state"] == "success" and runs[0]["tasks"]["ingest"] == "success"
+    assert runs[0]["state"] == "success" and runs[0]["tasks"]["finish"] == "success"
     failed = runs[1]
-    assert failed["state"] == "failed" and failed["tasks"]["ingest"] == "failed"
+    assert failed["state"] == "failed" and failed["tasks"]["fetch"] == "failed"
     attempts = [path for path in api.calls if path.startswith("/data")]
     assert len(attempts) == 1 + 2 * 2, "1 good batch, then 2 Airflow tries x 2 HTTP attempts each"
 
@@ -115,4 +138,4 @@ def test_a_failing_source_is_retried_then_fails_clearly_leaving_stored_data_whol
 
     with sqlite3.connect(home / "data.db") as db:
         assert db.execute("SELECT batch, count(*) FROM raw_data GROUP BY batch").fetchall() == [(0, 30)]
-        assert db.execute("SELECT batch FROM batch_log").fetchall() == [(0,)]
+        assert db.execute("SELECT batch, state FROM batch_log").fetchall() == [(0, "done")]

@@ -16,9 +16,14 @@ pytest.importorskip("airflow")
 pytestmark = pytest.mark.slow
 
 
-def test_train_with_the_airflow_runner(home: Path, stack_env: dict[str, str], monkeypatch) -> None:  # noqa: F811, ANN001
+def test_train_with_the_airflow_runner(home: Path, stack_env: dict[str, str], monkeypatch, tmp_path) -> None:  # noqa: F811, ANN001
+    import pandas as pd
+
+    from tests.conftest import good_rows
+
     monkeypatch.setenv("MLOPS_AIRFLOW_PORT", str(free_port()))
     monkeypatch.setenv("MLOPS_GENERATOR_BATCHES", "2")
+    monkeypatch.setenv("MLOPS_API_WATCH_INTERVAL", "0")  # the API moves only when asked to reload
     started = run_mlops("up", "--with", "airflow")
     assert started.returncode == 0, started.stderr
     status = {s["service"]: s for s in json.loads(run_mlops("status", "--json").stdout)}
@@ -26,21 +31,37 @@ def test_train_with_the_airflow_runner(home: Path, stack_env: dict[str, str], mo
 
     one = run_mlops("train", "--runner", "airflow", "--batch", "0", "--json")
     assert one.returncode == 0, one.stderr
-    first = json.loads(one.stdout)
+    first = json.loads(one.stdout)["batches"]
     assert [b["batch"] for b in first] == [0]
     assert first[0]["retrained"] and first[0]["version"] == 1 and first[0]["champion_version"] == 1
 
-    rest = run_mlops("train", "--runner", "airflow", "--all", "--json")
-    assert rest.returncode == 0, rest.stderr
-    batches = json.loads(rest.stdout)
-    assert [b["batch"] for b in batches] == [1]
-    assert set(batches[0]) == set(first[0])
-    local_view = json.loads(run_mlops("models", "list", "--json").stdout)
-    assert [v["version"] for v in local_view] == [b["version"] for b in first + batches if b["version"]]
+    def served() -> str:
+        return next(s for s in json.loads(run_mlops("status", "--json").stdout) if s["service"] == "api")["detail"]
 
-    api = next(s for s in json.loads(run_mlops("status", "--json").stdout) if s["service"] == "api")
-    champion = batches[-1]["champion_version"]
-    assert f"serving v{champion}" in api["detail"], "the DAG's reload task reached the stack's API"
+    assert "serving v1" in served(), "the DAG's finish task reached the stack's API"
+
+    # the chain of runs to the end; --restart, --source and --no-reload-api travel in its conf
+    listings = tmp_path / "listings.csv"
+    pd.DataFrame([{**row, "batch": i // 40} for i, row in enumerate(good_rows(80))]).to_csv(listings, index=False)
+    chain = run_mlops(
+        "train", "--runner", "airflow", "--all", "--restart", "--source", f"csv:{listings}", "--no-reload-api", "--json"
+    )
+    assert chain.returncode == 0, chain.stderr
+    report = json.loads(chain.stdout)
+    assert [b["batch"] for b in report["batches"]] == [0, 1] and report["end"] == "exhausted"
+    assert set(report["batches"][0]) == set(first[0]), "the same report as the local runner"
+    local_view = json.loads(run_mlops("models", "list", "--json").stdout)
+    assert [v["version"] for v in local_view] == [b["version"] for b in first + report["batches"] if b["version"]]
+    import sqlite3
+
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT count(*) FROM raw_data").fetchone() == (80,), "a fresh dataset from the file"
+        assert (
+            db.execute("SELECT value FROM mlops_meta WHERE key = 'source_identity'")
+            .fetchone()[0]
+            .endswith("listings.csv")
+        )
+    assert "serving v1" in served(), "nobody asked the API to reload"
 
     pids = our_pids(home)
     assert run_mlops("down").returncode == 0

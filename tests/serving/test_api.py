@@ -228,11 +228,11 @@ def test_the_server_follows_the_alias_without_load_model_calls(registry_home: Pa
     app = create_app(settings)
     with TestClient(app) as client:
         assert wait_until_loaded(app.state.holder, 60).version == first
-        promote_if_better(settings, other, force=True, action="manual", who="test")
+        promote_if_better(settings, other, force=True, who="test")
         try:
             deadline = time.monotonic() + 30
             while client.post("/predict", json=LISTING).json()["model"]["version"] != other:
                 assert time.monotonic() < deadline, "the watcher did not pick up the new champion"
                 time.sleep(0.1)
         finally:
-            promote_if_better(settings, first, force=True, action="manual", who="test")
+            promote_if_better(settings, first, force=True, who="test")

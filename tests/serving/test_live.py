@@ -83,7 +83,7 @@ def test_reload_under_load_drops_nothing_and_switches_once_per_promotion(api: st
     try:
         for target in (second, first):
             time.sleep(0.5)
-            promote_if_better(settings, target, force=True, action="manual", who="test")
+            promote_if_better(settings, target, force=True, who="test")
             for _ in range(3):
                 answer = httpx.post(f"{api}/load_model", headers=TOKEN, timeout=60)
                 assert answer.status_code == 200 and answer.json()["loaded"]["version"] == target
