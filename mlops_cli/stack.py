@@ -430,64 +430,74 @@ def up(
                 )
             time.sleep(0.25)
     except BaseException:
-        for name in reversed(started):
+        for name in started:
             event(name, "stopping")
-            stop_service(state.pop(name), settings.stack_stop_timeout)
+        stop_services([state.pop(name) for name in started], settings.stack_stop_timeout)
         write_state(settings, state)
         raise
     return status(settings), wanted.skipped
 
 
-def stop_service(service: ServiceState, timeout: float) -> bool:
-    """SIGTERM the service's process group, SIGKILL after ``timeout``. False if it was not ours."""
-    if not is_ours(service):
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
         return False
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(service.pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                reaped, _ = os.waitpid(service.pid, os.WNOHANG)  # our child when `up` ran in this process
-            except ChildProcessError:
-                reaped = 0
-            if reaped or not is_ours(service):
-                _wait_group_gone(service.pid, 5.0)
-                return True
-            time.sleep(0.1)
     return True
 
 
-def _wait_group_gone(pgid: int, timeout: float) -> None:
-    """The leader is gone; give its children (e.g. uvicorn workers) a moment, then kill them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
+def _leader_recycled(service: ServiceState) -> bool:
+    """A live process holds the leader's pid but is not the one we started."""
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
+        os.kill(service.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return not is_ours(service)
+
+
+def _reap(pgid: int) -> None:
+    try:
+        os.waitpid(pgid, os.WNOHANG)  # our child when `up` ran in this process
+    except ChildProcessError:
         pass
 
 
+def stop_services(services: list[ServiceState], timeout: float) -> list[ServiceState]:
+    """Stop the services' process groups all at once: SIGTERM, SIGKILL after ``timeout``.
+
+    A group whose leader died is stopped too (its children may still hold the port); a pid
+    recycled by another program is never signalled. Returns the services that were stopped.
+    """
+    ours = [s for s in services if not _leader_recycled(s) and _group_alive(s.pid)]
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        alive = [s for s in ours if _group_alive(s.pid)]
+        for service in alive:
+            try:
+                os.killpg(service.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while alive and time.monotonic() < deadline:
+            for service in alive:
+                _reap(service.pid)
+            # a group whose leader is gone is done; its stragglers get the SIGKILL round
+            alive = [s for s in alive if _group_alive(s.pid) and is_ours(s)]
+            time.sleep(0.05)
+    return ours
+
+
 def down(settings: Settings, on_event: Event | None = None) -> list[str]:
-    """Stop every service `up` started, newest first. Returns the names stopped."""
+    """Stop every service `up` started, in parallel. Returns the names stopped."""
     event = on_event or (lambda name, what: None)
     state = read_state(settings)
-    stopped = []
-    for name in reversed(list(state)):
+    for name in state:
         event(name, "stopping")
-        if stop_service(state[name], settings.stack_stop_timeout):
-            stopped.append(name)
+    stopped = {s.pid for s in stop_services(list(state.values()), settings.stack_stop_timeout)}
+    for name in state:
         event(name, "stopped")
     if state_path(settings).exists():
         state_path(settings).unlink()
-    return stopped
+    return [name for name, service in state.items() if service.pid in stopped]
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
