@@ -183,6 +183,7 @@ def test_the_course_server_is_consumed_exactly_once_to_a_clean_end(home: Path, c
     assert again["batches"] == [] and again["end"] == "exhausted", "the end stays the end"
 
 
+@pytest.mark.slow
 def test_no_wait_stops_at_the_first_repeat_and_the_next_run_goes_on(
     home: Path, data_server: Callable[..., str]
 ) -> None:
@@ -197,6 +198,7 @@ def test_no_wait_stops_at_the_first_repeat_and_the_next_run_goes_on(
         assert db.execute("SELECT count(DISTINCT batch) FROM raw_data").fetchone() == (1,)
 
 
+@pytest.mark.slow
 def test_waiting_for_a_release_stops_after_the_max_wait(home: Path, data_server: Callable[..., str]) -> None:
     url = data_server("--release-window", "600")
     env = {"MLOPS_DATA_SOURCE": url, "MLOPS_DATA_POLL_INTERVAL": "0.2", "MLOPS_DATA_MAX_WAIT": "1"}
@@ -253,6 +255,7 @@ def env_for(api: CourseAPI, **extra: str) -> dict[str, str]:
     return {"MLOPS_DATA_SOURCE": api.url, "MLOPS_DATA_BACKOFF": "0", **extra}
 
 
+@pytest.mark.slow
 def test_a_gap_is_reported_and_a_500_then_the_spanish_end_of_data_ends_the_run(home: Path, course_api) -> None:  # noqa: ANN001
     api = course_api([answer(0), answer(3), (500, {"detail": "boom"}), (400, {"detail": END})])
     result = run_mlops("train", "--all", "--json", "--no-reload-api", env=env_for(api))
@@ -274,6 +277,7 @@ def test_an_unknown_group_is_an_error_not_the_end(home: Path, course_api) -> Non
     assert "refused the request: Número de grupo inválido" in result.stderr and "MLOPS_DATA_GROUP" in result.stderr
 
 
+@pytest.mark.slow
 def test_batch_zero_again_after_later_batches_stops_and_wipes_nothing(home: Path, course_api) -> None:  # noqa: ANN001
     api = course_api([answer(0), answer(1), answer(0, start=500)])
     result = run_mlops("train", "--all", "--no-reload-api", env=env_for(api))
@@ -286,6 +290,7 @@ def test_batch_zero_again_after_later_batches_stops_and_wipes_nothing(home: Path
         assert db.execute("SELECT count(*) FROM answer_chunks").fetchone()[0] >= 1, "the rejected answer is kept"
 
 
+@pytest.mark.slow
 def test_a_malformed_answer_stops_the_run_and_the_next_run_goes_on(home: Path, course_api) -> None:  # noqa: ANN001
     status, bad = answer(1)
     bad["data"] = [{**row, "house_size": "big"} for row in bad["data"]]
@@ -299,6 +304,7 @@ def test_a_malformed_answer_stops_the_run_and_the_next_run_goes_on(home: Path, c
     assert states == [(0, "done"), (1, "rejected"), (2, "done")]
 
 
+@pytest.mark.slow
 def test_asking_the_data_api_for_one_batch_processes_what_it_serves(home: Path, course_api) -> None:  # noqa: ANN001
     api = course_api([answer(0), answer(1)])
     first = run_json("train", "--batch", "0", "--no-reload-api", env=env_for(api))
@@ -312,6 +318,7 @@ def test_asking_the_data_api_for_one_batch_processes_what_it_serves(home: Path, 
 # --- the dataset and its source --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_another_source_needs_restart_and_batch_past_the_end_is_an_error(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -336,6 +343,7 @@ def test_another_source_needs_restart_and_batch_past_the_end_is_an_error(
         assert db.execute("SELECT count(*) FROM raw_data").fetchone() == (60,)
 
 
+@pytest.mark.slow
 def test_csv_batch_gaps_are_kept_and_reported(home: Path, tmp_path: Path) -> None:
     import pandas as pd
 
@@ -360,6 +368,7 @@ def test_an_old_data_db_is_refused_with_a_hint(home: Path) -> None:
     assert result.returncode == 1 and "written by an older mlops" in result.stderr
 
 
+@pytest.mark.slow
 def test_two_trains_at_once_one_runs_the_other_is_refused(home: Path, course_api) -> None:  # noqa: ANN001
     """The first `mlops train` holds the lock while the data API is slow to answer."""
     import subprocess
