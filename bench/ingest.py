@@ -30,10 +30,10 @@ def main() -> int:
     import pandas as pd
     import sqlalchemy as sa
 
-    from mlops_cli.generator import GeneratorConfig, generate_batch
+    from mlops_cli.config import normalise_db_url
+    from mlops_cli.pipeline.generator import GeneratorConfig, generate_batch
+    from mlops_cli.pipeline.storage import insert_frame, metadata, raw_data
     from mlops_cli.schema import normalise
-    from mlops_cli.settings import normalise_db_url
-    from mlops_cli.storage import metadata, raw_data, replace_batch
 
     frame = normalise(generate_batch(0, GeneratorConfig(batch_rows=int(args.rows * 1.5))))
     frame = frame.head(args.rows).reset_index(drop=True)
@@ -50,12 +50,14 @@ def main() -> int:
         ours, baseline = [], []
         for _ in range(args.repeat):  # interleaved, so machine noise hits both alike
             start = time.perf_counter()
-            replace_batch(engine, raw_data, 1, frame)
+            with engine.begin() as conn:
+                conn.execute(raw_data.delete())
+                insert_frame(conn, raw_data, frame.assign(batch=1, round=1))
             ours.append(time.perf_counter() - start)
             with engine.begin() as conn:
                 conn.execute(sa.text(f'DROP TABLE IF EXISTS "{schema}".to_sql_default'))
             start = time.perf_counter()
-            frame.assign(batch=1).to_sql("to_sql_default", engine, schema=schema, index=False)
+            frame.assign(batch=1, round=1).to_sql("to_sql_default", engine, schema=schema, index=False)
             baseline.append(time.perf_counter() - start)
         with engine.connect() as conn:
             stored = conn.execute(sa.text(f'SELECT count(*) FROM "{schema}".raw_data')).scalar()

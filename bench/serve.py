@@ -25,20 +25,15 @@ from pathlib import Path
 
 import httpx
 
+from mlops_cli.ops.services import mlops_command
+from mlops_cli.schema import EXAMPLE_LISTING
+
 ROOT = Path(__file__).resolve().parent.parent
-LISTING = {
-    "city": "Austin",
-    "state": "Texas",
-    "zip_code": "75003",
-    "house_size": 1800,
-    "bed": 3,
-    "bath": 2,
-    "acre_lot": 0.25,
-}
+LISTING = EXAMPLE_LISTING
 
 
 def free_port() -> int:
-    from mlops_cli.netutil import free_port as pick
+    from mlops_cli.ops.netutil import free_port as pick
 
     return pick()
 
@@ -109,7 +104,7 @@ def wrk(url: str, body: str, duration: int, connections: int, workdir: Path) -> 
 def train_registry(home: Path) -> None:
     env = {"MLOPS_HOME": str(home), "MLOPS_GENERATOR_BATCHES": "4"}
     subprocess.run(
-        [sys.executable, "-m", "mlops_cli.cli.main", "train", "--all", "--no-reload-api", "--json"],
+        mlops_command("train", "--all", "--no-reload-api", "--json"),
         env={**os.environ, **env},
         check=True,
         capture_output=True,
@@ -122,10 +117,10 @@ def check_equal_predictions(api: str, home: Path, version: int) -> int:
     import numpy as np
 
     os.environ["MLOPS_HOME"] = str(home)
-    from mlops_cli.registry import connect
+    from mlops_cli.config import load_settings
+    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
+    from mlops_cli.registry.client import connect
     from mlops_cli.schema import FEATURES
-    from mlops_cli.settings import load_settings
-    from mlops_cli.storage import clean_data, engine_for, read_table
 
     settings = load_settings()
     connect(settings)
@@ -185,7 +180,7 @@ def main() -> int:
 
         port = free_port()
         api = start(
-            [sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(port), "--workers", "1"],
+            mlops_command("serve", "--port", str(port), "--workers", "1"),
             env,
             work / "api.log",
         )

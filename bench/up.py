@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from mlops_cli.ops.services import mlops_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,7 +57,7 @@ class PeakSampler(threading.Thread):
 
 
 def free_port() -> int:
-    from mlops_cli.netutil import free_port as pick
+    from mlops_cli.ops.netutil import free_port as pick
 
     return pick()
 
@@ -76,40 +78,30 @@ def bench_stack(extras: list[str]) -> tuple[float, float, int]:
     sampler = PeakSampler(pgids)
     sampler.start()
     start = time.perf_counter()
-    args = [sys.executable, "-m", "mlops_cli.cli.main", "up", "--json"] + [a for e in extras for a in ("--with", e)]
+    args = [*mlops_command("up", "--json")] + [a for e in extras for a in ("--with", e)]
     result = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - start
     time.sleep(2)  # services settle after their health endpoint first answers
     sampler.stop.set()
     sampler.join()
     services = len(pgids())
-    subprocess.run([sys.executable, "-m", "mlops_cli.cli.main", "down"], env=env, capture_output=True, cwd=ROOT)
+    subprocess.run(mlops_command("down"), env=env, capture_output=True, cwd=ROOT)
     if result.returncode != 0:
         sys.exit(f"mlops up failed: {result.stderr[-2000:]}")
     return elapsed, sampler.peak, services
 
 
 def bench_bare_mlflow() -> tuple[float, float]:
+    from mlops_cli.config import load_settings
+    from mlops_cli.ops.services import mlflow_spec
+
     work = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
     port = free_port()
+    # the stack's own MLflow spec: same command, on a scratch backend and a free port
+    spec = mlflow_spec(load_settings(home=work, mlflow_host="127.0.0.1", mlflow_port=port))
     start = time.perf_counter()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{work}/mlflow.db",
-            "--default-artifact-root",
-            str(work / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
+        spec.command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -120,7 +112,7 @@ def bench_bare_mlflow() -> tuple[float, float]:
     try:
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                if httpx.get(spec.health_url, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

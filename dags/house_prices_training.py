@@ -43,14 +43,14 @@ STEP = {"retries": RETRIES, "retry_delay": RETRY_DELAY, "retry_exponential_backo
 def house_prices_training() -> None:
     @task(**STEP)
     def prepare(params: dict | None = None) -> None:
-        from mlops_cli.engine import task_prepare
+        from mlops_cli.pipeline.engine import task_prepare
 
         params = params or {}
         task_prepare(source=params.get("source") or None, restart=bool(params.get("restart")))
 
     @task.sensor(poke_interval=POLL_INTERVAL, timeout=MAX_WAIT, mode="reschedule", soft_fail=True, **STEP)
     def fetch(params: dict | None = None) -> PokeReturnValue:
-        from mlops_cli.engine import task_fetch
+        from mlops_cli.pipeline.engine import task_fetch
 
         params = params or {}
         batch = params.get("batch")
@@ -63,7 +63,7 @@ def house_prices_training() -> None:
         return "round" in found
 
     def advance(found: dict, target: str, params: dict | None) -> dict:
-        from mlops_cli.engine import task_advance
+        from mlops_cli.pipeline.engine import task_advance
 
         params = params or {}
         reload_api = str(params.get("reload_api", True)).lower() not in ("false", "0", "")

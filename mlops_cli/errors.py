@@ -34,6 +34,18 @@ class SourceExhausted(Exception):
         self.detail = detail
 
 
+class BatchNotFound(SourceError):
+    """A batch number the source does not have."""
+
+
+class SourceWentBack(SourceError):
+    """The data API served a batch number older than one already received (it restarted)."""
+
+
+class SourceChanged(ConfigError):
+    """The data DB holds a dataset from another source than the configured one."""
+
+
 class MalformedBatchError(MlopsError):
     """A batch that cannot be stored (wrong types, missing required columns)."""
 
@@ -42,8 +54,24 @@ class StorageError(MlopsError):
     """The data DB cannot be reached or written."""
 
 
+class LockHeld(MlopsError):
+    """Another process is writing the same data DB."""
+
+
 class RegistryError(MlopsError):
-    """MLflow tracking/registry problems, unknown versions or aliases."""
+    """MLflow tracking/registry problems (callers branch on the subclasses)."""
+
+
+class RegistryUnavailable(RegistryError):
+    """MLflow (its server, or its backend database) cannot be reached."""
+
+
+class VersionNotFound(RegistryError):
+    """No such registered model, version or alias."""
+
+
+class ModelNotLoadable(RegistryError):
+    """A registered version exists but cannot be loaded (its flavour, its artifacts)."""
 
 
 class PromotionRefused(MlopsError):

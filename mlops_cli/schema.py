@@ -1,9 +1,16 @@
-"""The realtor listing schema shared by every source, table and API, and its normalisation."""
+"""The realtor listing: one contract for every source, table, API, UI and client.
+
+Columns of a source row, the model's features, the plausible ranges cleaning enforces and the
+API checks, the listing a prediction takes (``Listing``) with an example, and the normalisation
+of text values.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_cli.errors import MalformedBatchError
 
@@ -34,6 +41,12 @@ FEATURES = CATEGORICAL_FEATURES + NUMERIC_FEATURES
 REQUIRED = [TARGET, *FEATURES]
 # Identifiers and facts known only after the sale: they would leak or overfit.
 LEAKAGE = ["brokered_by", "street", "status", "prev_sold_date"]
+
+# Plausibility limits: outside them a row describes no real house (or a typo). Cleaning drops
+# such rows; the API refuses such listings.
+LIMITS = {"house_size": (100.0, 50_000.0), "bed": (0.0, 30.0), "bath": (0.0, 30.0), "acre_lot": (0.0, 100_000.0)}
+# The widest text a categorical feature keeps (clean_data's column width).
+TEXT_WIDTH = 64
 
 # A numeric column where more than this share of the given values is not a number is
 # a wrong-typed column (reject the batch), not a few bad cells (drop those rows later).
@@ -120,3 +133,60 @@ def rows_to_frame(rows: Any, what: str = "batch") -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({col: pd.Series(dtype="float64" if col in NUMERIC else object) for col in COLUMNS})
     return normalise(pd.DataFrame.from_records(rows), what)
+
+
+# --- the listing a prediction takes ------------------------------------------------------------
+
+EXAMPLE_LISTING = {
+    "city": "Austin",
+    "state": "Texas",
+    "zip_code": "75003",
+    "house_size": 1800,
+    "bed": 3,
+    "bath": 2,
+    "acre_lot": 0.2,
+}
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_WIDTH)]
+
+
+def _bounded(name: str, description: str) -> Any:
+    low, high = LIMITS[name]
+    return Field(None, ge=low, le=high, allow_inf_nan=False, description=f"{description} (missing: imputed)")
+
+
+class Listing(BaseModel):
+    """One listing to price; fields the model does not use (price, street, ...) are ignored. Text
+    is normalised as at ingestion ("austin" → "Austin", 601 → "00601") by the model server, only
+    when the value as sent is not one the model knows."""
+
+    model_config = ConfigDict(
+        extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [EXAMPLE_LISTING]}
+    )
+
+    city: Text
+    state: Text
+    zip_code: (
+        Annotated[str, Field(pattern=r"^\d{3,5}(\.0+)?$", description="US zip code, e.g. 00601")]
+        | Annotated[int, Field(ge=0, le=99_999)]
+    )
+    house_size: Annotated[
+        float,
+        Field(ge=LIMITS["house_size"][0], le=LIMITS["house_size"][1], allow_inf_nan=False, description="sq ft"),
+    ]
+    bed: Annotated[float | None, _bounded("bed", "bedrooms")] = None
+    bath: Annotated[float | None, _bounded("bath", "bathrooms")] = None
+    acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres")] = None
+
+
+LISTING_FIELDS = tuple(Listing.model_fields)
+REQUIRED_LISTING_FIELDS = tuple(name for name, info in Listing.model_fields.items() if info.is_required())
+NUMERIC_LISTING_FIELDS = tuple(name for name in LISTING_FIELDS if name in NUMERIC)
+
+
+def listing_problem(listing: dict[str, Any]) -> str | None:
+    """Why the API would refuse ``listing`` ('house_size: ...'), or None."""
+    try:
+        Listing.model_validate(listing)
+    except ValidationError as exc:
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return None

@@ -16,10 +16,10 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, TypeAdapter, ValidationError
 
-from mlops_cli.errors import RegistryError
-from mlops_cli.model_server import LoadedModel, ModelHolder
-from mlops_cli.settings import Settings, load_settings
+from mlops_cli.config import Settings, load_settings
+from mlops_cli.errors import RegistryUnavailable, VersionNotFound
 from serving.metrics import ApiMetrics, MetricsMiddleware
+from serving.model_server import LoadedModel, ModelHolder
 from serving.schemas import Listing, LoadModelRequest, LoadModelResponse, ModelInfo, Prediction
 
 log = logging.getLogger("mlops.serving")
@@ -140,9 +140,10 @@ def model_router(settings: Settings) -> APIRouter:
         previous = holder.current.version if holder.current else None
         try:
             loaded = holder.load(ref)
-        except RegistryError as exc:
-            status = 503 if exc.message.startswith("cannot reach") else 404
-            raise HTTPException(status, detail=f"{exc}; still serving version {previous}") from None
+        except VersionNotFound as exc:
+            raise HTTPException(404, detail=f"{exc}; still serving version {previous}") from None
+        except RegistryUnavailable as exc:
+            raise HTTPException(503, detail=f"{exc}; still serving version {previous}") from None
         except Exception as exc:
             raise HTTPException(
                 502, detail=f"load failed ({type(exc).__name__}: {exc}); still serving {previous}"
@@ -181,7 +182,7 @@ def create_app(
         holder.on_load = metrics.model_loaded
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         if load_on_start:
             holder.start()
         yield

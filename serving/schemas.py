@@ -1,55 +1,12 @@
-"""Request and response models of the inference API, derived from the listing schema."""
+"""Request and response models of the inference API; a listing is the core schema's ``Listing``."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_cli.clean import LIMITS
+from mlops_cli.schema import Listing
 
-Text = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-def _bounded(name: str, description: str) -> Any:
-    low, high = LIMITS[name]
-    return Field(None, ge=low, le=high, allow_inf_nan=False, description=f"{description} (missing: imputed)")
-
-
-class Listing(BaseModel):
-    """One listing; fields the model does not use (price, street, ...) are ignored. Text is
-    normalised as at ingestion ("austin" → "Austin", 601 → "00601") by the model server,
-    only when the value as sent is not one the model knows."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "city": "Austin",
-                    "state": "Texas",
-                    "zip_code": "75003",
-                    "house_size": 1800,
-                    "bed": 3,
-                    "bath": 2,
-                    "acre_lot": 0.2,
-                }
-            ]
-        },
-    )
-
-    city: Text
-    state: Text
-    zip_code: (
-        Annotated[str, Field(pattern=r"^\d{3,5}(\.0+)?$", description="US zip code, e.g. 00601")]
-        | Annotated[int, Field(ge=0, le=99_999)]
-    )
-    house_size: Annotated[
-        float,
-        Field(ge=LIMITS["house_size"][0], le=LIMITS["house_size"][1], allow_inf_nan=False, description="sq ft"),
-    ]
-    bed: Annotated[float | None, _bounded("bed", "bedrooms")] = None
-    bath: Annotated[float | None, _bounded("bath", "bathrooms")] = None
-    acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres")] = None
+__all__ = ["Listing", "LoadModelRequest", "LoadModelResponse", "ModelInfo", "ModelRef", "Prediction"]
 
 
 class ModelRef(BaseModel):

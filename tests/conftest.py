@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -16,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlops_cli.netutil import free_port
-from mlops_cli.settings import Settings, load_settings
+from mlops_cli.config import Settings, load_settings
+from mlops_cli.ops.netutil import free_port
+from mlops_cli.ops.services import mlops_command
 
 REPO = Path(__file__).resolve().parent.parent
 # One valid listing, as a data source would send it.
@@ -49,19 +49,19 @@ class FixedSource:
     def numbers(self) -> list[int]:
         return sorted(self.batches)
 
-    def fetch(self, batch: int | None = None):  # noqa: ANN201 - an Answer
-        from mlops_cli.sources import Answer
+    def fetch(self, batch: int | None = None):
+        from mlops_cli.pipeline.sources import Answer
 
         number = self.numbers()[0] if batch is None else batch
-        return Answer(number, self.batches[number])
+        return Answer(number=number, rows=self.batches[number])
 
     def restart(self) -> None:
         pass
 
 
-def pipeline_with(settings: Settings, source: object):  # noqa: ANN201 - a Pipeline
+def pipeline_with(settings: Settings, source: object):
     """The engine's pipeline for ``settings``, reading ``source`` instead of MLOPS_DATA_SOURCE."""
-    from mlops_cli.engine import claim_dataset, open_pipeline
+    from mlops_cli.pipeline.engine import claim_dataset, open_pipeline
 
     pipe = open_pipeline(settings, reload_api=False)
     pipe.source = source
@@ -85,7 +85,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLOPS_HOME", str(state))
     # Nothing listens here: reload requests fail fast and must only warn.
     monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
-    from mlops_cli import storage
+    from mlops_cli.pipeline import storage
 
     storage._engines.clear()
     return state
@@ -134,7 +134,7 @@ class CourseServer:
         server = self
 
         class Handler(QuietHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.queries.append(self.path)
                 url = urlparse(self.path)
                 group = parse_qs(url.query).get("group_number", [""])[0]
@@ -163,8 +163,8 @@ class CourseServer:
 
 def course_batches(batches: int = 3, rows: int = 300) -> list[list[dict]]:
     """Generator listings as the course server sends them: zip codes and broker ids as floats."""
-    from mlops_cli.settings import load_settings
-    from mlops_cli.sources import GeneratorSource
+    from mlops_cli.config import load_settings
+    from mlops_cli.pipeline.sources import GeneratorSource
 
     source = GeneratorSource(load_settings(generator_batches=batches, generator_batch_rows=rows))
     out = []
@@ -191,6 +191,41 @@ def course_server() -> Iterator[Callable[..., CourseServer]]:
         server.server.shutdown()
 
 
+class ScriptedAPI:
+    """A real HTTP server on loopback that answers /data from a script of (status, body, delay)."""
+
+    def __init__(self, script: list[tuple[int, str, float]]) -> None:
+        self.script = list(script)
+        self.calls: list[str] = []
+        api = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                api.calls.append(self.path)
+                status, body, delay = api.script.pop(0) if api.script else (400, '{"detail": "done"}', 0)
+                time.sleep(delay)
+                self.answer(status, body)
+
+        self.server, self.url = serve_in_thread(Handler)
+
+
+@pytest.fixture
+def scripted() -> Iterator[type[ScriptedAPI]]:
+    servers: list[ScriptedAPI] = []
+
+    def make(script: list[tuple[int, str, float]]) -> ScriptedAPI:
+        servers.append(ScriptedAPI(script))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.server.shutdown()
+
+
+def batch_body(number: int) -> str:
+    return json.dumps({"group_number": 1, "day": "Tuesday", "batch_number": number, "data": [ROW]})
+
+
 def small_generator_env(monkeypatch: pytest.MonkeyPatch, batches: int = 5, rows: int = 300) -> None:
     monkeypatch.setenv("MLOPS_GENERATOR_BATCHES", str(batches))
     monkeypatch.setenv("MLOPS_GENERATOR_BATCH_ROWS", str(rows))
@@ -199,7 +234,7 @@ def small_generator_env(monkeypatch: pytest.MonkeyPatch, batches: int = 5, rows:
 def run_mlops(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """The real `mlops` command in a child process, with the test's environment."""
     return subprocess.run(
-        [sys.executable, "-m", "mlops_cli.cli.main", *args],
+        [*mlops_command(), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -213,20 +248,29 @@ def run_json(*args: str, env: dict[str, str] | None = None) -> object:
     return json.loads(result.stdout)
 
 
-def wait_http(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+def wait_http(
+    url: str,
+    timeout: float = 60,
+    process: subprocess.Popen | None = None,
+    ready: Callable[[httpx.Response], bool] = lambda response: response.status_code < 500,
+) -> None:
+    """Wait until ``url`` answers as ``ready`` says; fail loudly (with why) if it never does."""
     deadline = time.monotonic() + timeout
+    last = "no answer"
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(
                 f"server exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}"
             )
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            response = httpx.get(url, timeout=2)
+            if ready(response):
                 return
-        except httpx.HTTPError:
-            pass
+            last = f"HTTP {response.status_code} {response.text[:300]}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
         time.sleep(0.2)
-    raise TimeoutError(url)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s: {last}")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -248,7 +292,7 @@ def data_server(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
     def start(*flags: str, **env: str) -> str:
         port = free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlops_cli.cli.main", "data", "serve", "--port", str(port), *flags],
+            [*mlops_command(), "data", "serve", "--port", str(port), *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -284,7 +328,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield admin.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        from mlops_cli import storage
+        from mlops_cli.pipeline import storage
 
         for url, engine in list(storage._engines.items()):
             if name in url:
@@ -319,9 +363,9 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Runs the loop once: at least two versions of house_prices, a champion."""
     home = tmp_path_factory.mktemp("registry") / ".mlops"
     settings = serving_settings(home)
-    from mlops_cli.engine import run
-    from mlops_cli.registry import list_versions
-    from mlops_cli.storage import engine_for
+    from mlops_cli.pipeline.storage import engine_for
+    from mlops_cli.pipeline.train import run
+    from mlops_cli.registry.models import list_versions
 
     run(settings, reload_api=False)
     if len(list_versions(settings)) < 2:
@@ -332,9 +376,9 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def train_extra_version(settings: Settings, model_type: str = "ridge", batches: list[int] | None = None) -> int:
     """Register one more version, fitted on the stored clean rows (of ``batches``), outside the loop."""
-    from mlops_cli.engine import open_pipeline
-    from mlops_cli.storage import clean_data, read_table
-    from mlops_cli.train import train_and_register
+    from mlops_cli.pipeline.engine import open_pipeline
+    from mlops_cli.pipeline.fit import train_and_register
+    from mlops_cli.pipeline.storage import clean_data, read_table
 
     pipe = open_pipeline(settings)
     rows = read_table(pipe.engine, clean_data)
@@ -381,3 +425,74 @@ def registry_env(registry_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "MLOPS_API_RETRY_INTERVAL": "0.2",
     }
     yield env
+
+
+# --- the inference API as a real uvicorn process, on the shared registry ------------------------
+
+LISTING = {
+    "city": "Austin",
+    "state": "texas",
+    "zip_code": 75003,
+    "house_size": 1800,
+    "bed": 3,
+    "bath": 2,
+    "acre_lot": 0.25,
+}
+TOKEN = {"Authorization": "Bearer test-token-" + "x" * 20}
+
+
+def start_logged(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A server in its own session (so its whole group can be stopped), logging to ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and its children, as `mlops down` does."""
+    from mlops_cli.ops.stack import stop_process_groups
+
+    stop_process_groups([process.pid], timeout=20)
+    process.wait()
+
+
+@pytest.fixture
+def api(registry_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = start_logged(mlops_command("serve", "--port", str(port)), registry_env, tmp_path / "api.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health/ready", process=process, ready=lambda r: r.status_code == 200)
+        yield url
+    finally:
+        stop_group(process)
+
+
+# --- the local stack -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Every service on its own free port; the stack is taken down whatever the test did."""
+    small_generator_env(monkeypatch)
+    ports = {f"MLOPS_{name}_PORT": str(free_port()) for name in ("MLFLOW", "DATA_API", "API", "UI", "PROMETHEUS")}
+    for key, value in ports.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLOPS_API_URL")  # follows MLOPS_API_PORT
+    monkeypatch.setenv("MLOPS_STACK_START_TIMEOUT", "180")
+    yield ports
+    run_mlops("down")
+
+
+def our_pids(home: Path) -> list[int]:
+    state = json.loads((home / "stack.json").read_text())
+    return [service["pid"] for service in state["services"].values()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

@@ -6,8 +6,8 @@ import io
 import pandas as pd
 import streamlit as st
 
+from mlops_cli.config import load_settings
 from mlops_cli.errors import MlopsError
-from mlops_cli.settings import load_settings
 
 PAGES = ("Predict", "Models", "Explore a version", "Data")
 NUMBERS = {"house_size": 1800.0, "bed": 3.0, "bath": 2.0, "acre_lot": 0.25}
@@ -16,7 +16,7 @@ st.set_page_config(page_title="mlops — house prices", layout="wide")
 
 
 @st.cache_resource
-def settings():  # noqa: ANN201
+def settings():
     return load_settings()
 
 
@@ -31,27 +31,18 @@ def listing_form(key: str, places: dict[str, dict[str, list[str]]]) -> dict:
     zip_code = st.selectbox("Zip code", places[state][city], key=f"{key}-zip")
     cols = st.columns(4)
     values = {
-        name: cols[i].number_input(name.replace("_", " "), value=default, key=f"{key}-{name}", step=0.25 if name in
-                                   ("bath", "acre_lot") else 1.0)
+        name: cols[i].number_input(
+            name.replace("_", " "),
+            value=default,
+            key=f"{key}-{name}",
+            step=0.25 if name in ("bath", "acre_lot") else 1.0,
+        )
         for i, (name, default) in enumerate(NUMBERS.items())
-    }  # fmt: skip
+    }
     return {"state": state, "city": city, "zip_code": zip_code, **values}
 
 
-def invalid(listing: dict) -> str | None:
-    """The same ranges the API enforces, checked before calling it."""
-    from pydantic import ValidationError
-
-    from serving.schemas import Listing
-
-    try:
-        Listing.model_validate(listing)
-    except ValidationError as exc:
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return None
-
-
-def fetch_or_stop(fetch, problem: str, empty: str):  # noqa: ANN001, ANN201
+def fetch_or_stop(fetch, problem: str, empty: str):
     """Call ``fetch(settings)``; on an outage or an empty answer, say so and stop the page."""
     try:
         value = fetch(settings())
@@ -63,19 +54,20 @@ def fetch_or_stop(fetch, problem: str, empty: str):  # noqa: ANN001, ANN201
 
 
 def load_places() -> dict[str, dict[str, list[str]]]:
-    from mlops_cli.ui_data import locations
+    from ui.data import locations
 
     return fetch_or_stop(locations, "The data DB is not reachable", "No data yet")
 
 
 def predict_page() -> None:
-    from mlops_cli.predict_client import request_predictions
+    from mlops_cli.ops.predict import listings_from_csv, predict, request_predictions
+    from mlops_cli.schema import REQUIRED_LISTING_FIELDS, listing_problem
 
     st.header("Predict a price")
     places = load_places()
     listing = listing_form("predict", places)
     if st.button("Predict", type="primary", key="predict-button"):
-        problem = invalid(listing)
+        problem = listing_problem(listing)
         if problem:
             st.error(f"Invalid listing: {problem}")
         else:
@@ -90,21 +82,18 @@ def predict_page() -> None:
     upload = st.file_uploader("CSV with city, state, zip_code, house_size, bed, bath, acre_lot", type="csv")
     if upload is not None:
         frame = pd.read_csv(upload, dtype={"zip_code": str})
-        missing = [c for c in ("city", "state", "zip_code", "house_size") if c not in frame.columns]
+        missing = [c for c in REQUIRED_LISTING_FIELDS if c not in frame.columns]
         if missing:
             st.error(f"The CSV lacks column(s): {', '.join(missing)}")
             return
-        rows = [{k: v for k, v in r.items() if v == v} for r in frame.to_dict(orient="records")]
+        upload.seek(0)
         try:
-            prices: list[float] = []
-            for start in range(0, len(rows), settings().api_max_batch):
-                answer = request_predictions(settings().api_url, rows[start : start + settings().api_max_batch])
-                prices += answer["predictions"]
+            answer = predict(settings().api_url, listings_from_csv(upload), settings().api_max_batch)
         except MlopsError as exc:
             st.error(f"Prediction failed: {exc.message}")
             return
-        frame["predicted_price"] = prices
-        frame["model_version"] = answer["model"]["version"]
+        frame["predicted_price"] = answer["predictions"]
+        frame["model_version"] = answer["versions"]
         st.dataframe(frame, width="stretch")
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
@@ -114,13 +103,13 @@ def predict_page() -> None:
 def models_page() -> None:
     import altair as alt
 
-    from mlops_cli.ui_data import models_table, promotions_table
+    from ui.data import models_table, promotions_table
 
     st.header("Model versions")
     versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
     promotions = promotions_table(settings())
     st.dataframe(versions.drop(columns="champion"), hide_index=True, width="stretch")
-    from mlops_cli.ui_data import rmse_on_current_test_set
+    from ui.data import rmse_on_current_test_set
 
     try:
         now = rmse_on_current_test_set(settings(), versions["version"].tolist())
@@ -152,13 +141,14 @@ def models_page() -> None:
 
 
 def explore_page() -> None:
-    from mlops_cli.ui_data import models_table, predict_with_version
+    from mlops_cli.schema import listing_problem
+    from ui.data import models_table, predict_with_version
 
     st.header("Explore a version")
     versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
     chosen = st.selectbox("Version", versions["version"].tolist(), key="explore-version")
     listing = listing_form("explore", load_places())
-    problem = invalid(listing)
+    problem = listing_problem(listing)
     if problem:
         st.error(f"Invalid listing: {problem}")
         return
@@ -172,7 +162,7 @@ def explore_page() -> None:
 
 
 def data_page() -> None:
-    from mlops_cli.ui_data import batches_table
+    from ui.data import batches_table
 
     st.header("Data and retraining decisions")
     batches = fetch_or_stop(batches_table, "The data DB is not reachable", "No batches yet")

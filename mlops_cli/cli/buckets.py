@@ -6,28 +6,31 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import out, print_json
+from mlops_cli.cli.application import application
+from mlops_cli.cli.options import JsonOption
 
-app = typer.Typer(help="S3 / MinIO buckets.", no_args_is_help=True)
+group = typer.Typer(help="S3 / MinIO buckets.", no_args_is_help=True)
 
 
-@app.command("create")
+@group.command("create")
 def create(
+    ctx: typer.Context,
     endpoint_url: Annotated[
         str | None, typer.Option(help="S3 endpoint (MinIO).", envvar="MLFLOW_S3_ENDPOINT_URL", show_envvar=True)
     ] = None,
     bucket: Annotated[list[str] | None, typer.Option("--bucket", "-b", help="Bucket name (repeat).")] = None,
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the endpoint to answer.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Wait for the endpoint, create each bucket if missing; existing buckets are fine."""
-    from mlops_cli.buckets import DEFAULT_BUCKETS, create_buckets
+    from mlops_cli.ops.buckets import DEFAULT_BUCKETS, create_buckets
 
+    app = application(ctx)
     result = create_buckets(endpoint_url, list(bucket or DEFAULT_BUCKETS), wait)
     if as_json:
-        print_json(result)
+        app.print_json(result)
         return
     for name in result["created"]:
-        out.print(f"created {name}", highlight=False)
+        app.line(f"created {name}")
     for name in result["existing"]:
-        out.print(f"exists  {name}", highlight=False)
+        app.line(f"exists  {name}")

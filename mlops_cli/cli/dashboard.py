@@ -6,15 +6,17 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import out, print_json
+from mlops_cli.cli.application import application
+from mlops_cli.cli.options import JsonOption
 
-app = typer.Typer(
+group = typer.Typer(
     help="The Grafana dashboard (requests, errors, latency, predictions, model version).", no_args_is_help=True
 )
 
 
-@app.command("import")
+@group.command("import")
 def import_(
+    ctx: typer.Context,
     grafana_url: Annotated[str, typer.Option(help="Grafana.", envvar="MLOPS_GRAFANA_URL", show_envvar=True)] = (
         "http://127.0.0.1:3000"
     ),
@@ -36,26 +38,24 @@ def import_(
         str | None, typer.Option(help="Basic-auth password.", envvar="MLOPS_GRAFANA_PASSWORD", show_envvar=True)
     ] = None,
     folder: Annotated[str, typer.Option(help="Grafana folder for the dashboard.")] = "mlops",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Import (overwrite) the dashboard, creating the Prometheus datasource and folder if missing."""
-    from mlops_cli.grafana import import_dashboard
+    from mlops_cli.ops.dashboard import import_dashboard
 
     if user and not password:
         raise typer.BadParameter("--user needs --password (or MLOPS_GRAFANA_PASSWORD)", param_hint="--password")
+    app = application(ctx)
     result = import_dashboard(grafana_url, prometheus_url, folder, token, user, password)
     if as_json:
-        print_json(result)
+        app.print_json(result)
         return
-    out.print(
-        f"dashboard imported: {result['url']} (datasource {result['datasource']}, folder {result['folder']})",
-        highlight=False,
-    )
+    app.line(f"dashboard imported: {result['url']} (datasource {result['datasource']}, folder {result['folder']})")
 
 
-@app.command("show")
+@group.command("show")
 def show() -> None:
     """Print the dashboard JSON (as imported and as provisioned on Kubernetes)."""
-    from mlops_cli.grafana import dashboard_json
+    from mlops_cli.ops.dashboard import dashboard_json
 
     print(dashboard_json(), end="")

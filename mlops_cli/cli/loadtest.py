@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import err, out, print_json, settings
+from mlops_cli.cli.application import application
+from mlops_cli.cli.options import JsonOption
 
 
 def loadtest(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(help="The inference API.", envvar="MLOPS_API_URL", show_envvar=True)
     ] = None,
@@ -22,24 +24,25 @@ def loadtest(
         float | None, typer.Option(min=0, max=1, help="Fail when the share of failed requests exceeds this.")
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Also write Locust's HTML report here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Load-test /predict with realistic listings; exits 1 when a threshold is broken."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from mlops_cli.loadtest import parse_duration, run_loadtest
+    from mlops_cli.ops.loadtest import parse_duration, run_loadtest
 
     try:
         parse_duration(duration)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--duration") from None
-    target = host or settings().api_url
+    app = application(ctx)
+    target = host or app.settings().api_url
     with Progress(
         TextColumn("load test"),
         BarColumn(),
         TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
         TimeRemainingColumn(),
-        console=err,
+        console=app.err,
         transient=True,
     ) as progress:
         bar = progress.add_task("load", total=parse_duration(duration))
@@ -54,7 +57,7 @@ def loadtest(
             on_tick=lambda done, total: progress.update(bar, completed=done),
         )
     if as_json:
-        print_json(result.to_dict())
+        app.print_json(result.to_dict())
     else:
         from rich.table import Table
 
@@ -73,11 +76,11 @@ def loadtest(
                 f"{row.p95_ms:g}",
                 f"{row.p99_ms:g}",
             )
-        out.print(table)
+        app.out.print(table)
         for failure in result.failures:
-            out.print(f"failure: {failure}", highlight=False, markup=False)
+            app.line(f"failure: {failure}")
         if result.html:
-            out.print(f"HTML report: {result.html}", highlight=False)
+            app.line(f"HTML report: {result.html}")
     if result.violations:
         from mlops_cli.errors import MlopsError
 

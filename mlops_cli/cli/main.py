@@ -9,7 +9,7 @@ import typer
 
 from mlops_cli import __version__
 from mlops_cli.cli import buckets, config, dashboard, data, loadtest, models, predict, promote, serve, stack, train, ui
-from mlops_cli.cli.common import err, state
+from mlops_cli.cli.application import Application, application
 
 app = typer.Typer(
     name="mlops",
@@ -18,11 +18,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(data.app, name="data")
-app.add_typer(models.app, name="models")
-app.add_typer(config.app, name="config")
-app.add_typer(dashboard.app, name="dashboard")
-app.add_typer(buckets.app, name="buckets")
+app.add_typer(data.group, name="data")
+app.add_typer(models.group, name="models")
+app.add_typer(config.group, name="config")
+app.add_typer(dashboard.group, name="dashboard")
+app.add_typer(buckets.group, name="buckets")
 app.command("train")(train.train)
 app.command("promote")(promote.promote)
 app.command("rollback")(promote.rollback)
@@ -44,14 +44,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.", envvar="MLOPS_DEBUG")
+        bool,
+        typer.Option("--verbose", "-v", help="Show tracebacks on errors (anywhere on the line).", envvar="MLOPS_DEBUG"),
     ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    state["verbose"] = state["verbose"] or verbose
+    application(ctx).verbose |= verbose
+
+
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def main() -> None:
@@ -59,23 +64,29 @@ def main() -> None:
 
     from mlops_cli.errors import MlopsError
 
+    session = Application()
+    args = sys.argv[1:]
+    # `-v` works after the subcommand too, as the hint on every error says
+    if any(arg in VERBOSE_FLAGS for arg in args[1:]):
+        session.verbose = True
+        args = [args[0], *(arg for arg in args[1:] if arg not in VERBOSE_FLAGS)]
     try:
-        app()
+        app(args=args, obj=session, prog_name="mlops")
     except MlopsError as exc:
-        if state["verbose"]:
-            err.print_exception()
+        if session.verbose:
+            session.err.print_exception()
         if exc.details:
-            err.print(exc.details, highlight=False, markup=False)
+            session.err.print(exc.details, highlight=False, markup=False)
         message = exc.message + (f" — {exc.hint}" if exc.hint else "")
-        err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        session.err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        session.err.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # the last line of defence: never a bare traceback
-        if state["verbose"]:
-            err.print_exception()
-        err.print(
+        if session.verbose:
+            session.err.print_exception()
+        session.err.print(
             f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} — run with -v for the traceback",
             highlight=False,
         )

@@ -6,26 +6,26 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import money, out, print_json, settings
+from mlops_cli.cli.application import application, money
+from mlops_cli.cli.options import JsonOption
 
-app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+group = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
 
-@app.command("list")
-def list_models(as_json: JsonOption = False) -> None:
+@group.command("list")
+def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every registered version with aliases, RMSE, batches used and creation time."""
     from rich.table import Table
 
-    from mlops_cli.registry import list_versions
+    from mlops_cli.registry.models import list_versions
 
-    versions = list_versions(settings())
+    app = application(ctx)
+    versions = list_versions(app.settings())
     if as_json:
-        print_json(versions)
+        app.print_json(versions)
         return
     if not versions:
-        out.print("no registered versions yet: `mlops train --all` trains some", highlight=False)
+        app.out.print("no registered versions yet: `mlops train --all` trains some", highlight=False)
         return
     table = Table(title=versions[0]["name"], title_justify="left")
     for name in ("version", "aliases", "RMSE", "MAE", "R²", "batches", "rows", "created"):
@@ -41,7 +41,7 @@ def list_models(as_json: JsonOption = False) -> None:
             str(v["rows_train"] or "-"),
             v["created"] or "-",
         )
-    out.print(table)
+    app.out.print(table)
 
 
 def _batches(batches: list[int]) -> str:
@@ -52,21 +52,23 @@ def _batches(batches: list[int]) -> str:
     return ",".join(map(str, batches))
 
 
-@app.command("show")
+@group.command("show")
 def show(
+    ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="A version number (3 or v3) or an alias (champion).")],
     as_json: JsonOption = False,
 ) -> None:
     """One version in detail: aliases, metrics, params, batches, run."""
-    from mlops_cli.registry import show_version
+    from mlops_cli.registry.models import show_version
 
-    info = show_version(settings(), ref)
+    app = application(ctx)
+    info = show_version(app.settings(), ref)
     if as_json:
-        print_json(info)
+        app.print_json(info)
         return
     for key, value in info.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
-        out.print(f"[bold]{key:>12}[/bold]  {value}", highlight=False)
+        app.out.print(f"[bold]{key:>12}[/bold]  {value}", highlight=False)

@@ -3,78 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import money, out, print_json, settings
-
-NUMERIC = ("house_size", "bed", "bath", "acre_lot")
-FIELDS = ("city", "state", "zip_code", *NUMERIC)
-
-
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    listing: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or name not in FIELDS:
-            raise typer.BadParameter(
-                f"expected FIELD=VALUE with FIELD one of {', '.join(FIELDS)}; got {pair!r}", param_hint="--set"
-            )
-        if name in NUMERIC:
-            try:
-                listing[name] = float(value)
-            except ValueError:
-                raise typer.BadParameter(f"{name} must be a number, got {value!r}", param_hint="--set") from None
-        else:
-            listing[name] = value
-    return listing
-
-
-def read_listings(path: Path) -> list[dict[str, Any]]:
-    import json
-
-    from mlops_cli.errors import MlopsError
-
-    if not path.exists():
-        raise MlopsError(f"file not found: {path}")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as exc:
-            raise MlopsError(f"{path} is not valid JSON: {exc}") from None
-        data = data if isinstance(data, list) else [data]
-        if not all(isinstance(item, dict) for item in data):
-            raise MlopsError(f"{path} must hold a listing object or a list of them")
-        return data
-    if path.suffix.lower() == ".csv":
-        import pandas as pd
-
-        frame = pd.read_csv(path, dtype={"zip_code": str})
-        frame = frame[[c for c in FIELDS if c in frame.columns]]
-        return [{k: v for k, v in row.items() if v == v} for row in frame.to_dict(orient="records")]  # v == v: not NaN
-    raise MlopsError(f"{path}: expected a .json or .csv file")
+from mlops_cli.cli.application import application, money
+from mlops_cli.cli.options import JsonOption
+from mlops_cli.schema import LISTING_FIELDS, NUMERIC_LISTING_FIELDS
 
 
 def predict(
+    ctx: typer.Context,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="FIELD=VALUE of one listing (repeat).")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Listings in a .json or .csv file.")] = None,
     url: Annotated[
         str | None, typer.Option(help="The inference API.", envvar="MLOPS_API_URL", show_envvar=True)
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Predict prices through the inference API and show which model version answered."""
-    from mlops_cli.predict_client import request_predictions
+    from mlops_cli.ops.predict import listing_from_pairs, predict, read_listings
 
     if bool(sets) == bool(file):
         raise typer.BadParameter("give --set FIELD=VALUE ... or --file PATH", param_hint="--set/--file")
-    listings = [parse_sets(sets)] if sets else read_listings(file)  # type: ignore[arg-type]
-    api = url or settings().api_url
-    answer = request_predictions(api, listings)
+    app = application(ctx)
+    try:
+        listings = [listing_from_pairs(sets)] if sets else read_listings(file)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--set") from None
+    config = app.settings(api_url=url)
+    answer = predict(config.api_url, listings, config.api_max_batch)
     if as_json:
-        print_json(answer)
+        app.print_json(answer)
         return
     from rich.table import Table
 
@@ -83,8 +43,8 @@ def predict(
         title=f"{model['name']} v{model['version']}" + (f" ({model['alias']})" if model["alias"] else ""),
         title_justify="left",
     )
-    for name in (*FIELDS, "predicted price"):
-        table.add_column(name, justify="right" if name in (*NUMERIC, "predicted price") else "left")
+    for name in (*LISTING_FIELDS, "predicted price"):
+        table.add_column(name, justify="right" if name in (*NUMERIC_LISTING_FIELDS, "predicted price") else "left")
     for listing, price in zip(listings, answer["predictions"], strict=True):
-        table.add_row(*(str(listing.get(name, "")) for name in FIELDS), money(price))
-    out.print(table)
+        table.add_row(*(str(listing.get(name, "")) for name in LISTING_FIELDS), money(price))
+    app.out.print(table)

@@ -6,36 +6,33 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import money, out, print_json, settings, warn
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-WaitLockOption = Annotated[
-    bool, typer.Option("--wait-lock", help="Queue behind another process writing the same data DB.")
-]
+from mlops_cli.cli.application import Application, application, money
+from mlops_cli.cli.options import JsonOption, ReloadApiOption, WaitLockOption
 
 
-def _report(result, as_json: bool, reload_api: bool) -> None:  # noqa: ANN001
-    from mlops_cli.promote import request_reload
+def _report(app: Application, result, as_json: bool, reload_api: bool) -> None:
+    from mlops_cli.pipeline.promote import request_reload
 
     data = result.to_dict()
     if result.promoted and reload_api:
-        data["reload_warning"] = request_reload(settings())
+        data["reload_warning"] = request_reload(app.settings())
     if as_json:
-        print_json(data)
+        app.print_json(data)
         return
     if data.get("reload_warning"):
-        warn(data["reload_warning"])
+        app.warn(data["reload_warning"])
     if result.previous_champion is not None and result.version_rmse is not None:
-        out.print(
+        app.out.print(
             f"v{result.version} RMSE {money(result.version_rmse)}  vs  champion v{result.previous_champion} "
             f"RMSE {money(result.champion_rmse)}  ({result.test_rows} test rows)",
             highlight=False,
         )
     verdict = "[green]promoted[/green]" if result.promoted else "not promoted"
-    out.print(f"{verdict}: {result.reason}. champion is v{result.champion_version}", highlight=False)
+    app.out.print(f"{verdict}: {result.reason}. champion is v{result.champion_version}", highlight=False)
 
 
 def promote(
+    ctx: typer.Context,
     version: Annotated[
         int | None, typer.Argument(help="The version to make champion.", min=1, show_default=False)
     ] = None,
@@ -43,33 +40,32 @@ def promote(
         bool, typer.Option("--auto", help="Promote the challenger if its RMSE is better or equal.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Promote even when the version is worse.")] = False,
-    reload_api: Annotated[
-        bool, typer.Option("--reload-api/--no-reload-api", help="Ask the inference API to reload.")
-    ] = True,
+    reload_api: ReloadApiOption = True,
     wait_lock: WaitLockOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Make a version the champion, after comparing both on the current test set."""
-    from mlops_cli.promote import promote_challenger, promote_if_better
+    from mlops_cli.pipeline.promote import promote_challenger, promote_if_better
 
+    app = application(ctx)
     if (version is None) == (not auto):
         raise typer.BadParameter("give a VERSION or --auto", param_hint="VERSION/--auto")
-    config = settings()
+    config = app.settings()
     if auto:
         result = promote_challenger(config, wait_lock=wait_lock)
     else:
         result = promote_if_better(config, version, force=force, wait_lock=wait_lock)
-    _report(result, as_json, reload_api)
+    _report(app, result, as_json, reload_api)
 
 
 def rollback(
-    reload_api: Annotated[
-        bool, typer.Option("--reload-api/--no-reload-api", help="Ask the inference API to reload.")
-    ] = True,
+    ctx: typer.Context,
+    reload_api: ReloadApiOption = True,
     wait_lock: WaitLockOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Move the champion back to the previous champion."""
-    from mlops_cli.promote import rollback as rollback_champion
+    from mlops_cli.pipeline.promote import rollback as rollback_champion
 
-    _report(rollback_champion(settings(), wait_lock=wait_lock), as_json, reload_api)
+    app = application(ctx)
+    _report(app, rollback_champion(app.settings(), wait_lock=wait_lock), as_json, reload_api)

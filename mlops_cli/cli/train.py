@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_cli.cli.common import err, money, out, print_json, settings, warn
+from mlops_cli.cli.application import Application, application, money
+from mlops_cli.cli.options import ReloadApiOption, SourceOption, WaitLockOption
 
 if TYPE_CHECKING:
-    from mlops_cli.engine import RunReport
-    from mlops_cli.settings import Settings
+    from mlops_cli.config import Settings
+    from mlops_cli.pipeline.engine import RunReport
 
 
 class Runner(StrEnum):
@@ -20,6 +21,7 @@ class Runner(StrEnum):
 
 
 def train(
+    ctx: typer.Context,
     batch: Annotated[int | None, typer.Option("--batch", "-b", min=0, help="Process this batch only.")] = None,
     all_batches: Annotated[
         bool, typer.Option("--all", help="Process every remaining batch until the source is exhausted.")
@@ -28,13 +30,8 @@ def train(
         bool, typer.Option("--restart", help="With --all: start a fresh dataset from the source's first batch.")
     ] = False,
     runner: Annotated[Runner, typer.Option(help="Where the steps run.", case_sensitive=False)] = Runner.local,
-    source: Annotated[
-        str | None,
-        typer.Option(help="generator, csv:PATH or a data API URL.", envvar="MLOPS_DATA_SOURCE", show_envvar=True),
-    ] = None,
-    reload_api: Annotated[
-        bool, typer.Option("--reload-api/--no-reload-api", help="Ask the inference API to load a new champion.")
-    ] = True,
+    source: SourceOption = None,
+    reload_api: ReloadApiOption = True,
     wait: Annotated[
         bool,
         typer.Option(
@@ -43,9 +40,7 @@ def train(
             "with --runner airflow: follow the runs to the end.",
         ),
     ] = True,
-    wait_lock: Annotated[
-        bool, typer.Option("--wait-lock", help="Queue behind another process writing the same data DB.")
-    ] = False,
+    wait_lock: WaitLockOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document: the batches and the end.")] = False,
 ) -> None:
     """Ingest, clean, decide, train, register and promote: batch by batch, each exactly once.
@@ -53,17 +48,20 @@ def train(
     A run first finishes whatever an interrupted run left half done, then asks the source for
     more. Only one process writes a data DB at a time.
     """
+    app = application(ctx)
     if (batch is None) == (not all_batches):
         raise typer.BadParameter("give exactly one of --batch N or --all", param_hint="--batch/--all")
     if restart and not all_batches:
         raise typer.BadParameter("--restart goes with --all", param_hint="--restart")
-    config = settings(data_source=source)
+    config = app.settings(data_source=source)
     if runner is Runner.airflow:
-        _train_with_airflow(config, batch=batch, restart=restart, reload_api=reload_api, wait=wait, as_json=as_json)
+        _train_with_airflow(
+            app, config, batch=batch, restart=restart, reload_api=reload_api, wait=wait, as_json=as_json
+        )
         return
-    from mlops_cli.engine import run
+    from mlops_cli.pipeline.train import run
 
-    with err.status("starting", spinner="dots") as status:
+    with app.err.status("starting", spinner="dots") as status:
         report = run(
             config,
             batch=batch,
@@ -73,7 +71,7 @@ def train(
             reload_api=reload_api,
             progress=status.update,
         )
-    show(report, as_json)
+    show(app, report, as_json)
 
 
 TASKS = ("fetch", "clean", "decide", "train", "compare", "finish", "trigger_next_batch")
@@ -106,14 +104,14 @@ def _runs_table(runs: list) -> object:
 
 
 def _train_with_airflow(
-    config: Settings, *, batch: int | None, restart: bool, reload_api: bool, wait: bool, as_json: bool
+    app: Application, config: Settings, *, batch: int | None, restart: bool, reload_api: bool, wait: bool, as_json: bool
 ) -> None:
     from rich.live import Live
 
-    from mlops_cli.airflow_runner import run_via_airflow
     from mlops_cli.errors import MlopsError
+    from mlops_cli.ops.airflow import run_via_airflow
 
-    with Live(_runs_table([]), console=err, refresh_per_second=4, transient=as_json) as live:
+    with Live(_runs_table([]), console=app.err, refresh_per_second=4, transient=as_json) as live:
         result = run_via_airflow(
             config,
             batch=batch,
@@ -123,24 +121,24 @@ def _train_with_airflow(
             on_update=lambda runs: live.update(_runs_table(runs)),
         )
     if result.report is None:
-        print_json({"run_id": result.run_id}) if as_json else out.print(f"triggered {result.run_id}")
+        app.print_json({"run_id": result.run_id}) if as_json else app.out.print(f"triggered {result.run_id}")
         return
-    show(result.report, as_json)
+    show(app, result.report, as_json)
     if result.failed:
         raise MlopsError(f"Airflow run {result.failed[0]} failed", hint="see `mlops logs airflow` or the Airflow UI")
 
 
-def show(report: RunReport, as_json: bool) -> None:
+def show(app: Application, report: RunReport, as_json: bool) -> None:
     """Warnings on stderr; the report as one JSON document or as a table and a closing line."""
     if report.skipped_batches:
         numbers = ", ".join(map(str, report.skipped_batches))
-        warn(f"the source never served batch {numbers}: recorded as skipped in the batch log")
+        app.warn(f"the source never served batch {numbers}: recorded as skipped in the batch log")
     for message in sorted(set(report.warnings)):
-        warn(message)
+        app.warn(message)
     if as_json:
-        print_json(report.to_dict())
+        app.print_json(report.to_dict())
         return
-    render(report)
+    render(app, report)
 
 
 END_HINTS = {
@@ -149,7 +147,7 @@ END_HINTS = {
 }
 
 
-def render(report: RunReport) -> None:
+def render(app: Application, report: RunReport) -> None:
     from rich.table import Table
 
     if report.batches:
@@ -171,16 +169,16 @@ def render(report: RunReport) -> None:
                 f"v{b.version}" if b.version else "-",
                 f"v{b.champion_version}" if b.champion_version else "-",
             )
-        out.print(table)
+        app.out.print(table)
     if report.end == "exhausted":
         if report.batches:
-            out.print(f"the source has no more batches ({report.message})", highlight=False)
+            app.out.print(f"the source has no more batches ({report.message})", highlight=False)
         else:
-            out.print(f"no new batches: the source has served them all ({report.message})", highlight=False)
-            out.print("`mlops train --all --restart` starts a fresh dataset from batch 0.", highlight=False)
+            app.out.print(f"no new batches: the source has served them all ({report.message})", highlight=False)
+            app.out.print("`mlops train --all --restart` starts a fresh dataset from batch 0.", highlight=False)
     elif report.message:
         hint = END_HINTS.get(report.end)
-        out.print(f"{report.message}" + (f"; {hint}" if hint else ""), highlight=False)
+        app.out.print(f"{report.message}" + (f"; {hint}" if hint else ""), highlight=False)
     champion = next((b.champion_version for b in reversed(report.batches) if b.champion_version), None)
     if champion:
-        out.print(f"champion: v{champion}  (`mlops models list` shows every version)", highlight=False)
+        app.out.print(f"champion: v{champion}  (`mlops models list` shows every version)", highlight=False)

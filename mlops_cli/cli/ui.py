@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.cli.common import err, settings
+from mlops_cli.cli.application import application
 
 
 def ui(
+    ctx: typer.Context,
     port: Annotated[
         int | None, typer.Option(help="Port.", min=1, max=65535, envvar="MLOPS_UI_PORT", show_envvar=True)
     ] = None,
@@ -17,32 +18,17 @@ def ui(
 ) -> None:
     """Predict, explore model history and watch the data in the browser."""
     import os
-    import subprocess
-    import sys
 
     from mlops_cli.errors import MlopsError
-    from mlops_cli.netutil import ensure_port_free
-    from mlops_cli.stack import ui_entrypoint
+    from mlops_cli.ops.netutil import ensure_port_free
+    from mlops_cli.ops.services import streamlit_command
 
-    config = settings(ui_port=port, api_host=host)
-    app = ui_entrypoint()
-    if app is None:
-        raise MlopsError("the Streamlit UI is not installed", hint="pip install 'mlops[ui]'")
+    app = application(ctx)
+    config = app.settings(ui_port=port, api_host=host)
+    command = streamlit_command(config)
+    if isinstance(command, str):
+        raise MlopsError(command)
     ensure_port_free(config.api_host, config.ui_port, "UI", "MLOPS_UI_PORT or --port")
-    err.print(f"UI on http://{config.api_host}:{config.ui_port} (API {config.api_url})", highlight=False)
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        config.api_host,
-        "--server.port",
-        str(config.ui_port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    raise typer.Exit(subprocess.call(command, env={**os.environ, "MLOPS_HOME": str(config.home)}))
+    app.err.print(f"UI on http://{config.api_host}:{config.ui_port} (API {config.api_url})", highlight=False)
+    # Become Streamlit: signals (a pod's SIGTERM, `mlops down`) reach it directly, nothing is left behind.
+    os.execve(command[0], command, {**os.environ, "MLOPS_HOME": str(config.home)})

@@ -65,7 +65,7 @@ def test_inspection_with_no_models_yet(home: Path) -> None:
 
 
 def test_unreachable_data_api_fails_clearly(home: Path) -> None:
-    from mlops_cli.netutil import free_port
+    from mlops_cli.ops.netutil import free_port
 
     env = {"MLOPS_DATA_SOURCE": f"http://127.0.0.1:{free_port()}", "MLOPS_DATA_RETRIES": "1", "MLOPS_DATA_BACKOFF": "0"}
     result = run_mlops("train", "--all", env=env)

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.netutil import free_port
+from mlops_cli.ops.netutil import free_port
 from tests.conftest import run_mlops
-from tests.serving.test_live import api  # noqa: F401 - the real uvicorn fixture
 
 pytestmark = pytest.mark.slow
 LISTING_ARGS = ["-s", "city=Austin", "-s", "state=Texas", "-s", "zip_code=75003", "-s", "house_size=1800"]
 
 
-def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[str, str]) -> None:  # noqa: F811
+def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[str, str]) -> None:
     table = run_mlops("predict", "--url", api, *LISTING_ARGS, env=registry_env)
     assert table.returncode == 0, table.stderr
     assert "house_prices v" in table.stdout and "(champion)" in table.stdout and "Austin" in table.stdout
@@ -24,7 +23,7 @@ def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[s
     assert answer["model"]["alias"] == "champion" and len(answer["predictions"]) == 1
 
 
-def test_predict_from_json_and_csv_files(api: str, registry_env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_predict_from_json_and_csv_files(api: str, registry_env: dict[str, str], tmp_path: Path) -> None:
     listing = {"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": 1800}
     (tmp_path / "l.json").write_text(json.dumps([listing, {**listing, "house_size": 3000}]))
     (tmp_path / "l.csv").write_text(
@@ -36,7 +35,7 @@ def test_predict_from_json_and_csv_files(api: str, registry_env: dict[str, str],
         assert len(json.loads(result.stdout)["predictions"]) == 2
 
 
-def test_invalid_field_is_one_clear_line(api: str, registry_env: dict[str, str]) -> None:  # noqa: F811
+def test_invalid_field_is_one_clear_line(api: str, registry_env: dict[str, str]) -> None:
     result = run_mlops("predict", "--url", api, *LISTING_ARGS[:-2], "-s", "house_size=5", env=registry_env)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: invalid listing: house_size: Input should be greater than or equal to 100"

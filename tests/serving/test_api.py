@@ -10,42 +10,31 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops_cli.model_server import wait_until_loaded
-from mlops_cli.registry import alias_state, list_versions
+from mlops_cli.registry.models import alias_state, list_versions
 from mlops_cli.schema import FEATURES
 from serving.app import create_app
-from tests.conftest import serving_settings
-
-LISTING = {
-    "city": "Austin",
-    "state": "texas",
-    "zip_code": 75003,
-    "house_size": 1800,
-    "bed": 3,
-    "bath": 2,
-    "acre_lot": 0.25,
-}
-TOKEN = {"Authorization": "Bearer test-token-" + "x" * 20}
+from serving.model_server import wait_until_loaded
+from tests.conftest import LISTING, TOKEN, serving_settings
 
 
 @pytest.fixture
-def settings(registry_home: Path):  # noqa: ANN201
+def settings(registry_home: Path):
     return serving_settings(registry_home, api_max_batch=50)
 
 
 @pytest.fixture
-def client(settings) -> Iterator[TestClient]:  # noqa: ANN001
+def client(settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app) as test_client:
         assert wait_until_loaded(app.state.holder, 60) is not None, app.state.holder.last_error
         yield test_client
 
 
-def champion(settings) -> int:  # noqa: ANN001
+def champion(settings) -> int:
     return alias_state(settings).champion
 
 
-def test_predict_one_listing_names_the_version(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_predict_one_listing_names_the_version(client: TestClient, settings) -> None:
     response = client.post("/predict", json=LISTING)
     assert response.status_code == 200
     body = response.json()
@@ -82,7 +71,7 @@ def test_missing_optional_numbers_are_imputed(client: TestClient) -> None:
         ([], ["body"], "at least 1"),
     ],
 )
-def test_invalid_bodies_are_422_naming_the_field(client: TestClient, body, field, words) -> None:  # noqa: ANN001
+def test_invalid_bodies_are_422_naming_the_field(client: TestClient, body, field, words) -> None:
     response = client.post("/predict", json=body)
     assert response.status_code == 422
     errors = response.json()["detail"]
@@ -94,10 +83,10 @@ def test_malformed_json_is_422(client: TestClient) -> None:
     assert response.status_code == 422
 
 
-def test_predictions_match_mlflow_pyfunc(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_predictions_match_mlflow_pyfunc(client: TestClient, settings) -> None:
     import mlflow.pyfunc
 
-    from mlops_cli.storage import clean_data, engine_for, read_table
+    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
 
     rows = read_table(engine_for(settings), clean_data).dropna(subset=["house_size", "city"]).head(300)[FEATURES]
     rows.loc[rows.index[:5], "city"] = "Nowhere"  # an unseen category
@@ -119,7 +108,7 @@ def test_predictions_match_mlflow_pyfunc(client: TestClient, settings) -> None: 
     assert client.get("/model").json()["path"] == "fast"
 
 
-def test_model_info(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_model_info(client: TestClient, settings) -> None:
     info = client.get("/model").json()
     assert info["name"] == "house_prices" and info["version"] == champion(settings)
     assert info["alias"] == "champion" and info["run_id"] and info["loaded_at"]
@@ -131,7 +120,7 @@ def test_load_model_needs_the_token(client: TestClient) -> None:
     assert client.post("/load_model", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-def test_load_a_version_then_back_to_the_alias(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_load_a_version_then_back_to_the_alias(client: TestClient, settings) -> None:
     current = champion(settings)
     other = next(v["version"] for v in list_versions(settings) if v["version"] != current)
     response = client.post("/load_model", json={"version": other}, headers=TOKEN)
@@ -142,7 +131,7 @@ def test_load_a_version_then_back_to_the_alias(client: TestClient, settings) -> 
     assert back.json()["loaded"]["version"] == current and back.json()["loaded"]["alias"] == "champion"
 
 
-def test_a_failed_load_keeps_the_old_model(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_a_failed_load_keeps_the_old_model(client: TestClient, settings) -> None:
     current = champion(settings)
     for body in ({"version": 999}, {"alias": "nope"}):
         response = client.post("/load_model", json=body, headers=TOKEN)
@@ -152,7 +141,7 @@ def test_a_failed_load_keeps_the_old_model(client: TestClient, settings) -> None
     assert both.status_code == 422
 
 
-def test_metrics_count_requests_predictions_and_reloads(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_metrics_count_requests_predictions_and_reloads(client: TestClient, settings) -> None:
     client.post("/predict", json=[LISTING, LISTING])
     client.post("/predict", json={})
     client.get("/nowhere")
@@ -168,7 +157,7 @@ def test_metrics_count_requests_predictions_and_reloads(client: TestClient, sett
     assert 'mlops_api_model_reloads_total{result="success"} 1.0' in text
 
 
-def test_not_ready_until_a_model_is_loaded(settings) -> None:  # noqa: ANN001
+def test_not_ready_until_a_model_is_loaded(settings) -> None:
     app = create_app(settings, load_on_start=False)
     with TestClient(app) as client:
         assert client.get("/health/live").status_code == 200
@@ -179,14 +168,14 @@ def test_not_ready_until_a_model_is_loaded(settings) -> None:  # noqa: ANN001
         assert client.get("/health/ready").json()["status"] == "ready"
 
 
-def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_path: Path) -> None:
     """A nearest-neighbour model is not additive: the fast path refuses it and /model says so."""
     import mlflow
     from sklearn.neighbors import KNeighborsRegressor
 
-    from mlops_cli.registry import configure
-    from mlops_cli.storage import clean_data, engine_for, read_table
-    from mlops_cli.train import build_pipeline
+    from mlops_cli.pipeline.fit import build_pipeline
+    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
+    from mlops_cli.registry.client import configure
 
     pyfunc_settings = serving_settings(
         settings.home.parent / "other" / ".mlops",
@@ -220,7 +209,7 @@ def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_pa
 
 
 def test_the_server_follows_the_alias_without_load_model_calls(registry_home: Path) -> None:
-    from mlops_cli.promote import promote_if_better
+    from mlops_cli.pipeline.promote import promote_if_better
 
     settings = serving_settings(registry_home, api_watch_interval=0.2)
     first = champion(settings)

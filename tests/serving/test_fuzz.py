@@ -9,8 +9,8 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 
-from mlops_cli.model_server import wait_until_loaded
 from serving.app import create_app
+from serving.model_server import wait_until_loaded
 from tests.conftest import serving_settings
 
 
@@ -25,7 +25,7 @@ def app(registry_home: Path) -> Iterator[FastAPI]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(app: FastAPI):  # noqa: ANN201
+def api_schema(app: FastAPI):
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -33,6 +33,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-def test_no_input_causes_a_server_error(case) -> None:  # noqa: ANN001
+def test_no_input_causes_a_server_error(case) -> None:
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"

@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mlops_cli.netutil import free_port
-from mlops_cli.registry import alias_state, list_versions
-from tests.conftest import serving_settings, wait_http
-from tests.serving.test_api import LISTING, TOKEN
+from mlops_cli.ops.netutil import free_port
+from mlops_cli.ops.services import mlops_command
+from mlops_cli.registry.models import alias_state, list_versions
+from tests.conftest import LISTING, TOKEN, serving_settings, start_logged, stop_group, wait_http
 
 pytestmark = pytest.mark.slow
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("w") as out:
-        return subprocess.Popen(
-            args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@pytest.fixture
-def api(registry_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    process = start(
-        [sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(port)], registry_env, tmp_path / "api.log"
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health/live", process=process)
-        deadline = time.monotonic() + 60
-        while httpx.get(f"{url}/health/ready").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        yield url
-    finally:
-        stop_group(process)
 
 
 def runs(values: list[int]) -> list[int]:
@@ -62,7 +24,7 @@ def runs(values: list[int]) -> list[int]:
 
 
 def test_reload_under_load_drops_nothing_and_switches_once_per_promotion(api: str, registry_home: Path) -> None:
-    from mlops_cli.promote import promote_if_better
+    from mlops_cli.pipeline.promote import promote_if_better
 
     settings = serving_settings(registry_home)
     first = alias_state(settings).champion
@@ -78,20 +40,26 @@ def test_reload_under_load_drops_nothing_and_switches_once_per_promotion(api: st
                 version = response.json()["model"]["version"] if response.status_code == 200 else None
                 seen.append((response.status_code, version))
 
+    def answered_by(version: int, after: int) -> None:
+        """Wait (bounded) until the hammer saw ``version`` answer after its ``after``-th request."""
+        deadline = time.monotonic() + 60
+        while not any(v == version for _, v in seen[after:]):
+            assert time.monotonic() < deadline, f"no answer from v{version} within 60s"
+            time.sleep(0.05)
+
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
+        answered_by(first, 0)
         for target in (second, first):
-            time.sleep(0.5)
             promote_if_better(settings, target, force=True, who="test")
             for _ in range(3):
                 answer = httpx.post(f"{api}/load_model", headers=TOKEN, timeout=60)
                 assert answer.status_code == 200 and answer.json()["loaded"]["version"] == target
-        time.sleep(0.5)
+            answered_by(target, len(seen))
     finally:
         stop.set()
         thread.join()
-    assert len(seen) > 50
     assert [status for status, _ in seen if status != 200] == []
     assert runs([version for _, version in seen]) == [first, second, first]
 
@@ -99,9 +67,7 @@ def test_reload_under_load_drops_nothing_and_switches_once_per_promotion(api: st
 def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: dict[str, str], tmp_path: Path) -> None:
     mlflow_port, api_port = free_port(), free_port()
     env = {**registry_env, "MLOPS_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}"}
-    api = start(
-        [sys.executable, "-m", "mlops_cli.cli.main", "serve", "--port", str(api_port)], env, tmp_path / "api.log"
-    )
+    api = start_logged(mlops_command("serve", "--port", str(api_port)), env, tmp_path / "api.log")
     url = f"http://127.0.0.1:{api_port}"
     mlflow = None
     try:
@@ -114,7 +80,7 @@ def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: d
         assert httpx.post(f"{url}/predict", json=LISTING).status_code == 503
 
         backend = f"sqlite:///{registry_env['MLOPS_HOME']}/mlflow.db"
-        mlflow = start(
+        mlflow = start_logged(
             [
                 sys.executable,
                 "-m",

@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mlops_cli.netutil import free_port
-from mlops_cli.predict_client import request_predictions
-from mlops_cli.registry import alias_state, list_versions
-from tests.conftest import serving_settings, wait_http
-from tests.serving.test_live import api, stop_group  # noqa: F401 - the real uvicorn fixture
+from mlops_cli.ops.netutil import free_port
+from mlops_cli.ops.predict import request_predictions
+from mlops_cli.ops.services import mlops_command
+from mlops_cli.registry.models import alias_state, list_versions
+from tests.conftest import serving_settings, stop_group, wait_http
 
 pytestmark = pytest.mark.slow
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
 
 @pytest.fixture
-def ui_env(api: str, registry_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
+def ui_env(api: str, registry_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = {**registry_env, "MLOPS_API_URL": api}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -44,10 +43,14 @@ def app(page: str = "Predict") -> AppTest:
 
 def default_listing(at: AppTest) -> dict:
     return {
-        "state": at.selectbox(key="predict-state").value, "city": at.selectbox(key="predict-city").value,
-        "zip_code": at.selectbox(key="predict-zip").value, "house_size": 1800.0, "bed": 3.0, "bath": 2.0,
+        "state": at.selectbox(key="predict-state").value,
+        "city": at.selectbox(key="predict-city").value,
+        "zip_code": at.selectbox(key="predict-zip").value,
+        "house_size": 1800.0,
+        "bed": 3.0,
+        "bath": 2.0,
         "acre_lot": 0.25,
-    }  # fmt: skip
+    }
 
 
 def test_predict_form_returns_the_champions_prediction(ui_env: dict[str, str]) -> None:
@@ -66,7 +69,7 @@ def test_choices_follow_the_location_hierarchy(ui_env: dict[str, str]) -> None:
     states = at.selectbox(key="predict-state").options
     at.selectbox(key="predict-state").set_value(states[-1]).run()
     cities = at.selectbox(key="predict-city").options
-    from mlops_cli.ui_data import locations
+    from ui.data import locations
 
     places = locations(serving_settings(Path(ui_env["MLOPS_HOME"])))
     assert cities == list(places[states[-1]])
@@ -89,7 +92,7 @@ def test_models_page_lists_every_version_and_the_promotions(ui_env: dict[str, st
     assert "champion" in " ".join(shown["aliases"].tolist())
     assert len(at.dataframe[1].value) >= 1, "the promotion history"
     assert "same current test set" in at.caption[0].value
-    from mlops_cli.ui_data import rmse_on_current_test_set
+    from ui.data import rmse_on_current_test_set
 
     now = rmse_on_current_test_set(serving_settings(Path(ui_env["MLOPS_HOME"])), [v["version"] for v in versions])
     assert sorted(now) == [v["version"] for v in versions] and all(value > 0 for value in now.values())
@@ -128,9 +131,13 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
         pytest.fail("Debian's chromium is required (apt-get install chromium)")
     port = free_port()
     log = (tmp_path / "ui.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "mlops_cli.cli.main", "ui", "--port", str(port)],
-                              env={**os.environ, **ui_env}, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        [*mlops_command(), "ui", "--port", str(port)],
+        env={**os.environ, **ui_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=90, process=server)
         with playwright.sync_playwright() as p:

@@ -1,0 +1,60 @@
+"""The application object every command is handed (after hatch's ``cli/application.py``):
+settings with the command's flags on top, the two consoles and the output helpers.
+
+Tables and results go to stdout; progress, warnings and errors to stderr, so that `--json`
+output stays one clean document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from mlops_cli.config import Settings
+
+
+def _stdout() -> Console:
+    # Piped or captured output gets room for wide tables instead of rich's 80-column default.
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+@dataclass
+class Application:
+    verbose: bool = field(default_factory=lambda: os.environ.get("MLOPS_DEBUG", "").lower() in ("1", "true", "yes"))
+    out: Console = field(default_factory=_stdout)
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))  # an error stays one line
+
+    def settings(self, **flags: Any) -> Settings:
+        """The settings in force, with the command's flags on top (``None`` = flag not given)."""
+        from mlops_cli.config import load_settings
+
+        return load_settings(**flags)
+
+    def print_json(self, document: Any) -> None:
+        """One JSON document on stdout (no rich markup, no wrapping)."""
+        print(json.dumps(document, indent=2, default=str))
+
+    def warn(self, message: str) -> None:
+        from rich.markup import escape
+
+        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+
+    def line(self, text: str) -> None:
+        """One plain line on stdout (no markup, no highlighting)."""
+        self.out.print(text, highlight=False, markup=False)
+
+
+def application(ctx: typer.Context) -> Application:
+    """The application object of this invocation (made by `main`, or here when a test invokes a command)."""
+    return ctx.ensure_object(Application)
+
+
+def money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"

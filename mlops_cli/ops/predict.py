@@ -1,0 +1,114 @@
+"""`mlops predict` and the UI's CSV: listings read from flags or files, sent to the inference
+API's /predict in chunks the API accepts, answered with the version that priced each one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+from mlops_cli.errors import MlopsError
+from mlops_cli.schema import LISTING_FIELDS, NUMERIC_LISTING_FIELDS
+
+
+def describe_422(body: Any) -> str:
+    """FastAPI's validation errors as 'listing 2 → house_size: Input should be ...'."""
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if not isinstance(detail, list):
+        return str(detail)
+    parts = []
+    for item in detail[:5]:
+        loc = [str(p) for p in item.get("loc", []) if p != "body"]
+        where = " → ".join(f"listing {p}" if p.isdigit() else p for p in loc) or "body"
+        parts.append(f"{where}: {item.get('msg', item)}")
+    return "; ".join(parts)
+
+
+def request_predictions(api_url: str, listings: list[dict[str, Any]], timeout: float = 30) -> dict[str, Any]:
+    import httpx
+
+    url = api_url.rstrip("/") + "/predict"
+    body: Any = listings[0] if len(listings) == 1 else listings
+    try:
+        response = httpx.post(url, json=body, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise MlopsError(
+            f"inference API at {api_url} is not reachable ({type(exc).__name__})",
+            hint="start it with `mlops serve` (or `mlops up`), or set MLOPS_API_URL",
+        ) from None
+    if response.status_code == 422:
+        raise MlopsError(f"invalid listing: {describe_422(response.json())}")
+    if response.status_code == 503:
+        raise MlopsError(
+            f"the inference API has no model yet: {response.json().get('detail')}",
+            hint="train one with `mlops train --all`",
+        )
+    if response.status_code >= 400:
+        raise MlopsError(f"inference API answered HTTP {response.status_code}: {response.text[:300]}")
+    return response.json()
+
+
+def listing_from_pairs(pairs: list[str]) -> dict[str, Any]:
+    """``["city=Austin", "bed=3"]`` → a listing; ValueError naming the bad pair."""
+    listing: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in LISTING_FIELDS:
+            raise ValueError(f"expected FIELD=VALUE with FIELD one of {', '.join(LISTING_FIELDS)}; got {pair!r}")
+        if name in NUMERIC_LISTING_FIELDS:
+            try:
+                listing[name] = float(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {value!r}") from None
+        else:
+            listing[name] = value
+    return listing
+
+
+def listings_from_csv(source: Path | IO[bytes]) -> list[dict[str, Any]]:
+    """The listing columns of a CSV (others ignored), missing cells left out."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(source, dtype={"zip_code": str})
+    except (ValueError, OSError) as exc:  # pandas' parser errors are ValueErrors
+        raise MlopsError(f"cannot read the CSV: {exc}") from None
+    frame = frame[[c for c in LISTING_FIELDS if c in frame.columns]]
+    return [{k: v for k, v in row.items() if v == v} for row in frame.to_dict(orient="records")]  # v == v: not NaN
+
+
+def read_listings(path: Path) -> list[dict[str, Any]]:
+    """Listings from a .json file (one object or a list) or a .csv file."""
+    import json
+
+    if not path.exists():
+        raise MlopsError(f"file not found: {path}")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise MlopsError(f"{path} is not valid JSON: {exc}") from None
+        data = data if isinstance(data, list) else [data]
+        if not all(isinstance(item, dict) for item in data):
+            raise MlopsError(f"{path} must hold a listing object or a list of them")
+        return data
+    if path.suffix.lower() == ".csv":
+        return listings_from_csv(path)
+    raise MlopsError(f"{path}: expected a .json or .csv file")
+
+
+def predict(api_url: str, listings: list[dict[str, Any]], max_batch: int) -> dict[str, Any]:
+    """Prices for any number of listings, sent in chunks of at most ``max_batch`` (the API's
+    limit). ``versions`` names the version that priced each listing (a promotion may land
+    between two chunks); ``model`` is the last answer's model."""
+    if not listings:
+        raise MlopsError("no listings to price")
+    predictions: list[float] = []
+    versions: list[int] = []
+    answer: dict[str, Any] = {}
+    for start in range(0, len(listings), max_batch):
+        chunk = listings[start : start + max_batch]
+        answer = request_predictions(api_url, chunk)
+        predictions += answer["predictions"]
+        versions += [answer["model"]["version"]] * len(chunk)
+    return {"predictions": predictions, "versions": versions, "model": answer["model"]}

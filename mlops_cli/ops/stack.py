@@ -1,0 +1,411 @@
+"""`mlops up/down/status/logs`: the whole stack as supervised local processes, no containers.
+
+Each service runs in its own process group with its log in ``MLOPS_HOME/logs``; pids, ports
+and start times are kept in ``MLOPS_HOME/stack.json`` so that `down` stops exactly the
+processes `up` started (a recycled pid is not ours: its start time differs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.config import Settings
+from mlops_cli.errors import StackError
+from mlops_cli.ops.netutil import port_is_free
+from mlops_cli.ops.services import (
+    OPTIONAL_SERVICES,
+    ServiceSpec,
+    airflow_spec,
+    api_spec,
+    data_api_spec,
+    local_tracking_uri,
+    mlflow_spec,
+    prometheus_spec,
+    ui_spec,
+)
+
+if TYPE_CHECKING:
+    from mlops_cli.pipeline.engine import RunReport
+
+Event = Callable[[str, str], None]  # (service, what is happening)
+LOG_TAIL_LINES = 20
+
+
+@dataclass(kw_only=True)
+class ServiceState:
+    name: str
+    pid: int
+    start_time: str | None
+    host: str
+    port: int
+    url: str
+    health_url: str
+    log: str
+    command: list[str]
+    open_url: str = ""
+
+
+@dataclass(kw_only=True)
+class ServiceStatus:
+    service: str
+    url: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(kw_only=True)
+class Plan:
+    services: list[ServiceSpec]
+    skipped: dict[str, str]  # service → why it is not started
+
+
+def plan(settings: Settings, extras: tuple[str, ...] = ()) -> Plan:
+    """The services `mlops up` supervises with these settings, and those it skips."""
+    services: list[ServiceSpec] = []
+    skipped: dict[str, str] = {}
+    tracking = str(settings.mlflow_tracking_uri)
+    if tracking.startswith(("http://", "https://")):
+        skipped["mlflow"] = f"using the MLflow server at {tracking}"
+        api_tracking = tracking
+    else:
+        services.append(mlflow_spec(settings))
+        api_tracking = local_tracking_uri(settings)
+    services += [data_api_spec(settings), api_spec(settings, api_tracking)]
+    for name, optional in (("ui", ui_spec(settings, api_tracking)), ("prometheus", prometheus_spec(settings))):
+        if isinstance(optional, str):
+            skipped[name] = optional
+        else:
+            services.append(optional)
+    if "airflow" in extras:
+        services.append(airflow_spec(settings))
+    return Plan(services=services, skipped=skipped)
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.home / "stack.json"
+
+
+def read_state(settings: Settings) -> dict[str, ServiceState]:
+    path = state_path(settings)
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text())
+        return {name: ServiceState(**item) for name, item in raw.get("services", {}).items()}
+    except (ValueError, TypeError) as exc:
+        raise StackError(
+            f"{path} is unreadable ({exc})", hint="stop leftover processes by hand and delete it"
+        ) from None
+
+
+def write_state(settings: Settings, services: dict[str, ServiceState]) -> None:
+    path = state_path(settings)
+    settings.ensure_home()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"services": {n: asdict(s) for n, s in services.items()}}, indent=2))
+    tmp.replace(path)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (Linux): [0] state, [19] start time."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid``, to tell our process from a recycled pid."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
+
+
+def is_ours(service: ServiceState) -> bool:
+    """Alive, and the same process we started."""
+    try:
+        os.kill(service.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    if service.start_time is None or not Path("/proc").exists():
+        return True
+    fields = _proc_stat(service.pid)
+    return fields is not None and fields[19] == service.start_time and fields[0] != "Z"
+
+
+def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return False, type(exc).__name__
+    return response.status_code == 200, f"HTTP {response.status_code}"
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+# --- up / down / status --------------------------------------------------------------------------
+
+
+def _spawn(settings: Settings, spec: ServiceSpec) -> ServiceState:
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{spec.name}.log"
+    env = {**os.environ, "MLOPS_HOME": str(settings.home), **spec.env}
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("DO_NOT_TRACK", "true")
+    with log.open("ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.command)}\n".encode())
+        out.flush()
+        process = subprocess.Popen(
+            spec.command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=settings.home,
+            start_new_session=True,  # its own process group: `down` stops its children too
+        )
+    return ServiceState(
+        name=spec.name,
+        pid=process.pid,
+        start_time=process_start_time(process.pid),
+        host=spec.host,
+        port=spec.port,
+        url=spec.url,
+        health_url=spec.health_url,
+        log=str(log),
+        command=spec.command,
+        open_url=spec.url + spec.open_path,
+    )
+
+
+def _prepare(settings: Settings, specs: list[ServiceSpec]) -> None:
+    names = {s.name for s in specs}
+    if "prometheus" in names:
+        from mlops_cli.ops.observability import prometheus_config
+
+        targets = {
+            "mlops-api": f"{settings.api_host}:{settings.api_port}",
+            "mlops-data-api": f"{settings.data_api_host}:{settings.data_api_port}",
+        }
+        folder = settings.home / "prometheus"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "prometheus.yml").write_text(prometheus_config(targets))
+
+
+def up(
+    settings: Settings, on_event: Event | None = None, extras: tuple[str, ...] = ()
+) -> tuple[list[ServiceStatus], dict[str, str]]:
+    """Start what is not running, wait until every service is healthy. Returns (status, skipped).
+
+    A taken port fails before anything starts; a service that dies or never becomes healthy
+    stops every service this call started and raises with its last log lines.
+    """
+    event = on_event or (lambda name, what: None)
+    settings.ensure_home()
+    wanted = plan(settings, extras)
+    state = {name: s for name, s in read_state(settings).items() if is_ours(s)}
+    to_start = [spec for spec in wanted.services if spec.name not in state]
+    for spec in to_start:
+        if not port_is_free(spec.host, spec.port):
+            raise StackError(
+                f"port {spec.port} on {spec.host} is already in use; the {spec.name} service wanted it",
+                hint=f"choose another with {spec.port_setting}=PORT",
+            )
+    for name in state:
+        event(name, "already running")
+    _prepare(settings, to_start)
+    started: list[str] = []
+    try:
+        for spec in to_start:
+            state[spec.name] = _spawn(settings, spec)
+            started.append(spec.name)
+            write_state(settings, state)
+            event(spec.name, "starting")
+        deadline = time.monotonic() + settings.stack_start_timeout
+        waiting = list(started)
+        while waiting:
+            for name in list(waiting):
+                service = state[name]
+                if not is_ours(service):
+                    raise StackError(
+                        f"the {name} service exited while starting",
+                        hint=f"see {service.log}; the services started with it were stopped",
+                        details=f"--- last lines of {service.log} ---\n{log_tail(Path(service.log))}",
+                    )
+                if healthy(service.health_url, timeout=1.0)[0]:
+                    waiting.remove(name)
+                    event(name, "healthy")
+            if waiting and time.monotonic() > deadline:
+                name = waiting[0]
+                raise StackError(
+                    f"the {name} service did not become healthy within {settings.stack_start_timeout:.0f}s",
+                    hint=f"see {state[name].log}; raise MLOPS_STACK_START_TIMEOUT if the machine is slow",
+                    details=f"--- last lines of {state[name].log} ---\n{log_tail(Path(state[name].log))}",
+                )
+            time.sleep(0.25)
+    except BaseException:
+        for name in started:
+            event(name, "stopping")
+        stop_services([state.pop(name) for name in started], settings.stack_stop_timeout)
+        write_state(settings, state)
+        raise
+    return status(settings), wanted.skipped
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _leader_recycled(service: ServiceState) -> bool:
+    """A live process holds the leader's pid but is not the one we started."""
+    try:
+        os.kill(service.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return not is_ours(service)
+
+
+def _reap(pgid: int) -> None:
+    try:
+        os.waitpid(pgid, os.WNOHANG)  # our child when `up` ran in this process
+    except ChildProcessError:
+        pass
+
+
+def stop_process_groups(pgids: list[int], timeout: float, leader_alive: Callable[[int], bool] | None = None) -> None:
+    """SIGTERM the process groups all at once, SIGKILL what is left after ``timeout``.
+
+    A group counts as stopped once its leader is gone (``leader_alive``: by default, the group
+    has a member); its stragglers get the SIGKILL round with the rest.
+    """
+    alive_leader = leader_alive or _group_alive
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        alive = [pgid for pgid in pgids if _group_alive(pgid)]
+        for pgid in alive:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while alive and time.monotonic() < deadline:
+            for pgid in alive:
+                _reap(pgid)
+            alive = [pgid for pgid in alive if _group_alive(pgid) and alive_leader(pgid)]
+            time.sleep(0.05)
+
+
+def stop_services(services: list[ServiceState], timeout: float) -> list[ServiceState]:
+    """Stop the services' process groups all at once. A group whose leader died is stopped too
+    (its children may still hold the port); a pid recycled by another program is never
+    signalled. Returns the services that were stopped."""
+    ours = [s for s in services if not _leader_recycled(s) and _group_alive(s.pid)]
+    by_pid = {s.pid: s for s in ours}
+    stop_process_groups(list(by_pid), timeout, leader_alive=lambda pgid: is_ours(by_pid[pgid]))
+    return ours
+
+
+def down(settings: Settings, on_event: Event | None = None) -> list[str]:
+    """Stop every service `up` started, in parallel. Returns the names stopped."""
+    event = on_event or (lambda name, what: None)
+    state = read_state(settings)
+    for name in state:
+        event(name, "stopping")
+    stopped = {s.pid for s in stop_services(list(state.values()), settings.stack_stop_timeout)}
+    for name in state:
+        event(name, "stopped")
+    if state_path(settings).exists():
+        state_path(settings).unlink()
+    return [name for name, service in state.items() if service.pid in stopped]
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    """Each known service with its real health (HTTP), not just its pid."""
+    out = []
+    for name, service in read_state(settings).items():
+        running = is_ours(service)
+        ok, detail = healthy(service.health_url) if running else (False, "not running")
+        if running and name == "api":
+            ready, why = _api_readiness(service.url)
+            detail = why if ok else detail
+            ok = ok and ready is not None
+        out.append(
+            ServiceStatus(
+                service=name,
+                url=service.open_url or service.url,
+                pid=service.pid if running else None,
+                running=running,
+                healthy=ok,
+                detail=detail,
+            )
+        )
+    return out
+
+
+def _api_readiness(url: str) -> tuple[bool | None, str]:
+    import httpx
+
+    try:
+        response = httpx.get(f"{url}/health/ready", timeout=2)
+    except httpx.HTTPError as exc:
+        return None, type(exc).__name__
+    if response.status_code == 200:
+        body = response.json()
+        return True, f"serving v{body.get('version')} ({body.get('path')} path)"
+    return False, "live; no model yet"
+
+
+def log_file(settings: Settings, service: str) -> Path:
+    known = {s.name for s in plan(settings).services} | set(read_state(settings)) | set(OPTIONAL_SERVICES)
+    if service not in known:
+        raise StackError(f"unknown service '{service}'", hint=f"one of: {', '.join(sorted(known))}")
+    path = settings.home / "logs" / f"{service}.log"
+    if not path.exists():
+        raise StackError(f"no log for {service} yet", hint="`mlops up` starts it")
+    return path
+
+
+def train_through(settings: Settings, progress: Callable[[str], None] | None = None) -> tuple[RunReport, dict]:
+    """`mlops up --train`: every batch of the stack's data API through the loop, then one
+    prediction through the stack's inference API (once it has taken the champion)."""
+    from mlops_cli.errors import MlopsError
+    from mlops_cli.ops.predict import request_predictions
+    from mlops_cli.pipeline.train import run
+    from mlops_cli.schema import EXAMPLE_LISTING
+
+    report = run(settings.model_copy(update={"data_source": data_api_spec(settings).url}), progress=progress)
+    deadline = time.monotonic() + 30  # the API takes the champion on /load_model (or its watcher)
+    while True:
+        try:
+            return report, request_predictions(str(settings.api_url), [EXAMPLE_LISTING])
+        except MlopsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,0 +1,681 @@
+"""The batch engine: every answer of the data source is processed exactly once, whatever happens.
+
+Each answer is a *round*, one row of ``batch_log`` with a durable state::
+
+    fetched → stored → cleaned → decided ─┬─────────────────────────→ done
+                                          └→ trained → compared ──→ done
+
+Final states besides ``done``: ``duplicate`` (the answer added no row), ``empty`` (it had none),
+``rejected`` (unusable; its body is kept for inspection) and ``skipped`` (a batch number the
+source never served). Each step writes its output and the round's next state in one
+transaction, so after a crash the round sits at a state from which its next step simply runs:
+a rerun resumes every unfinished round before asking the source for anything new.
+
+Answers of a remote data API are stored as received before anything else (write-ahead): the
+server has moved on once it answered, so nothing that fails later may lose them. The local
+runner (:func:`run`) and the Airflow DAG call the same step functions through
+:func:`process_round`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from mlops_cli.errors import MalformedBatchError, SourceChanged, SourceExhausted, SourceWentBack
+from mlops_cli.pipeline.faults import checkpoint
+from mlops_cli.pipeline.storage import (
+    batch_log,
+    clean_data,
+    engine_for,
+    get_meta,
+    get_round,
+    now,
+    raw_data,
+    read_table,
+    set_meta,
+    update_round,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from sqlalchemy.engine import Connection, Engine
+
+    from mlops_cli.config import Settings
+    from mlops_cli.pipeline.sources import DataSource
+
+Progress = Callable[[str], None]
+FINAL_STATES = frozenset({"done", "duplicate", "empty", "rejected", "skipped"})
+# Rounds whose rows count in decisions (the others brought none).
+COUNTED = ("cleaned", "decided", "trained", "compared", "done")
+
+
+@dataclass(kw_only=True)
+class Pipeline:
+    """What one run of the engine shares between steps: settings, the data DB, the source, one
+    MLflow client, the answers fetched by this process (so they are not parsed twice)."""
+
+    settings: Settings
+    engine: Engine
+    reload_api: bool = True
+    actor: str = "pipeline"
+    progress: Progress | None = None
+    warnings: list[str] = field(default_factory=list)
+    answers: dict[int, Any] = field(default_factory=dict)
+
+    @cached_property
+    def source(self) -> DataSource:
+        from mlops_cli.pipeline.sources import open_source
+
+        return open_source(self.settings)
+
+    @cached_property
+    def mlflow(self) -> tuple[MlflowClient, str]:
+        """One MLflow client (and our experiment's id) per run, not one per step."""
+        from mlops_cli.registry.client import configure, unreachable
+
+        client = configure(self.settings)
+        try:
+            experiment = client.get_experiment_by_name(self.settings.mlflow_experiment)
+        except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
+            raise unreachable(self.settings, exc) from None
+        return client, experiment.experiment_id
+
+    @property
+    def client(self) -> MlflowClient:
+        return self.mlflow[0]
+
+    @cached_property
+    def dataset_id(self) -> str:
+        with self.engine.connect() as conn:
+            return get_meta(conn, "dataset_id") or ""
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            self.progress(text)
+
+
+def open_pipeline(settings: Settings, **options: Any) -> Pipeline:
+    return Pipeline(settings=settings, engine=engine_for(settings), **options)
+
+
+# --- the dataset and its source ------------------------------------------------------------------
+
+
+def _start_dataset(conn: Connection, source: DataSource) -> None:
+    set_meta(
+        conn,
+        dataset_id=uuid.uuid4().hex[:12],
+        source_kind=source.kind,
+        source_identity=source.identity(),
+        dataset_created=now().isoformat(timespec="seconds"),
+    )
+
+
+def claim_dataset(pipe: Pipeline) -> None:
+    """Check that the data DB's dataset comes from the configured source (or start one)."""
+    with pipe.engine.begin() as conn:
+        stored = get_meta(conn, "source_identity")
+        if stored is None:
+            _start_dataset(conn, pipe.source)
+        elif stored != pipe.source.identity():
+            raise SourceChanged(
+                f"the data DB holds a dataset from {stored}, not from {pipe.source.identity()}",
+                hint="`mlops train --all --restart` starts a fresh dataset from the new source (stored rows are "
+                "deleted); or point MLOPS_DATA_DB_URL at another database",
+            )
+    pipe.__dict__.pop("dataset_id", None)
+
+
+def restart_dataset(pipe: Pipeline) -> None:
+    """``--restart``: the source starts again at its first batch; stored rows are forgotten.
+
+    Registered versions and the promotion history stay: the next champion is compared with
+    the current one as usual.
+    """
+    from mlops_cli.pipeline.storage import wipe_dataset
+
+    pipe.say("restarting the source")
+    pipe.source.restart()
+    with pipe.engine.begin() as conn:
+        wipe_dataset(conn)
+        _start_dataset(conn, pipe.source)
+    pipe.__dict__.pop("dataset_id", None)
+
+
+# --- fetch: one answer, stored before anything else ------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Fetched:
+    round_id: int
+    batch: int
+    repeat: bool = False  # the same batch number as the latest one received
+    skipped: list[int] = field(default_factory=list)
+
+
+def _last_batch(conn: Connection) -> int | None:
+    return conn.execute(select(func.max(batch_log.c.batch))).scalar()
+
+
+def _recorded_batches(conn: Connection) -> set[int]:
+    return set(conn.execute(select(batch_log.c.batch).distinct()).scalars())
+
+
+def next_local_batch(pipe: Pipeline) -> int:
+    """For a replayable source: its first batch the data DB has no record of."""
+    with pipe.engine.connect() as conn:
+        recorded = _recorded_batches(conn)
+    numbers = pipe.source.numbers()  # type: ignore[attr-defined]
+    pending = [n for n in numbers if n not in recorded]
+    if not pending:
+        raise SourceExhausted(f"all {len(numbers)} batches of {pipe.source.name} are processed")
+    return pending[0]
+
+
+def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
+    """Ask the source for an answer and record it as a round in state ``fetched``.
+
+    For a remote data API the answer's body is stored in the same transaction (write-ahead);
+    a batch number below one already received means the server restarted: the answer is kept
+    as a rejected round and :class:`SourceWentBack` is raised. Batch numbers the source jumped
+    over are recorded as ``skipped`` rounds.
+    """
+    from mlops_cli.pipeline.storage import add_round, write_body
+
+    source = pipe.source
+    if source.replayable and batch is None:
+        batch = next_local_batch(pipe)
+    pipe.say("asking the source for the next batch" if batch is None else f"batch {batch}: reading the source")
+    answer = source.fetch(batch)
+    number = answer.number
+    with pipe.engine.begin() as conn:
+        last = _last_batch(conn)
+        fields: dict[str, Any] = {"batch": number, "received_at": now(), "source": source.name[:255]}
+        if answer.body is not None:
+            fields.update(answer_bytes=len(answer.body), answer_sha256=hashlib.sha256(answer.body).hexdigest())
+        went_back = not source.replayable and last is not None and number < last
+        if went_back:
+            fields.update(state="rejected", error=_went_back(last, number), finished_at=now())
+        else:
+            fields["state"] = "fetched"
+        skipped = _gap(pipe, conn, last, number)
+        gap = {"state": "skipped", "received_at": now(), "finished_at": now(), "source": source.name[:255]}
+        for missing in skipped:
+            add_round(conn, batch=missing, reason="the source never served this batch number", **gap)
+        round_id = add_round(conn, **fields)
+        if answer.body is not None:
+            write_body(conn, round_id, answer.body)
+    if went_back:
+        raise SourceWentBack(
+            _went_back(last, number) + "; nothing stored was changed",
+            hint="`mlops train --all --restart` starts a fresh dataset from batch 0",
+        )
+    checkpoint("fetched", number)
+    pipe.answers[round_id] = answer.rows
+    return Fetched(round_id=round_id, batch=number, repeat=number == last, skipped=skipped)
+
+
+def _went_back(last: int, number: int) -> str:
+    if number == 0:
+        return f"the data API served batch 0 after batch {last}: it restarted its data generation"
+    return f"the data API went back from batch {last} to batch {number}"
+
+
+def _gap(pipe: Pipeline, conn: Connection, last: int | None, number: int) -> list[int]:
+    """Batch numbers between the latest one and ``number`` that the source will never serve."""
+    first = 0 if last is None else last + 1
+    if number <= first:
+        return []
+    if pipe.source.replayable:
+        served = set(pipe.source.numbers())  # type: ignore[attr-defined]
+        recorded = _recorded_batches(conn)
+        return [n for n in range(first, number) if n not in served and n not in recorded]
+    return list(range(first, number))
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def store(pipe: Pipeline, round_id: int) -> None:
+    """``fetched`` → ``stored``: the answer's new rows merged into the batch's raw rows
+    (``duplicate``/``empty`` when it brings none; ``rejected`` when it is unusable)."""
+    from mlops_cli.pipeline.ingest import new_rows, normalised_rows, rows_of_body
+    from mlops_cli.pipeline.storage import drop_body, insert_frame, read_body
+
+    r = get_round(pipe.engine, round_id)
+    batch, what = r["batch"], f"batch {r['batch']} from {pipe.source.name}"
+    pipe.say(f"batch {batch}: storing the answer")
+    try:
+        rows = pipe.answers.pop(round_id, None)
+        if rows is None:
+            with pipe.engine.connect() as conn:
+                body = read_body(conn, round_id)
+            rows = rows_of_body(body, what) if body is not None else pipe.source.fetch(batch).rows
+        frame = normalised_rows(rows, what)
+    except MalformedBatchError as exc:
+        with pipe.engine.begin() as conn:
+            update_round(conn, round_id, state="rejected", error=exc.message, finished_at=now())
+        raise
+    with pipe.engine.begin() as conn:
+        stored = read_table(conn, raw_data, raw_data.c.batch == batch)
+        fresh = new_rows(stored, frame)
+        insert_frame(conn, raw_data, fresh.assign(batch=batch, round=round_id)[[c.name for c in raw_data.columns]])
+        state = "stored" if len(fresh) else ("duplicate" if len(frame) else "empty")
+        final = {"finished_at": now()} if state != "stored" else {}
+        update_round(conn, round_id, state=state, rows_received=len(frame), rows_new=len(fresh), **final)
+        if state != "stored":
+            drop_body(conn, round_id)  # nothing new in it: every row is in raw_data already
+    checkpoint("stored", batch)
+
+
+def clean(pipe: Pipeline, round_id: int) -> None:
+    """``stored`` → ``cleaned``: the round's valid, new rows in ``clean_data``, with their split."""
+    from sqlalchemy import delete
+
+    from mlops_cli.pipeline.clean import clean_rows
+    from mlops_cli.pipeline.storage import insert_frame
+
+    r = get_round(pipe.engine, round_id)
+    pipe.say(f"batch {r['batch']}: cleaning {r['rows_new']} rows")
+    settings = pipe.settings
+    with pipe.engine.begin() as conn:
+        part = read_table(conn, raw_data, raw_data.c.round == round_id)
+        conn.execute(delete(clean_data).where(clean_data.c.round == round_id))
+        earlier = read_table(conn, clean_data)
+        result = clean_rows(part, earlier, settings.test_size, settings.split_seed + r["batch"])
+        kept = result.kept.assign(batch=r["batch"], round=round_id)
+        insert_frame(conn, clean_data, kept[[c.name for c in clean_data.columns]])
+        update_round(
+            conn,
+            round_id,
+            state="cleaned",
+            rows_kept=result.rows_kept,
+            rows_dropped=result.rows_dropped,
+            dropped=result.dropped,
+            rows_train=result.rows_train,
+            rows_test=result.rows_test,
+        )
+    checkpoint("cleaned", r["batch"])
+
+
+def _champion(pipe: Pipeline) -> dict[str, Any] | None:
+    from mlops_cli.registry.client import alias_version, version_info
+
+    champion = alias_version(pipe.client, pipe.settings, pipe.settings.champion_alias)
+    return None if champion is None else version_info(pipe.client, pipe.settings, champion, aliases={})
+
+
+def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any], round_id: int) -> pd.DataFrame:
+    """The champion's training rows; when it was trained on another dataset, the rows before."""
+    if champion.get("dataset") == pipe.dataset_id and champion.get("round") is not None:
+        where = (clean_data.c.split == "train") & (clean_data.c.round <= champion["round"])
+    else:
+        where = clean_data.c.round < round_id
+    return read_table(conn, clean_data, where)
+
+
+def decide(pipe: Pipeline, round_id: int) -> None:
+    """``cleaned`` → ``decided``: retrain or not, and why, recorded with its numbers."""
+    from mlops_cli.pipeline.decide import decide_retrain
+
+    r = get_round(pipe.engine, round_id)
+    pipe.say(f"batch {r['batch']}: deciding")
+    champion = _champion(pipe)
+    with pipe.engine.connect() as conn:
+        counted = conn.execute(
+            select(batch_log.c.id, batch_log.c.rows_kept, batch_log.c.retrained).where(
+                batch_log.c.id <= round_id, batch_log.c.state.in_(COUNTED)
+            )
+        ).all()
+        current = read_table(conn, clean_data, clean_data.c.round == round_id)
+        reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)
+    last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
+    decision = decide_retrain(
+        pipe.settings,
+        current=current,
+        reference=reference,
+        new_rows=sum(row.rows_kept or 0 for row in counted if row.id > last_retrain),
+        total_rows=sum(row.rows_kept or 0 for row in counted),
+    )
+    with pipe.engine.begin() as conn:
+        update_round(
+            conn,
+            round_id,
+            state="decided",
+            new_rows=decision.new_rows,
+            total_rows=decision.total_rows,
+            new_share=decision.new_share,
+            drift_score=decision.drift_score,
+            drift=decision.drift,
+            retrained=decision.retrain,
+            reason=decision.reason[:255],
+        )
+    checkpoint("decided", r["batch"])
+
+
+def train(pipe: Pipeline, round_id: int) -> None:
+    """``decided`` → ``trained``: a version fitted on every clean training row so far, registered.
+
+    After a crash, a version an earlier attempt registered is adopted instead of training again,
+    and runs left RUNNING by earlier attempts are ended.
+    """
+    from mlops_cli.pipeline.fit import adopt_earlier_attempt, train_and_register
+
+    r = get_round(pipe.engine, round_id)
+    client, experiment_id = pipe.mlflow
+    identity = {"round": str(round_id), "dataset": pipe.dataset_id}
+    result = adopt_earlier_attempt(client, pipe.settings, experiment_id, identity)
+    if result is None:
+        rows = read_table(pipe.engine, clean_data, clean_data.c.round <= round_id)
+        train_rows, test_rows = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+        pipe.say(f"batch {r['batch']}: training on {len(train_rows)} rows")
+        batches = ",".join(str(b) for b in sorted(set(train_rows["batch"].astype(int))))
+
+        def started(run_id: str) -> None:
+            with pipe.engine.begin() as conn:
+                update_round(conn, round_id, run_id=run_id)
+            checkpoint("run_started", r["batch"])
+
+        result = train_and_register(
+            client,
+            pipe.settings,
+            experiment_id,
+            train=train_rows,
+            test=test_rows,
+            tags={**identity, "batch": str(r["batch"]), "batches": batches},
+            run_name=f"batch-{r['batch']}",
+            on_run_started=started,
+        )
+    with pipe.engine.begin() as conn:
+        update_round(
+            conn, round_id, state="trained", version=result.version, rmse=result.metrics["rmse"], run_id=result.run_id
+        )
+    checkpoint("trained", r["batch"])
+
+
+def compare(pipe: Pipeline, round_id: int) -> None:
+    """``trained`` → ``compared``: the new version, as challenger, against the champion on the same
+    test set; a promotion is recorded (the alias moves in :func:`finish`)."""
+    from mlops_cli.pipeline.promote import compare as compare_versions
+    from mlops_cli.pipeline.promote import current_test_set, record
+    from mlops_cli.registry.client import alias_version
+
+    r = get_round(pipe.engine, round_id)
+    version, settings = r["version"], pipe.settings
+    pipe.say(f"batch {r['batch']}: comparing v{version} with the champion")
+    champion = alias_version(pipe.client, settings, settings.champion_alias)
+    if champion is not None and int(champion.version) != version:
+        pipe.client.set_registered_model_alias(settings.model_name, settings.challenger_alias, str(version))
+    result = compare_versions(pipe.client, settings, version, current_test_set(pipe.engine, up_to_round=round_id))
+    with pipe.engine.begin() as conn:
+        if result.promoted:
+            record(conn, settings, result, pipe.actor, round_id=round_id)
+        reason = f"{r['reason']}; {result.outcome}"[:255]
+        update_round(conn, round_id, state="compared", promoted=result.promoted, reason=reason)
+    checkpoint("compared", r["batch"])
+
+
+def finish(pipe: Pipeline, round_id: int) -> None:
+    """→ ``done``: a recorded promotion applied to the registry (again, if a crash came between),
+    the inference API asked to reload, the champion after this round noted."""
+    from mlops_cli.pipeline.promote import move_champion, request_reload
+    from mlops_cli.registry.client import alias_version
+
+    r = get_round(pipe.engine, round_id)
+    settings = pipe.settings
+    if r["promoted"]:
+        move_champion(pipe.client, settings, r["version"], pipe.actor)
+        checkpoint("alias_moved", r["batch"])
+        if pipe.reload_api:
+            warning = request_reload(settings)
+            if warning:
+                pipe.warnings.append(warning)
+    champion = alias_version(pipe.client, settings, settings.champion_alias)
+    with pipe.engine.begin() as conn:
+        update_round(
+            conn,
+            round_id,
+            state="done",
+            champion_version=int(champion.version) if champion else None,
+            finished_at=now(),
+        )
+    checkpoint("done", r["batch"])
+
+
+def _after_decided(pipe: Pipeline, round_id: int) -> None:
+    (train if get_round(pipe.engine, round_id)["retrained"] else finish)(pipe, round_id)
+
+
+NEXT_STEP: dict[str, Callable[[Pipeline, int], None]] = {
+    "fetched": store,
+    "stored": clean,
+    "cleaned": decide,
+    "decided": _after_decided,
+    "trained": compare,
+    "compared": finish,
+}
+
+
+def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
+    """The round's next step; a data DB failure becomes one clear error (the step's transaction
+    was rolled back, so the round stays where it was and a rerun resumes it)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mlops_cli.errors import StorageError
+
+    try:
+        NEXT_STEP[r["state"]](pipe, r["id"])
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"the data DB failed after batch {r['batch']} was {r['state']} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+            hint="nothing half-written was kept: run the same command again to resume",
+        ) from None
+
+
+def process_round(pipe: Pipeline, round_id: int) -> dict[str, Any]:
+    """Run every step ``round_id`` still needs; returns the round's final record."""
+    while True:
+        r = get_round(pipe.engine, round_id)
+        if r["state"] in FINAL_STATES:
+            return r
+        _step(pipe, r)
+
+
+def unfinished_rounds(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        query = select(batch_log.c.id).where(batch_log.c.state.not_in(FINAL_STATES)).order_by(batch_log.c.id)
+        return list(conn.execute(query).scalars())
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+SUMMARY_KEYS = (
+    "batch",
+    "state",
+    "answers",
+    "rows_received",
+    "rows_kept",
+    "retrained",
+    "reason",
+    "rmse",
+    "version",
+    "champion_version",
+)
+
+
+@dataclass(kw_only=True)
+class BatchReport:
+    """One batch number, over the rounds (answers) of it that a run processed."""
+
+    batch: int
+    state: str
+    answers: int
+    rows_received: int
+    rows_kept: int
+    rows_dropped: int
+    dropped: dict[str, int]
+    retrained: bool
+    reason: str
+    rmse: float | None
+    version: int | None
+    champion_version: int | None
+    promoted: bool = False
+    drift_score: float | None = None
+    new_share: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in SUMMARY_KEYS}
+
+
+@dataclass(kw_only=True)
+class RunReport:
+    batches: list[BatchReport]
+    skipped_batches: list[int] = field(default_factory=list)
+    # why the run ended: exhausted | repeating (--no-wait) | waited (MLOPS_DATA_MAX_WAIT) | batch (--batch N)
+    end: str = "exhausted"
+    message: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batches": [b.summary() for b in self.batches],
+            "skipped_batches": self.skipped_batches,
+            "end": self.end,
+            "message": self.message,
+            "warnings": self.warnings,
+        }
+
+
+def _batch_report(rounds: list[dict[str, Any]]) -> BatchReport:
+    decided = [r for r in rounds if r["reason"] and r["state"] not in ("skipped",)] or rounds
+    last = decided[-1]
+    trained = [r for r in rounds if r["version"] is not None]
+    dropped: dict[str, int] = {}
+    for r in rounds:
+        for reason, count in (r["dropped"] or {}).items():
+            dropped[reason] = dropped.get(reason, 0) + count
+    states = [r["state"] for r in rounds]
+    reason = last["reason"] or last["error"] or ""
+    if not last["reason"] and states[-1] == "duplicate":
+        reason = "the answer repeated rows already stored"
+    return BatchReport(
+        batch=rounds[0]["batch"],
+        state="done" if "done" in states else states[-1],
+        answers=len(rounds),
+        rows_received=sum(r["rows_new"] or 0 for r in rounds),
+        rows_kept=sum(r["rows_kept"] or 0 for r in rounds),
+        rows_dropped=sum(r["rows_dropped"] or 0 for r in rounds),
+        dropped=dropped,
+        retrained=any(r["retrained"] for r in rounds),
+        reason=reason,
+        rmse=trained[-1]["rmse"] if trained else None,
+        version=trained[-1]["version"] if trained else None,
+        champion_version=next((r["champion_version"] for r in reversed(rounds) if r["champion_version"]), None),
+        promoted=any(r["promoted"] for r in rounds),
+        drift_score=last["drift_score"],
+        new_share=last["new_share"],
+    )
+
+
+def report_rounds(engine: Engine, round_ids: list[int], **extra: Any) -> RunReport:
+    """Rounds processed by a run → one report per batch number (skipped numbers listed apart)."""
+    if not round_ids:
+        return RunReport(batches=[], **extra)
+    with engine.connect() as conn:
+        rows = conn.execute(select(batch_log).where(batch_log.c.id.in_(round_ids)).order_by(batch_log.c.id))
+        rounds = [dict(r) for r in rows.mappings()]
+    by_batch: dict[int, list[dict[str, Any]]] = {}
+    skipped: list[int] = []
+    for r in rounds:
+        if r["state"] == "skipped":
+            skipped.append(r["batch"])
+        else:
+            by_batch.setdefault(r["batch"], []).append(r)
+    return RunReport(batches=[_batch_report(v) for v in by_batch.values()], skipped_batches=skipped, **extra)
+
+
+def all_batches(engine: Engine) -> RunReport:
+    """Every batch of the dataset, summarised over all its rounds (the UI's and `batches` view)."""
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(batch_log.c.id).order_by(batch_log.c.id)).scalars())
+    return report_rounds(engine, ids, end="", message=None)
+
+
+# --- orchestrator tasks: settings from the environment, ids in and out ----------------------------
+
+# The order a round's state moves through; a task advances a round up to its own state.
+ORDER = ("fetched", "stored", "cleaned", "decided", "trained", "compared", "done")
+# How long an orchestrator task queues behind another writer before failing (and being retried).
+TASK_LOCK_WAIT = 60.0
+
+
+def _task_pipeline(source: str | None, reload_api: bool = True) -> Pipeline:
+    from mlops_cli.config import load_settings
+
+    return open_pipeline(load_settings(data_source=source), reload_api=reload_api, actor="airflow")
+
+
+def task_prepare(*, source: str | None = None, restart: bool = False) -> None:
+    """First task of a run: ``--restart`` (first run of a chain only), or the source check."""
+    from mlops_cli.pipeline.locking import writer_lock
+
+    pipe = _task_pipeline(source)
+    with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
+        restart_dataset(pipe) if restart else claim_dataset(pipe)
+
+
+def task_fetch(*, source: str | None = None, batch: int | None = None) -> dict[str, Any] | None:
+    """The round a run works on: an unfinished one, else a new answer of the source.
+
+    Returns ``{"round": id, "batch": n}``, ``{"exhausted": detail}``, or None when the source
+    repeated a batch without anything new (the caller waits and asks again).
+    """
+    from mlops_cli.pipeline.locking import writer_lock
+
+    pipe = _task_pipeline(source)
+    with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
+        claim_dataset(pipe)
+        pending = unfinished_rounds(pipe.engine)
+        if pending:
+            return {"round": pending[0], "batch": get_round(pipe.engine, pending[0])["batch"]}
+        try:
+            fetched = fetch(pipe, batch)
+        except SourceExhausted as done:
+            return {"exhausted": done.detail}
+        store(pipe, fetched.round_id)  # a repeat that adds nothing is no work for this run
+        if get_round(pipe.engine, fetched.round_id)["state"] in FINAL_STATES:
+            return None
+        return {"round": fetched.round_id, "batch": fetched.batch}
+
+
+def advance(pipe: Pipeline, round_id: int, target: str) -> dict[str, Any]:
+    """Run the round's steps until its state reaches ``target`` (or a final state)."""
+    while True:
+        r = get_round(pipe.engine, round_id)
+        if r["state"] in FINAL_STATES or ORDER.index(r["state"]) >= ORDER.index(target):
+            return r
+        _step(pipe, r)
+
+
+def task_advance(round_id: int, target: str, *, source: str | None = None, reload_api: bool = True) -> dict[str, Any]:
+    """One orchestrator task: the round's steps up to ``target``, under the writer lock."""
+    from mlops_cli.pipeline.locking import writer_lock
+
+    pipe = _task_pipeline(source, reload_api)
+    with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
+        r = advance(pipe, round_id, target)
+    for warning in pipe.warnings:
+        print(f"warning: {warning}")
+    return {"round": round_id, "batch": r["batch"], "state": r["state"], "retrain": bool(r["retrained"])}

@@ -1,0 +1,164 @@
+"""One writer at a time per data DB: a file lock for SQLite, an advisory lock for PostgreSQL,
+``GET_LOCK`` for MySQL/MariaDB. Every kind is released by the operating system or the database
+server when its holder dies, so a ``kill -9`` never leaves the data DB locked.
+
+Who holds the lock (pid, host, since, command) is written to ``mlops_meta`` once it is taken,
+so that a second writer can say who it is waiting for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import LockHeld
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+LOCK_NAME = "mlops-data-writer"
+# PostgreSQL advisory locks take a 64-bit key: a stable one derived from the name.
+PG_KEY = int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big", signed=True)
+
+
+def _holder(engine: Engine) -> str:
+    from mlops_cli.pipeline.storage import get_meta
+
+    try:
+        with engine.connect() as conn:
+            info = json.loads(get_meta(conn, "writer") or "{}")
+    except Exception:  # the holder's record is a courtesy: never fail on it
+        info = {}
+    if not info:
+        return "another process"
+    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')} ({info.get('command')})"
+
+
+def _record_holder(engine: Engine, holding: bool) -> None:
+    from mlops_cli.pipeline.storage import now, set_meta
+
+    value = None
+    if holding:
+        command = " ".join(["mlops", *sys.argv[1:]])[:200] if sys.argv else "mlops"
+        value = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": now().isoformat(timespec="seconds"),
+                "command": command,
+            }
+        )
+    with engine.begin() as conn:
+        set_meta(conn, writer=value)
+
+
+class _FileLock:
+    def __init__(self, path: str) -> None:
+        from filelock import FileLock
+
+        self.lock = FileLock(path)
+
+    def try_acquire(self) -> bool:
+        from filelock import Timeout
+
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+class _ServerLock:
+    """PostgreSQL's session advisory lock or MySQL's GET_LOCK, on a connection of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+        self.dialect = engine.dialect.name
+        database = engine.url.database or ""
+        self.name = f"{LOCK_NAME}:{database}"[:64]  # MySQL's lock names are server-wide
+
+    def _execute(self, sql: str) -> Any:
+        from sqlalchemy import text
+
+        assert self.conn is not None
+        return self.conn.execute(text(sql), {"key": PG_KEY, "name": self.name}).scalar()
+
+    def try_acquire(self) -> bool:
+        if self.conn is None:
+            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if self.dialect == "postgresql":
+            return bool(self._execute("SELECT pg_try_advisory_lock(:key)"))
+        return self._execute("SELECT GET_LOCK(:name, 0)") == 1
+
+    def release(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            if self.dialect == "postgresql":
+                self._execute("SELECT pg_advisory_unlock(:key)")
+            else:
+                self._execute("SELECT RELEASE_LOCK(:name)")
+        finally:
+            self.conn.close()
+            self.conn = None
+
+
+def _lock_for(engine: Engine) -> _FileLock | _ServerLock | None:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            return None  # a private in-memory DB has one writer by construction
+        return _FileLock(f"{database}.lock")
+    if engine.dialect.name in ("postgresql", "mysql", "mariadb"):
+        return _ServerLock(engine)
+    return None
+
+
+@contextmanager
+def writer_lock(
+    engine: Engine,
+    wait: bool | float = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold the data DB's writer lock for the block.
+
+    ``wait``: False fails at once with :class:`LockHeld` naming the holder; True waits as long
+    as it takes; a number waits that many seconds. ``on_wait`` hears who is being waited for.
+    """
+    lock = _lock_for(engine)
+    if lock is None:
+        yield
+        return
+    started = time.monotonic()
+    while not lock.try_acquire():
+        holder = _holder(engine)
+        limit = None if wait is True else float(wait or 0)
+        if limit is not None and time.monotonic() - started >= limit:
+            if isinstance(lock, _ServerLock):
+                lock.release()
+            raise LockHeld(
+                f"the data DB is being written by {holder}",
+                hint="wait for it to finish, or pass --wait-lock to queue behind it",
+            )
+        if on_wait:
+            on_wait(f"waiting for the data DB's writer lock, held by {holder}")
+        time.sleep(0.5)
+    try:
+        _record_holder(engine, holding=True)
+        yield
+    finally:
+        try:
+            _record_holder(engine, holding=False)
+        finally:
+            lock.release()

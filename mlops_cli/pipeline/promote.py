@@ -1,0 +1,265 @@
+"""Step 5: champion/challenger. A new version is compared with the champion on the same
+current test set and replaces it when its RMSE is better or equal. Manual promotion and
+rollback use the same records.
+
+Every move of the champion is written to ``promotions`` first and applied to the registry
+second, so the record is never missing for a move (a crash in between is repaired by moving
+the alias again: the pipeline's ``finish`` step does, and a manual move can simply be rerun).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import PromotionRefused, RegistryError
+from mlops_cli.pipeline.storage import clean_data, engine_for, now, promotion_rows, read_table, record_promotion
+from mlops_cli.registry.client import alias_version, configure, resolve_version
+from mlops_cli.registry.scoring import rmse_on
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from sqlalchemy.engine import Engine
+
+    from mlops_cli.config import Settings
+
+
+@dataclass(kw_only=True)
+class PromotionResult:
+    version: int
+    promoted: bool
+    champion_version: int
+    previous_champion: int | None
+    version_rmse: float | None
+    champion_rmse: float | None
+    test_rows: int
+    reason: str
+    action: str = "auto"
+    reload_warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def outcome(self) -> str:
+        """What happened, for the batch log: first champion, promoted (...) or kept champion (...)."""
+        if self.promoted and self.previous_champion is None:
+            return "first champion"
+        return f"promoted ({self.reason})" if self.promoted else f"kept champion ({self.reason})"
+
+
+def current_test_set(engine: Engine, up_to_round: int | None = None) -> pd.DataFrame:
+    """The stored test rows (of rounds up to ``up_to_round``): the set every comparison uses."""
+    where = clean_data.c.split == "test"
+    if up_to_round is not None:
+        where = where & (clean_data.c.round <= up_to_round)
+    return read_table(engine, clean_data, where)
+
+
+def actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def compare(
+    client: MlflowClient,
+    settings: Settings,
+    version: int,
+    test: pd.DataFrame,
+    *,
+    force: bool = False,
+    action: str = "auto",
+) -> PromotionResult:
+    """Should ``version`` become champion? Decided on ``test``; nothing is moved or recorded.
+
+    The first version becomes champion outright. A worse version is promoted only with
+    ``force`` (recorded as forced); a manual promotion of a worse version without it raises
+    :class:`PromotionRefused`.
+    """
+    resolve_version(client, settings, version)
+    champion = alias_version(client, settings, settings.champion_alias)
+    if champion is None:
+        rmse = rmse_on(settings, version, test) if len(test) else None
+        return PromotionResult(
+            version=version,
+            promoted=True,
+            champion_version=version,
+            previous_champion=None,
+            version_rmse=rmse,
+            champion_rmse=None,
+            test_rows=len(test),
+            reason="first champion",
+            action="first",
+        )
+    old = int(champion.version)
+    if old == version:
+        return PromotionResult(
+            version=version,
+            promoted=False,
+            champion_version=old,
+            previous_champion=old,
+            version_rmse=None,
+            champion_rmse=None,
+            test_rows=len(test),
+            reason=f"version {version} is already champion",
+            action=action,
+        )
+    if test.empty:
+        raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
+    new_rmse = rmse_on(settings, version, test)
+    old_rmse = rmse_on(settings, old, test)
+    better = new_rmse <= old_rmse
+    comparison = (
+        f"RMSE {new_rmse:,.0f} {'<=' if better else '>'} champion v{old} {old_rmse:,.0f} on {len(test)} test rows"
+    )
+    if not better and not force and action == "manual":
+        raise PromotionRefused(
+            f"version {version} is worse than champion v{old}: {comparison}", hint="use --force to promote anyway"
+        )
+    promoted = better or force
+    return PromotionResult(
+        version=version,
+        promoted=promoted,
+        champion_version=version if promoted else old,
+        previous_champion=old,
+        version_rmse=new_rmse,
+        champion_rmse=old_rmse,
+        test_rows=len(test),
+        reason=comparison if better or not promoted else f"forced although {comparison}",
+        action=action if better else ("forced" if promoted else action),
+    )
+
+
+def record(conn: Any, settings: Settings, result: PromotionResult, who: str, round_id: int | None = None) -> None:
+    """The promotion row of a move decided by :func:`compare` (call inside the step's transaction)."""
+    record_promotion(
+        conn,
+        actor=who,
+        action=result.action,
+        model_name=settings.model_name,
+        old_version=result.previous_champion,
+        new_version=result.version,
+        old_rmse=result.champion_rmse,
+        new_rmse=result.version_rmse,
+        test_rows=result.test_rows,
+        round=round_id,
+    )
+
+
+def move_champion(client: MlflowClient, settings: Settings, version: int, who: str) -> None:
+    """Point ``champion`` at ``version`` (idempotent); it stops being the challenger."""
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))
+    challenger = alias_version(client, settings, settings.challenger_alias)
+    if challenger is not None and int(challenger.version) == version:
+        client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
+    client.set_model_version_tag(settings.model_name, str(version), "promoted_at", now().isoformat(timespec="seconds"))
+    client.set_model_version_tag(settings.model_name, str(version), "promoted_by", who)
+
+
+def _promote_now(settings: Settings, engine: Engine, client: MlflowClient, result: PromotionResult, who: str) -> None:
+    if result.promoted:
+        with engine.begin() as conn:
+            record(conn, settings, result, who)
+        move_champion(client, settings, result.version, who)
+
+
+@contextmanager
+def _writing(settings: Settings, wait_lock: bool) -> Iterator[tuple[Engine, MlflowClient]]:
+    """The data DB and the registry, with the data DB's writer lock held (one mover at a time)."""
+    from mlops_cli.pipeline.locking import writer_lock
+
+    engine = engine_for(settings)
+    client = configure(settings)
+    with writer_lock(engine, wait=wait_lock):
+        yield engine, client
+
+
+def promote_if_better(
+    settings: Settings,
+    version: int,
+    *,
+    force: bool = False,
+    who: str | None = None,
+    wait_lock: bool = False,
+) -> PromotionResult:
+    """``mlops promote N``: make ``version`` champion when it is at least as good on the current
+    test set (or anyway, with ``force``). Holds the data DB's writer lock while it decides."""
+    with _writing(settings, wait_lock) as (engine, client):
+        result = compare(client, settings, version, current_test_set(engine), force=force, action="manual")
+        _promote_now(settings, engine, client, result, who or actor())
+    return result
+
+
+def promote_challenger(settings: Settings, who: str | None = None, wait_lock: bool = False) -> PromotionResult:
+    """``mlops promote --auto``: compare the current challenger and promote it if better or equal."""
+    with _writing(settings, wait_lock) as (engine, client):
+        challenger = alias_version(client, settings, settings.challenger_alias)
+        if challenger is None:
+            raise RegistryError(
+                f"model {settings.model_name} has no '{settings.challenger_alias}' alias",
+                hint="nothing waits for promotion",
+            )
+        result = compare(client, settings, int(challenger.version), current_test_set(engine))
+        _promote_now(settings, engine, client, result, who or actor())
+    return result
+
+
+def champion_history(settings: Settings, engine: Engine) -> list[int]:
+    """The stack of champions: promotions push, rollbacks pop."""
+    stack: list[int] = []
+    for row in promotion_rows(engine, settings.model_name):
+        if row["action"] == "rollback":
+            if stack:
+                stack.pop()
+        else:
+            stack.append(int(row["new_version"]))
+    return stack
+
+
+def rollback(settings: Settings, who: str | None = None, wait_lock: bool = False) -> PromotionResult:
+    """Champion back to the previous champion; recorded as a promotion with action 'rollback'."""
+    with _writing(settings, wait_lock) as (engine, client):
+        champion = alias_version(client, settings, settings.champion_alias)
+        if champion is None:
+            raise RegistryError(f"model {settings.model_name} has no champion to roll back")
+        stack = champion_history(settings, engine)
+        if not stack or stack[-1] != int(champion.version):
+            stack.append(int(champion.version))  # champion moved outside mlops: roll back from it anyway
+        if len(stack) < 2:
+            raise RegistryError(f"champion v{champion.version} has no previous champion to roll back to")
+        current, previous = stack[-1], stack[-2]
+        resolve_version(client, settings, previous)
+        test = current_test_set(engine)
+        result = PromotionResult(
+            version=previous,
+            promoted=True,
+            champion_version=previous,
+            previous_champion=current,
+            version_rmse=rmse_on(settings, previous, test) if len(test) else None,
+            champion_rmse=rmse_on(settings, current, test) if len(test) else None,
+            test_rows=len(test),
+            reason=f"rolled back from v{current} to v{previous}",
+            action="rollback",
+        )
+        _promote_now(settings, engine, client, result, who or actor())
+    return result
+
+
+def request_reload(settings: Settings) -> str | None:
+    """Ask the inference API to load the new champion. Returns a warning instead of failing."""
+    import httpx
+
+    url = settings.api_url.rstrip("/") + "/load_model"
+    try:
+        response = httpx.post(url, headers={"Authorization": f"Bearer {settings.api_token_value()}"}, timeout=30)
+    except httpx.HTTPError:
+        return f"inference API at {settings.api_url} is not reachable; it loads the champion when it starts"
+    if response.status_code >= 400:
+        return f"inference API reload failed: HTTP {response.status_code} {response.text[:200]}"
+    return None

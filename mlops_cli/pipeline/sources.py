@@ -1,0 +1,391 @@
+"""Data sources behind the data API contract: the built-in generator, a CSV/Parquet file,
+or a remote data API. Every source hands out one *answer* at a time: a batch number and rows.
+
+Local sources (generator, file) are *replayable*: batch N can be read again at any time, so the
+engine asks them for a batch by number. A remote data API is not: every call may advance its
+cursor, so the engine stores each answer's body before doing anything else with it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mlops_cli.errors import BatchNotFound, ConfigError, MalformedBatchError, SourceError, SourceExhausted
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_cli.config import Settings
+
+# What a data API says when every batch has been served: the course server's words (with or
+# without accents) or ours. Any other 400 is an error showing the server's detail.
+END_OF_DATA_PHRASES = ("ya se recolecto toda la informacion minima necesaria", "every batch has been served")
+
+
+@dataclass(kw_only=True)
+class Answer:
+    """One answer of a source: the batch number it names and its rows (not yet validated).
+
+    ``body`` holds the bytes as received for sources that cannot replay an answer.
+    """
+
+    number: int
+    rows: Any
+    body: bytes | None = None
+
+
+class DataSource(Protocol):
+    name: str
+    kind: str
+    replayable: bool
+
+    def identity(self) -> str:
+        """What the dataset remembers about its source (kind and identity)."""
+
+    def fetch(self, batch: int | None = None) -> Answer:
+        """Batch ``batch`` (replayable sources) or the next answer. SourceExhausted after the last."""
+
+    def restart(self) -> None:
+        """Start again at the first batch."""
+
+
+def frame_to_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: NaN → None, numpy scalars → Python."""
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+class IndexedSource:
+    """A replayable source: its batches are known by number and can be read any number of times."""
+
+    name = "indexed"
+    kind = "indexed"
+    replayable = True
+
+    def numbers(self) -> list[int]:
+        """Every batch number, in order."""
+        raise NotImplementedError
+
+    def rows(self, batch: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def identity(self) -> str:
+        return self.name
+
+    def fetch(self, batch: int | None = None) -> Answer:
+        numbers = self.numbers()
+        if batch is None:
+            batch = numbers[0] if numbers else 0
+        if batch not in numbers:
+            if not numbers:
+                raise SourceExhausted(f"{self.name} has no batches")
+            raise BatchNotFound(
+                f"{self.name} has no batch {batch} (its batches: {_ranges(numbers)})",
+                hint="`mlops train --all` processes every batch not done yet",
+            )
+        return Answer(number=batch, rows=self.rows(batch))
+
+    def restart(self) -> None:
+        """Nothing to do: which batch comes next is the data DB's record, not the source's."""
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0,1,2,5,7,8] → '0-2, 5, 7-8'."""
+    parts: list[str] = []
+    start = prev = None
+    for n in [*numbers, None]:
+        if n is not None and prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = n
+    return ", ".join(parts)
+
+
+class GeneratorSource(IndexedSource):
+    kind = "generator"
+
+    def __init__(self, settings: Settings) -> None:
+        from mlops_cli.pipeline.generator import GeneratorConfig
+
+        self.config = GeneratorConfig(
+            seed=settings.generator_seed,
+            batches=settings.generator_batches,
+            batch_rows=settings.generator_batch_rows,
+            price_drift=settings.generator_price_drift,
+            state_drift=settings.generator_state_drift,
+        )
+        self.name = f"generator(seed={self.config.seed})"
+
+    def identity(self) -> str:
+        c = self.config
+        return (
+            f"generator seed={c.seed} batches={c.batches} rows={c.batch_rows} "
+            f"price_drift={c.price_drift:g} state_drift={c.state_drift:g}"
+        )
+
+    def numbers(self) -> list[int]:
+        return list(range(self.config.batches))
+
+    def rows(self, batch: int) -> list[dict[str, Any]]:
+        from mlops_cli.pipeline.generator import generate_batch
+
+        return frame_to_rows(generate_batch(batch, self.config))
+
+
+# Rows read to check a file's header and types before the whole file is read.
+FILE_PROBE_ROWS = 1000
+
+
+class FileSource(IndexedSource):
+    """A CSV or Parquet file cut into batches: by its ``batch`` column, else in equal chunks.
+
+    The header and the first rows are checked before the file is read whole; the ``batch``
+    column must hold non-negative integers, and its gaps are kept (the engine reports them).
+    """
+
+    kind = "file"
+
+    def __init__(self, path: Path, batches: int, batch_rows: int = 0) -> None:
+        if not path.exists():
+            raise ConfigError(f"data file not found: {path}", hint="MLOPS_DATA_SOURCE=csv:PATH")
+        self.path = path
+        self.name = f"file({path.name})"
+        self._batches = batches
+        self._probe()
+
+    def identity(self) -> str:
+        return f"file {self.path.resolve()}"
+
+    @property
+    def _is_parquet(self) -> bool:
+        return self.path.suffix.lower() in (".parquet", ".pq")
+
+    def _read(self, nrows: int | None = None) -> pd.DataFrame:
+        import pandas as pd
+
+        try:
+            if self._is_parquet:
+                if nrows is not None:
+                    import pyarrow.parquet as pq
+
+                    batch = next(pq.ParquetFile(self.path).iter_batches(batch_size=nrows), None)
+                    return batch.to_pandas() if batch is not None else pd.DataFrame()
+                return pd.read_parquet(self.path)
+            text = {"zip_code": str, "brokered_by": str, "street": str, "batch": str}
+            return pd.read_csv(self.path, dtype=text, nrows=nrows)
+        except Exception as exc:  # pandas and Arrow raise many types for unreadable files
+            raise ConfigError(f"cannot read data file {self.path}: {type(exc).__name__}: {exc}") from None
+
+    def _probe(self) -> None:
+        """Fail on a wrong header, type or batch value before reading the whole file."""
+        from mlops_cli.schema import normalise
+
+        head = self._read(FILE_PROBE_ROWS)
+        try:
+            normalise(head.drop(columns="batch", errors="ignore"), what=f"data file {self.path}")
+        except MalformedBatchError as exc:
+            raise ConfigError(exc.message, hint="a realtor listings CSV/Parquet file is expected") from None
+        if "batch" in head.columns:
+            self._batch_values(head)
+
+    def _batch_values(self, frame: pd.DataFrame) -> pd.Series:
+        """The ``batch`` column as integers; a clear error naming the first bad row."""
+        import numpy as np
+        import pandas as pd
+
+        raw = frame["batch"]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() | (values < 0) | (values != np.floor(values))
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            line = f"line {first + 2}" if not self._is_parquet else f"row {first + 1}"
+            raise ConfigError(
+                f"data file {self.path}, {line}: batch {raw.iloc[first]!r} is not a non-negative integer",
+                hint="the batch column must hold whole numbers 0, 1, 2, … (or drop it to cut the file in equal chunks)",
+            )
+        return values.astype("int64")
+
+    @cached_property
+    def _frame(self) -> pd.DataFrame:
+        frame = self._read()
+        if "batch" in frame.columns:
+            frame["batch"] = self._batch_values(frame)
+        return frame
+
+    @cached_property
+    def _chunk(self) -> int:
+        rows = len(self._frame)
+        return max(1, -(-rows // max(1, min(self._batches, rows or 1))))
+
+    def numbers(self) -> list[int]:
+        if "batch" in self._frame.columns:
+            return sorted(int(b) for b in self._frame["batch"].unique())
+        return list(range(-(-len(self._frame) // self._chunk))) if len(self._frame) else []
+
+    def rows(self, batch: int) -> list[dict[str, Any]]:
+        if "batch" in self._frame.columns:
+            part = self._frame[self._frame["batch"] == batch].drop(columns="batch")
+        else:
+            part = self._frame.iloc[batch * self._chunk : (batch + 1) * self._chunk]
+        return frame_to_rows(part)
+
+
+class RequestFailed(Exception):
+    """One HTTP attempt that may succeed if tried again (5xx, timeout, cut body, bad JSON)."""
+
+
+def is_end_of_data(detail: str) -> bool:
+    """The server's "every batch has been served" (Spanish with or without accents, or ours)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", detail) if not unicodedata.combining(c)).lower()
+    return any(phrase in plain for phrase in END_OF_DATA_PHRASES)
+
+
+class HttpSource:
+    """A remote data API with the course contract.
+
+    Each request has one deadline (connect + whole body) and a size cap; 5xx, timeouts and
+    malformed bodies are retried with backoff (every call may advance the server: the engine
+    reports the gaps this can cause). A 400 is the end of the data only when the server says
+    so; any other 400 is an error with the server's detail.
+    """
+
+    kind = "data-api"
+    replayable = False
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url.rstrip("/")
+        self.name = self.url
+        self.params: dict[str, Any] = {"group_number": settings.data_group}
+        if settings.data_day:
+            self.params["day"] = settings.data_day
+        self.deadline = settings.data_timeout
+        self.max_bytes = settings.data_max_bytes
+        self.retries = settings.data_retries
+        self.backoff = settings.data_backoff
+
+    def identity(self) -> str:
+        day = f" day={self.params['day']}" if "day" in self.params else ""
+        return f"data-api {self.url} group={self.params['group_number']}{day}"
+
+    def _attempt(self, client: Any, path: str) -> tuple[int, bytes]:
+        """One request, bounded by the deadline (connect + whole body) and the size cap.
+
+        The request runs in a helper thread so that a server that stalls mid-body cannot hold
+        the caller past the deadline (a read timeout alone restarts with every byte).
+        """
+        import threading
+
+        deadline = time.monotonic() + self.deadline
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome["answer"] = self._read(client, path, deadline)
+            except BaseException as exc:  # handed to the caller below
+                outcome["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=work, name="data-api-request", daemon=True).start()
+        if not finished.wait(self.deadline):
+            raise RequestFailed(f"no whole answer within {self.deadline:g}s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["answer"]
+
+    def _read(self, client: Any, path: str, deadline: float) -> tuple[int, bytes]:
+        import httpx
+
+        try:
+            with client.stream("GET", f"{self.url}{path}", params=self.params) as response:
+                size, chunks = 0, []
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise SourceError(
+                            f"data API {self.url}{path} sent more than {self.max_bytes:,} bytes",
+                            hint="raise MLOPS_DATA_MAX_BYTES if such answers are expected",
+                        )
+                    if time.monotonic() > deadline:
+                        raise RequestFailed(f"no whole answer within {self.deadline:g}s")
+                    chunks.append(chunk)
+                return response.status_code, b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise RequestFailed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+
+    def _get(self, path: str) -> Any:
+        import httpx
+
+        timeout = httpx.Timeout(self.deadline, connect=min(self.deadline, 10.0))
+        problem = ""
+        with httpx.Client(timeout=timeout) as client:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    time.sleep(self.backoff * 2 ** (attempt - 1))
+                try:
+                    status, body = self._attempt(client, path)
+                    if status >= 500:
+                        raise RequestFailed(f"HTTP {status}")
+                except RequestFailed as exc:
+                    problem = str(exc)
+                    continue
+                if status == 400:
+                    detail = _detail(body)
+                    if is_end_of_data(detail):
+                        raise SourceExhausted(detail)
+                    raise SourceError(
+                        f"data API {self.url} refused the request: {detail}",
+                        hint="check MLOPS_DATA_GROUP (and MLOPS_DATA_DAY if the server takes a day)",
+                    )
+                if status >= 400:
+                    raise SourceError(
+                        f"data API {self.url}{path} answered HTTP {status}: {_detail(body)}",
+                        hint="check MLOPS_DATA_SOURCE, MLOPS_DATA_GROUP and MLOPS_DATA_DAY",
+                    )
+                try:
+                    return body, json.loads(body)
+                except ValueError:
+                    problem = "malformed JSON"
+        raise SourceError(
+            f"data API {self.url}{path} failed after {self.retries + 1} attempts ({problem})",
+            hint="is the data API up? `mlops data serve` starts the built-in one",
+        )
+
+    def fetch(self, batch: int | None = None) -> Answer:
+        """The server's current answer (``batch`` is not sent: the server decides)."""
+        body, document = self._get("/data")
+        if not isinstance(document, dict) or "data" not in document or "batch_number" not in document:
+            raise SourceError(f"data API {self.url} answered without 'batch_number' and 'data'")
+        number = document["batch_number"]
+        if isinstance(number, bool) or not isinstance(number, int | float) or number != int(number) or number < 0:
+            raise SourceError(f"data API {self.url} sent batch_number {number!r}, not a non-negative integer")
+        return Answer(number=int(number), rows=document["data"], body=body)
+
+    def restart(self) -> None:
+        self._get("/restart_data_generation")
+
+
+def _detail(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    return str(document.get("detail", document))[:300] if isinstance(document, dict) else str(document)[:200]
+
+
+def open_source(settings: Settings) -> DataSource:
+    """The source named by ``MLOPS_DATA_SOURCE``."""
+    spec = settings.data_source
+    if spec == "generator":
+        return GeneratorSource(settings)
+    if spec.startswith("csv:"):
+        return FileSource(Path(spec[4:]).expanduser(), settings.generator_batches)
+    return HttpSource(spec, settings)

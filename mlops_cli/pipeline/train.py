@@ -1,0 +1,133 @@
+"""`mlops train`: the local runner of the batch engine. It finishes what an interrupted run left,
+then processes one batch or every batch until the source is exhausted, waiting (with a
+countdown) while a data API repeats its batch, all under the data DB's writer lock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from mlops_cli.errors import MlopsError, SourceExhausted
+from mlops_cli.pipeline.engine import (
+    Fetched,
+    Pipeline,
+    Progress,
+    RunReport,
+    claim_dataset,
+    fetch,
+    open_pipeline,
+    process_round,
+    report_rounds,
+    restart_dataset,
+    unfinished_rounds,
+)
+from mlops_cli.pipeline.storage import batch_log
+
+if TYPE_CHECKING:
+    from mlops_cli.config import Settings
+
+
+def _wait(pipe: Pipeline, seconds: float, text: Callable[[float], str]) -> None:
+    """Sleep ``seconds``, with a live countdown."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        pipe.say(text(left))
+        time.sleep(min(1.0, left))
+
+
+def run(
+    settings: Settings,
+    *,
+    batch: int | None = None,
+    restart: bool = False,
+    wait: bool = True,
+    wait_lock: bool = False,
+    reload_api: bool = True,
+    progress: Progress | None = None,
+) -> RunReport:
+    """``mlops train``: resume unfinished rounds, then process ``batch`` (or every batch until the
+    source is exhausted), holding the data DB's writer lock throughout.
+
+    When a data API answers the batch number it already answered (its next batch is not released
+    yet), the loop polls every ``MLOPS_DATA_POLL_INTERVAL`` seconds for up to ``MLOPS_DATA_MAX_WAIT``,
+    or stops at once when ``wait`` is False.
+    """
+    from mlops_cli.pipeline.locking import writer_lock
+
+    pipe = open_pipeline(settings, reload_api=reload_api, progress=progress)
+    touched: list[int] = []
+    with writer_lock(pipe.engine, wait=wait_lock, on_wait=progress):
+        restart_dataset(pipe) if restart else claim_dataset(pipe)
+        for round_id in unfinished_rounds(pipe.engine):
+            touched.append(round_id)
+            process_round(pipe, round_id)
+        if batch is not None:
+            return _run_one(pipe, batch, touched)
+        return _run_all(pipe, wait, touched)
+
+
+def _run_one(pipe: Pipeline, batch: int, touched: list[int]) -> RunReport:
+    if pipe.source.replayable:
+        with pipe.engine.connect() as conn:
+            states = list(conn.execute(select(batch_log.c.state).where(batch_log.c.batch == batch)).scalars())
+        if states and states[-1] not in ("rejected", "skipped"):
+            return report_rounds(
+                pipe.engine,
+                touched,
+                end="batch",
+                message=f"batch {batch} was processed already",
+                warnings=pipe.warnings,
+            )
+    fetched = fetch(pipe, batch)
+    touched += [*_skipped_ids(pipe, fetched), fetched.round_id]
+    process_round(pipe, fetched.round_id)
+    if fetched.batch != batch:
+        raise MlopsError(
+            f"asked for batch {batch}, the data API served batch {fetched.batch} (stored and processed): "
+            "it hands out batches in its own order",
+            hint="`mlops train --all` takes whatever it serves next",
+        )
+    return report_rounds(pipe.engine, touched, end="batch", warnings=pipe.warnings)
+
+
+def _skipped_ids(pipe: Pipeline, fetched: Fetched) -> list[int]:
+    if not fetched.skipped:
+        return []
+    with pipe.engine.connect() as conn:
+        query = select(batch_log.c.id).where(batch_log.c.batch.in_(fetched.skipped), batch_log.c.state == "skipped")
+        return list(conn.execute(query).scalars())
+
+
+def _run_all(pipe: Pipeline, wait: bool, touched: list[int]) -> RunReport:
+    settings = pipe.settings
+    waiting_since: float | None = None
+    while True:
+        try:
+            fetched = fetch(pipe)
+        except SourceExhausted as done:
+            return report_rounds(pipe.engine, touched, end="exhausted", message=done.detail, warnings=pipe.warnings)
+        touched += [*_skipped_ids(pipe, fetched), fetched.round_id]
+        process_round(pipe, fetched.round_id)
+        if not fetched.repeat:
+            waiting_since = None
+            continue
+        waiting_since = waiting_since or time.monotonic()
+        waited = time.monotonic() - waiting_since
+        if not wait or waited >= settings.data_max_wait:
+            end, message = (
+                ("repeating", f"the data API repeats batch {fetched.batch}: its next batch is not released yet")
+                if not wait
+                else ("waited", f"the data API still served batch {fetched.batch} after {waited:.0f}s of waiting")
+            )
+            return report_rounds(pipe.engine, touched, end=end, message=message, warnings=pipe.warnings)
+        pause = min(settings.data_poll_interval, settings.data_max_wait - waited)
+        _wait(
+            pipe,
+            pause,
+            lambda left, n=fetched.batch, w=waited: (
+                f"batch {n} answered again: next call in {left:.0f}s (waited {w:.0f}s of {settings.data_max_wait:.0f}s)"
+            ),
+        )

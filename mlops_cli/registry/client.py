@@ -1,0 +1,166 @@
+"""MLflow tracking and the model registry: model ``house_prices`` with aliases
+``champion`` and ``challenger``, promotions recorded with both RMSEs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import RegistryUnavailable, VersionNotFound
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops_cli.config import Settings
+
+# What MLflow answers for a missing model, version or alias (anything else is an outage).
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+# Tags every version carries, so listing needs no run look-ups.
+METRIC_TAGS = ("rmse", "mae", "r2", "mape")
+
+
+def offline_mlflow_env() -> None:
+    """No usage telemetry (there is no network to send it to) and no progress bars."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # Fail fast on an unreachable tracking server; callers retry on their own schedule.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "sqlalchemy.engine", "urllib3", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=UserWarning, module="pydantic")
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """A client for the settings' tracking URI (no calls made yet)."""
+    offline_mlflow_env()
+    import mlflow
+    from mlflow import MlflowClient
+
+    _quiet_mlflow()  # after the import: MLflow sets its own log levels when imported
+    uri = str(settings.mlflow_tracking_uri)
+    if uri.startswith("sqlite"):
+        settings.ensure_home()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, uri)
+
+
+def unreachable(settings: Settings, exc: Exception) -> RegistryUnavailable:
+    return RegistryUnavailable(
+        f"cannot reach MLflow at {_safe(str(settings.mlflow_tracking_uri))} "
+        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})",
+        hint="check MLOPS_MLFLOW_TRACKING_URI (is the server or database up?)",
+    )
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the settings' tracking URI and make sure our experiment exists."""
+    import mlflow
+
+    client = connect(settings)
+    try:
+        experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+        if experiment is None:
+            client.create_experiment(settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root)
+    except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
+        raise unreachable(settings, exc) from None
+    mlflow.set_experiment(settings.mlflow_experiment)
+    return client
+
+
+def _safe(uri: str) -> str:
+    from mlops_cli.config import mask_password
+
+    return mask_password(uri) or uri
+
+
+def alias_version(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:
+    """The version an alias points at, or None when the alias (or the model) does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(settings.model_name, alias)
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND_CODES:
+            return None
+        raise unreachable(settings, exc) from None
+    except OSError as exc:  # connection failures that MLflow did not wrap
+        raise unreachable(settings, exc) from None
+
+
+def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) -> ModelVersion:
+    """A version by number or alias; a clear error when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    text = str(ref).strip().lstrip("v")
+    if text.isdigit():
+        try:
+            return client.get_model_version(settings.model_name, text)
+        except MlflowException as exc:
+            if exc.error_code not in NOT_FOUND_CODES:
+                raise unreachable(settings, exc) from None
+            raise VersionNotFound(
+                f"model {settings.model_name} has no version {text}", hint="`mlops models list` shows them"
+            ) from None
+    found = alias_version(client, settings, str(ref))
+    if found is None:
+        raise VersionNotFound(
+            f"model {settings.model_name} has no alias '{ref}'", hint="`mlops models list` shows versions and aliases"
+        )
+    return found
+
+
+def model_aliases(client: MlflowClient, settings: Settings) -> dict[int, list[str]]:
+    """version → aliases (version searches do not return aliases; the registered model does)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = client.get_registered_model(settings.model_name).aliases or {}
+    except MlflowException:
+        return {}
+    by_version: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(int(version), []).append(alias)
+    return by_version
+
+
+def version_info(
+    client: MlflowClient, settings: Settings, mv: ModelVersion, aliases: dict[int, list[str]] | None = None
+) -> dict[str, Any]:
+    """One registered version as a plain dict (for tables and --json)."""
+    tags = dict(mv.tags or {})
+    if aliases is None:
+        aliases = model_aliases(client, settings)
+    info: dict[str, Any] = {
+        "name": mv.name,
+        "version": int(mv.version),
+        "aliases": sorted(aliases.get(int(mv.version), [])),
+        "run_id": mv.run_id,
+        "created": _iso(mv.creation_timestamp),
+        "source": mv.source,
+    }
+    for key in METRIC_TAGS:
+        info[key] = float(tags[key]) if key in tags else None
+    info["batches"] = [int(b) for b in tags.get("batches", "").split(",") if b.strip().isdigit()]
+    for key in ("rows_train", "rows_test", "batch", "round"):
+        info[key] = int(tags[key]) if tags.get(key, "").isdigit() else None
+    info["dataset"] = tags.get("dataset")
+    info["model_type"] = tags.get("model_type")
+    return info
+
+
+def _iso(millis: int | None) -> str | None:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None

@@ -1,0 +1,210 @@
+"""The model behind the inference API: load a registered version, fold it into the fast
+path when possible, swap it atomically, retry while MLflow is away, follow the alias."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import MlopsError, ModelNotLoadable
+
+if TYPE_CHECKING:
+    from mlops_cli.config import Settings
+
+log = logging.getLogger("mlops.serving")
+Predictor = Callable[[list[dict[str, Any]]], list[float]]
+
+
+@dataclass(kw_only=True)
+class LoadedModel:
+    name: str
+    version: int
+    alias: str | None
+    run_id: str | None
+    metrics: dict[str, float | None]
+    kind: str  # "fast" (folded) or "pyfunc"
+    predict: Predictor = field(repr=False)
+    fallback_reason: str | None = None
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def ref_json(self) -> str:
+        """``{"name", "version", "alias"}`` as JSON, made once: every response names the model."""
+        if not hasattr(self, "_ref_json"):
+            import json
+
+            self._ref_json = json.dumps({"name": self.name, "version": self.version, "alias": self.alias})
+        return self._ref_json
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "metrics": self.metrics,
+            "loaded_at": self.loaded_at,
+            "path": self.kind,
+            "fallback_reason": self.fallback_reason,
+        }
+
+
+def pyfunc_predictor(model: Any) -> Predictor:
+    """Predictions through MLflow's pyfunc: a DataFrame round trip, schema enforcement included."""
+    from serving.fastpath import _frame, normalised_rows
+
+    def predict(rows: list[dict[str, Any]]) -> list[float]:
+        return [float(v) for v in model.predict(_frame(normalised_rows(rows)))]
+
+    return predict
+
+
+def load_registered(settings: Settings, ref: str | int | None = None, allow_fast: bool = True) -> LoadedModel:
+    """Load ``ref`` (a version number or alias; default the champion alias) from MLflow."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    from mlops_cli.registry.client import connect, resolve_version, unreachable, version_info
+    from serving.fastpath import NotFoldable, fold
+
+    client = connect(settings)
+    ref = settings.champion_alias if ref is None else ref
+    mv = resolve_version(client, settings, ref)
+    info = version_info(client, settings, mv, aliases={})
+    uri = f"models:/{settings.model_name}/{mv.version}"
+    alias = None if str(ref).lstrip("v").isdigit() else str(ref)
+    metrics = {key: info[key] for key in ("rmse", "mae", "r2", "mape")}
+    identity = {
+        "name": settings.model_name,
+        "version": int(mv.version),
+        "alias": alias,
+        "run_id": mv.run_id,
+        "metrics": metrics,
+    }
+    reason = "fast path disabled" if not allow_fast else None
+    try:
+        if allow_fast:
+            try:
+                folded = fold(mlflow.sklearn.load_model(uri))
+                return LoadedModel(**identity, kind="fast", predict=folded.predict)
+            except NotFoldable as exc:
+                reason = str(exc)
+            except MlopsError:
+                raise
+            except Exception as exc:  # not an sklearn flavour, or it failed to load as one
+                if _is_outage(exc):
+                    raise
+                reason = f"not loadable as sklearn: {type(exc).__name__}"
+        model = mlflow.pyfunc.load_model(uri)
+    except MlopsError:
+        raise
+    except Exception as exc:
+        if _is_outage(exc):
+            raise unreachable(settings, exc) from None
+        raise ModelNotLoadable(f"cannot load {uri}: {type(exc).__name__}: {exc}") from None
+    log.warning("serving %s v%s through pyfunc: %s", settings.model_name, mv.version, reason)
+    return LoadedModel(**identity, kind="pyfunc", predict=pyfunc_predictor(model), fallback_reason=reason)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A failure to reach MLflow or its artifact store: a connection error (requests' and httpx's
+    derive from OSError) anywhere in the exception's chain of causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class ModelHolder:
+    """Holds the served model. A swap is one reference assignment: a request that already
+    took ``current`` finishes on that model; a failed load leaves it in place."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Callable[[Settings, str | int | None], LoadedModel] = load_registered,
+        on_load: Callable[[str, LoadedModel | None], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.loader = loader
+        self.on_load = on_load
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = "the first load has not finished"
+        self.alias_target: int | None = None  # where the alias pointed at the last load or check
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def load(self, ref: str | int | None = None) -> LoadedModel:
+        """Load and swap in ``ref`` (default: the champion alias). Raises on failure."""
+        with self._load_lock:
+            try:
+                model = self.loader(self.settings, ref)
+            except Exception as exc:
+                self.last_error = str(exc)
+                if self.on_load:
+                    self.on_load("failure", None)
+                raise
+            self.current = model
+            self.last_error = None
+            if model.alias == self.settings.champion_alias:
+                self.alias_target = model.version
+            if self.on_load:
+                self.on_load("success", model)
+            log.info("serving %s v%s (%s path)", model.name, model.version, model.kind)
+            return model
+
+    def _alias_moved(self) -> bool:
+        from mlops_cli.registry.client import alias_version, connect
+
+        target = alias_version(connect(self.settings), self.settings, self.settings.champion_alias)
+        version = int(target.version) if target else None
+        moved = version is not None and version != self.alias_target
+        return moved
+
+    def _background(self) -> None:
+        while not self._stop.is_set():
+            if self.current is None:
+                try:
+                    self.load()
+                except Exception as exc:  # keep trying: MLflow may come back
+                    log.warning("no model yet: %s", exc)
+                self._stop.wait(self.settings.api_retry_interval)
+                continue
+            interval = self.settings.api_watch_interval
+            if not interval:
+                self._stop.wait(3600)
+                continue
+            self._stop.wait(interval)
+            try:
+                if not self._stop.is_set() and self._alias_moved():
+                    self.load()
+            except Exception as exc:  # an MLflow outage must not stop serving
+                log.warning("alias check failed, still serving v%s: %s", getattr(self.current, "version", "?"), exc)
+
+    def start(self) -> None:
+        """Load in the background (retrying until MLflow answers), then follow the alias."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._background, name="model-loader", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def wait_until_loaded(holder: ModelHolder, timeout: float) -> LoadedModel | None:
+    deadline = time.monotonic() + timeout
+    while holder.current is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return holder.current

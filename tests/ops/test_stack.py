@@ -1,0 +1,138 @@
+"""`mlops up/down/status/logs` with real processes: MLflow server, data API, inference API, Prometheus."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.ops.netutil import port_is_free
+from tests.conftest import alive, our_pids, run_mlops
+
+pytestmark = pytest.mark.slow
+SERVICES = {"mlflow", "data-api", "api", "ui", "prometheus"}
+
+
+def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str, str] | None = None) -> None:
+    env = extra_env or {}
+    started = run_mlops("up", env=env)
+    assert started.returncode == 0, started.stderr + started.stdout
+    pids = our_pids(home)
+    status = json.loads(run_mlops("status", "--json", env=env).stdout)
+    assert {s["service"] for s in status} == SERVICES
+    assert all(s["healthy"] for s in status), status
+
+    trained = run_mlops("train", "--all", "--json", env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert "not reachable" not in trained.stderr, "the stack's API must take the reload"
+    champion = json.loads(trained.stdout)["batches"][-1]["champion_version"]
+    predicted = run_mlops(
+        "predict",
+        "-s",
+        "city=Austin",
+        "-s",
+        "state=Texas",
+        "-s",
+        "zip_code=75003",
+        "-s",
+        "house_size=1800",
+        "--json",
+        env=env,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["model"]["version"] == champion
+
+    api = next(s for s in json.loads(run_mlops("status", "--json", env=env).stdout) if s["service"] == "api")
+    assert api["healthy"] and f"serving v{champion}" in api["detail"]
+
+    again = run_mlops("up", env=env)
+    assert again.returncode == 0 and "already running" in again.stderr
+    assert our_pids(home) == pids, "up when already up starts nothing new"
+
+    stopped = run_mlops("down", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not any(alive(pid) for pid in pids)
+    assert all(port_is_free("127.0.0.1", int(port)) for port in stack_env.values())
+    assert not (home / "stack.json").exists()
+    assert "not running" in run_mlops("status", env=env).stdout
+
+
+def test_up_train_predict_status_down(home: Path, stack_env: dict[str, str]) -> None:
+    check_stack_cycle(home, stack_env)
+    logs = run_mlops("logs", "api", "-n", "500")
+    assert logs.returncode == 0 and "starting:" in logs.stdout and "mlops_cli serve" in logs.stdout
+
+
+@pytest.mark.external_db
+def test_the_same_with_mlflow_on_mariadb(home: Path, stack_env: dict[str, str], mariadb_url: str) -> None:
+    check_stack_cycle(home, stack_env, {"MLOPS_MLFLOW_TRACKING_URI": mariadb_url})
+
+
+def test_a_taken_port_names_the_port_and_the_service(home: Path, stack_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(stack_env["MLOPS_API_PORT"])))
+        taken.listen()
+        result = run_mlops("up")
+    assert result.returncode == 1
+    port = stack_env["MLOPS_API_PORT"]
+    assert f"port {port} on 127.0.0.1 is already in use; the api service wanted it" in result.stderr
+    assert "MLOPS_API_PORT" in result.stderr
+    assert not (home / "stack.json").exists() or json.loads((home / "stack.json").read_text())["services"] == {}
+
+
+def test_a_service_that_dies_on_start_shows_its_log_and_stops_the_others(home: Path, stack_env: dict[str, str]) -> None:
+    # The data API's source file does not exist: that service exits during start.
+    result = run_mlops("up", env={"MLOPS_DATA_SOURCE": f"csv:{home}/missing.csv"})
+    assert result.returncode == 1
+    assert "the data-api service exited while starting" in result.stderr
+    assert "--- last lines of" in result.stderr and "data-api.log" in result.stderr
+    assert "data file not found" in result.stderr, "its own last log lines say why"
+    assert json.loads((home / "stack.json").read_text())["services"] == {}
+    for key, port in stack_env.items():
+        assert port_is_free("127.0.0.1", int(port)), f"{key} still bound"
+
+
+def test_logs_of_an_unknown_service(home: Path) -> None:
+    result = run_mlops("logs", "nope")
+    assert result.returncode == 1 and "unknown service 'nope'" in result.stderr
+
+
+def test_down_never_kills_a_process_it_did_not_start(home: Path) -> None:
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        fake = {
+            "name": "api",
+            "pid": stranger.pid,
+            "start_time": "1",
+            "host": "127.0.0.1",
+            "port": 1,
+            "log": "x",
+            "url": "http://127.0.0.1:1",
+            "health_url": "http://127.0.0.1:1/health",
+            "command": [],
+        }
+        (home / "stack.json").write_text(json.dumps({"services": {"api": fake}}))
+        assert run_mlops("down").returncode == 0
+        assert stranger.poll() is None, "a recycled pid must not be killed"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str]) -> None:
+    result = run_mlops("up", "--train", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    batches = report["train"]["batches"]
+    assert [b["batch"] for b in batches] == list(range(5)) and any(b["retrained"] for b in batches)
+    champion = batches[-1]["champion_version"]
+    assert report["train"]["prediction"]["model"] == {"name": "house_prices", "version": champion, "alias": "champion"}
+    api = next(s for s in report["services"] if s["service"] == "api")
+    assert api["healthy"] and f"serving v{champion}" in api["detail"]
+    table = run_mlops("up", "--train")
+    assert table.returncode == 0 and "where to look:" in table.stdout and "already running" in table.stderr

@@ -1,0 +1,74 @@
+"""Step 2: invalid rows and duplicates dropped with a counted reason; a reproducible stratified split."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_cli.config import load_settings
+from mlops_cli.pipeline.clean import clean_rows
+from mlops_cli.pipeline.engine import clean, fetch, store
+from mlops_cli.pipeline.ingest import normalised_rows
+from mlops_cli.pipeline.storage import CLEAN_COLUMNS, batch_log_rows, clean_data, engine_for, raw_data, read_table
+from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
+
+NO_ROWS = pd.DataFrame(columns=CLEAN_COLUMNS)
+
+
+def cleaned(rows: list[dict], earlier: pd.DataFrame = NO_ROWS, seed: int = 42):
+    return clean_rows(normalised_rows(rows, "test"), earlier, test_size=0.15, seed=seed)
+
+
+def test_invalid_rows_are_dropped_and_counted_by_reason() -> None:
+    bad = [
+        {**ROW, "price": None},
+        {**ROW, "price": 0},
+        {**ROW, "price": -5},
+        {**ROW, "house_size": 3},
+        {**ROW, "bed": 99},
+        {**ROW, "state": None},
+        {**ROW, "city": "X" * 65},
+    ]
+    result = cleaned(good_rows(40) + bad + [good_rows(1)[0]])  # the last one duplicates the first
+    assert result.rows_received == 48 and result.rows_kept == 40
+    assert result.dropped == {
+        "duplicate": 1,
+        "impossible_bed": 1,
+        "impossible_size": 1,
+        "missing_price": 1,
+        "missing_state": 1,
+        "non_positive_price": 2,
+        "text_too_long": 1,
+    }
+    assert not {"brokered_by", "street", "status", "prev_sold_date"} & set(result.kept.columns)
+
+
+def test_duplicates_of_earlier_rows_are_dropped() -> None:
+    earlier = cleaned(good_rows(30)).kept
+    result = cleaned(good_rows(10, start=25), earlier)
+    assert result.dropped == {"duplicate": 5} and result.rows_kept == 5
+
+
+def test_split_is_85_15_stratified_and_reproducible() -> None:
+    first, again = cleaned(good_rows(400)), cleaned(good_rows(400))
+    assert first.kept["split"].tolist() == again.kept["split"].tolist()
+    assert (first.rows_train, first.rows_test) == (340, 60)
+    by_price = first.kept.sort_values("price").reset_index(drop=True)
+    assert by_price.groupby(by_price.index // 100)["split"].apply(lambda s: (s == "test").sum()).tolist() == [15] * 4
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.external_db)])
+def test_a_city_longer_than_the_column_is_stored_raw_and_dropped_in_cleaning(
+    home: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    settings = load_settings(data_db_url=url)
+    long_city = "Villa " + "Grande " * 20
+    pipe = pipeline_with(settings, FixedSource({0: [*good_rows(20), {**ROW, "city": long_city}]}))
+    round_id = fetch(pipe, 0).round_id
+    store(pipe, round_id)
+    clean(pipe, round_id)
+    engine = engine_for(settings)
+    assert long_city.strip() in set(read_table(engine, raw_data)["city"])  # whole, not truncated
+    assert len(read_table(engine, clean_data)) == 20
+    assert batch_log_rows(engine)[-1]["dropped"] == {"text_too_long": 1}

@@ -1,0 +1,102 @@
+"""Step 1: answers merged into raw_data (repeats add only what is new), validated, normalised."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_cli.config import load_settings
+from mlops_cli.errors import MalformedBatchError
+from mlops_cli.pipeline.engine import fetch, store
+from mlops_cli.pipeline.ingest import new_rows, normalised_rows
+from mlops_cli.pipeline.storage import batch_log_rows, engine_for, raw_data, read_body, read_table
+from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
+
+
+@pytest.fixture
+def settings(home: Path):
+    return load_settings()
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return normalised_rows(rows, "test")
+
+
+def test_a_repeated_answer_adds_only_rows_not_stored_yet_counting_copies() -> None:
+    a, b, c = good_rows(3)
+    stored = frame([a, a, b])
+    added = new_rows(stored, frame([a, a, a, b, c]))  # a third copy of a, and c are new
+    assert sorted(added["price"].tolist()) == [a["price"], c["price"]]
+    assert new_rows(stored, frame([b, a])).empty, "a sample of what is stored adds nothing"
+    assert len(new_rows(frame([]), frame([a, a]))) == 2, "copies within one answer are kept"
+
+
+def test_answering_a_batch_again_keeps_one_copy_and_merges_what_is_new(settings) -> None:
+    rows = good_rows(30)
+    source = FixedSource({0: rows[:20]})
+    pipe = pipeline_with(settings, source)
+    first = fetch(pipe, 0).round_id
+    store(pipe, first)
+    source.batches[0] = rows[10:30]  # a second answer of batch 0: half of it already stored
+    second = fetch(pipe, 0).round_id
+    store(pipe, second)
+    source.batches[0] = rows[5:15]  # a third: nothing new
+    third = fetch(pipe, 0).round_id
+    store(pipe, third)
+    stored = read_table(engine_for(settings), raw_data)
+    assert sorted(stored["price"]) == sorted(r["price"] for r in rows)
+    assert stored.groupby("round").size().to_dict() == {first: 20, second: 10}
+    log = {r["id"]: r for r in batch_log_rows(engine_for(settings))}
+    assert [log[i]["state"] for i in (first, second, third)] == ["stored", "stored", "duplicate"]
+    assert [log[i]["rows_new"] for i in (first, second, third)] == [20, 10, 0]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{k: v for k, v in ROW.items() if k != "price"}], "missing required column"),
+        ([{**ROW, "house_size": "big"}] * 3, "'house_size' is not numeric"),
+        ({"not": "a list"}, "list of objects"),
+    ],
+)
+def test_a_malformed_answer_is_rejected_and_stored_rows_are_untouched(settings, rows, message) -> None:
+    source = FixedSource({0: good_rows(2), 1: rows})
+    pipe = pipeline_with(settings, source)
+    store(pipe, fetch(pipe, 0).round_id)
+    before = read_table(engine_for(settings), raw_data)
+    bad = fetch(pipe, 1).round_id
+    with pytest.raises(MalformedBatchError, match=message):
+        store(pipe, bad)
+    assert read_table(engine_for(settings), raw_data).equals(before)
+    rejected = batch_log_rows(engine_for(settings))[-1]
+    assert rejected["state"] == "rejected" and message.split()[0].strip("'") in rejected["error"]
+
+
+def test_a_remote_answer_is_kept_as_received_before_it_is_stored(settings) -> None:
+    import json
+
+    from mlops_cli.pipeline.sources import Answer
+
+    body = json.dumps({"group_number": 1, "batch_number": 0, "data": [ROW]}).encode()
+
+    class Remote(FixedSource):
+        replayable = False
+
+        def fetch(self, batch: int | None = None) -> Answer:
+            return Answer(number=0, rows=json.loads(body)["data"], body=body)
+
+    pipe = pipeline_with(settings, Remote({0: [ROW]}))
+    round_id = fetch(pipe, None).round_id
+    with engine_for(settings).connect() as conn:
+        assert read_body(conn, round_id) == body  # byte for byte, before any step ran
+    pipe.answers.clear()  # as after a crash: the step reads the stored body
+    store(pipe, round_id)
+    assert len(read_table(engine_for(settings), raw_data)) == 1
+
+
+def test_values_are_stored_normalised(settings) -> None:
+    source = FixedSource({0: [{**ROW, "zip_code": 601.0, "city": "AUSTIN", "brokered_by": 12.0}]})
+    pipe = pipeline_with(settings, source)
+    store(pipe, fetch(pipe, 0).round_id)
+    row = read_table(engine_for(settings), raw_data).iloc[0]
+    assert (row["zip_code"], row["city"], row["brokered_by"]) == ("00601", "Austin", "12")

@@ -1,0 +1,117 @@
+"""Champion/challenger against a real MLflow (SQLite backend) and real trained versions."""
+
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.config import load_settings
+from mlops_cli.errors import PromotionRefused, RegistryError
+from mlops_cli.pipeline.engine import clean, fetch, store
+from mlops_cli.pipeline.promote import compare, promote_challenger, promote_if_better, rollback
+from mlops_cli.pipeline.sources import GeneratorSource
+from mlops_cli.pipeline.storage import clean_data, engine_for, promotion_rows, read_table
+from mlops_cli.registry.client import configure
+from mlops_cli.registry.models import alias_state, list_versions
+from mlops_cli.registry.scoring import rmse_on
+from tests.conftest import pipeline_with, train_extra_version
+
+
+@pytest.fixture
+def trained(home: Path):
+    """Three versions: v1 on batch 0, v2 on batches 0-1, v3 on batches 0-3."""
+    settings = load_settings(generator_batches=4, generator_batch_rows=400, generator_price_drift=0.3)
+    pipe = pipeline_with(settings, GeneratorSource(settings))
+    for number in range(4):
+        round_id = fetch(pipe, number).round_id
+        store(pipe, round_id)
+        clean(pipe, round_id)
+    versions = {b: train_extra_version(settings, "linear", list(range(b + 1))) for b in (0, 1, 3)}
+    return settings, engine_for(settings), versions
+
+
+def test_first_version_becomes_champion_and_is_recorded(trained) -> None:
+    settings, engine, _ = trained
+    result = promote_if_better(settings, 1, who="test")
+    assert result.promoted and result.champion_version == 1 and result.previous_champion is None
+    assert alias_state(settings).champion == 1
+    record = promotion_rows(engine, settings.model_name)[-1]
+    assert (record["actor"], record["action"], record["old_version"], record["new_version"]) == (
+        "test",
+        "first",
+        None,
+        1,
+    )
+
+
+def test_better_or_equal_moves_the_champion_worse_does_not(trained) -> None:
+    settings, engine, _ = trained
+    test = read_table(engine, clean_data, clean_data.c.split == "test")
+    rmse = {v: rmse_on(settings, v, test) for v in (1, 2, 3)}
+    best, worst = min(rmse, key=rmse.get), max(rmse, key=rmse.get)
+    promote_if_better(settings, best)
+    kept = compare(configure(settings), settings, worst, test)  # the pipeline's comparison
+    assert not kept.promoted and kept.champion_version == best
+    assert alias_state(settings).champion == best
+    assert kept.version_rmse == pytest.approx(rmse[worst]) and kept.champion_rmse == pytest.approx(rmse[best])
+    equal = promote_if_better(settings, best)  # the champion itself: nothing to do
+    assert not equal.promoted and "already champion" in equal.reason
+
+
+def test_promotion_records_both_rmses_on_the_same_test_set(trained) -> None:
+    settings, engine, _ = trained
+    test = read_table(engine, clean_data, clean_data.c.split == "test")
+    rmse = {v: rmse_on(settings, v, test) for v in (1, 3)}
+    promote_if_better(settings, 1)
+    result = promote_if_better(settings, 3, force=True)
+    record = promotion_rows(engine, settings.model_name)[-1]
+    assert record["old_version"] == 1 and record["new_version"] == 3
+    assert record["old_rmse"] == pytest.approx(rmse[1]) and record["new_rmse"] == pytest.approx(rmse[3])
+    assert record["test_rows"] == len(test) == result.test_rows
+    assert record["action"] == ("manual" if rmse[3] <= rmse[1] else "forced")
+
+
+def test_manual_promotion_of_a_worse_version_needs_force(trained) -> None:
+    settings, engine, _ = trained
+    test = read_table(engine, clean_data, clean_data.c.split == "test")
+    rmse = {v: rmse_on(settings, v, test) for v in (1, 2, 3)}
+    best, worst = min(rmse, key=rmse.get), max(rmse, key=rmse.get)
+    promote_if_better(settings, best)
+    with pytest.raises(PromotionRefused, match="--force"):
+        promote_if_better(settings, worst)
+    assert alias_state(settings).champion == best
+    forced = promote_if_better(settings, worst, force=True)
+    assert forced.promoted and alias_state(settings).champion == worst
+    assert promotion_rows(engine, settings.model_name)[-1]["action"] == "forced"
+
+
+def test_rollback_walks_back_the_champion_history(trained) -> None:
+    settings, engine, _ = trained
+    for version in (1, 2, 3):
+        promote_if_better(settings, version, force=True)
+    assert rollback(settings).champion_version == 2
+    assert rollback(settings).champion_version == 1
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback(settings)
+    assert alias_state(settings).champion == 1
+    assert [r["action"] for r in promotion_rows(engine, settings.model_name)][-2:] == ["rollback", "rollback"]
+
+
+def test_auto_promotes_the_challenger_only_when_there_is_one(trained) -> None:
+    settings, engine, _ = trained
+    promote_if_better(settings, 1)
+    with pytest.raises(RegistryError, match="no 'challenger' alias"):
+        promote_challenger(settings)
+
+
+def test_versions_carry_metrics_and_batches(trained) -> None:
+    settings, _, _ = trained
+    versions = list_versions(settings)
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert [v["batches"] for v in versions] == [[0], [0, 1], [0, 1, 2, 3]]
+    assert all(v["rmse"] > 0 and 0 < v["r2"] <= 1 and v["rows_train"] > 0 for v in versions)
+
+
+def test_unknown_version_is_a_clear_error(trained) -> None:
+    settings, engine, _ = trained
+    with pytest.raises(RegistryError, match="no version 42"):
+        promote_if_better(settings, 42)

@@ -1,0 +1,341 @@
+"""`mlops train`: every answer of the source exactly once, through kills, repeats, gaps, restarts
+and the end of the data, against real servers on loopback and the real `mlops` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.ops.services import mlops_command
+from tests.conftest import COURSE_END, QuietHandler, course_batches, run_json, run_mlops, serve_in_thread
+
+ROUND_COLUMNS = (
+    "id, batch, state, rows_received, rows_new, rows_kept, rows_dropped, dropped, rows_train, rows_test, new_rows, "
+    "total_rows, new_share, drift_score, retrained, reason, version, rmse, promoted, champion_version"
+)
+
+
+def loop_state(home: Path, env: dict[str, str]) -> dict[str, object]:
+    """Everything a run leaves behind that must not depend on crashes: tables, decisions,
+    versions, aliases, promotions, and the MLflow runs' final states."""
+    from mlflow import MlflowClient
+
+    with sqlite3.connect(home / "data.db") as db:
+        state = {
+            "raw": db.execute("SELECT * FROM raw_data ORDER BY round, price, house_size, city").fetchall(),
+            "clean": db.execute("SELECT * FROM clean_data ORDER BY round, price, house_size, city").fetchall(),
+            "rounds": db.execute(f"SELECT {ROUND_COLUMNS} FROM batch_log ORDER BY id").fetchall(),
+            "promotions": db.execute(
+                "SELECT action, old_version, new_version, old_rmse, new_rmse, test_rows, round FROM promotions"
+            ).fetchall(),
+        }
+    models = run_json("models", "list", env=env)
+    state["versions"] = [(m["version"], m["batches"], m["round"], m["rmse"], m["aliases"]) for m in models]
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("house_prices")
+    statuses = [run.info.status for run in client.search_runs([experiment.experiment_id])]
+    state["finished_runs"] = statuses.count("FINISHED")
+    state["running_runs"] = statuses.count("RUNNING")
+    return state
+
+
+# The first champion's path on batch 0, the kept-champion path on batch 1, then every step boundary
+# of batch 2, whose version is promoted (with these settings: see the reference run).
+KILL_POINTS = ["registered@0", "compared@0", "alias_moved@0", "compared@1"] + [
+    f"{point}@2"
+    for point in (
+        "fetched",
+        "stored",
+        "cleaned",
+        "decided",
+        "run_started",
+        "registered",
+        "trained",
+        "compared",
+        "alias_moved",
+        "done",
+    )
+]
+
+
+@pytest.mark.slow
+def test_kill_at_every_step_boundary_then_rerun_equals_an_uninterrupted_run(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_GENERATOR_BATCHES", "3")
+    monkeypatch.setenv("MLOPS_GENERATOR_BATCH_ROWS", "300")
+    monkeypatch.setenv("MLOPS_RETRAIN_MIN_NEW_SHARE", "0.3")  # every batch retrains: every step runs
+    reference_home = tmp_path / "reference" / ".mlops"
+    reference_env = {"MLOPS_HOME": str(reference_home)}
+    assert run_mlops("train", "--all", "--no-reload-api", env=reference_env).returncode == 0
+
+    for point in KILL_POINTS:
+        killed = run_mlops("train", "--all", "--no-reload-api", env={"MLOPS_FAULT_KILL_AT": point})
+        assert killed.returncode == -9, f"{point}: {killed.stderr[-2000:]}"
+    finished = run_mlops("train", "--all", "--no-reload-api", "--json")
+    assert finished.returncode == 0, finished.stderr
+
+    after_kills, uninterrupted = loop_state(home, {}), loop_state(reference_home, reference_env)
+    assert after_kills == uninterrupted
+    assert uninterrupted["running_runs"] == 0 and uninterrupted["finished_runs"] == len(uninterrupted["versions"]) == 3
+    assert [(p[0], p[2]) for p in after_kills["promotions"]] == [("first", 1), ("auto", 3)], "paths as intended"
+    assert run_json("train", "--all")["batches"] == [], "nothing is left to resume or fetch"
+
+
+@pytest.mark.slow
+def test_the_course_server_is_consumed_exactly_once_to_a_clean_end(home: Path, course_server) -> None:
+    """Repeats inside a release window (fresh samples), no day, a 500 then the Spanish end of data."""
+    batches = course_batches(3, 300)
+    api = course_server(batches, window=3, share=0.5)
+    # only the first batch trains, so the others are processed well inside their window
+    env = {
+        "MLOPS_DATA_SOURCE": api.url,
+        "MLOPS_DATA_POLL_INTERVAL": "0.3",
+        "MLOPS_DATA_BACKOFF": "0",
+        "MLOPS_RETRAIN_MIN_NEW_SHARE": "1",
+        "MLOPS_DRIFT_TRIGGER": "false",
+    }
+    result = run_mlops("train", "--all", "--json", "--no-reload-api", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["end"] == "exhausted" and report["message"] == COURSE_END and report["skipped_batches"] == []
+    assert [b["batch"] for b in report["batches"]] == [0, 1, 2], "one entry per batch number"
+    assert all(b["answers"] >= 2 for b in report["batches"][1:]), "answered again inside its window"
+    assert all("day=" not in query for query in api.queries)
+    with sqlite3.connect(home / "data.db") as db:
+        per_batch = dict(db.execute("SELECT batch, count(*) FROM raw_data GROUP BY batch").fetchall())
+        states = {state for (state,) in db.execute("SELECT state FROM batch_log")}
+    for number, rows in enumerate(batches):
+        sample = round(len(rows) * 0.5)
+        assert sample <= per_batch[number] <= len(rows), "never wiped, never more than the batch"
+        assert number == 0 or per_batch[number] > sample, "the new rows of later samples were merged"
+    assert states <= {"done", "duplicate"}
+    assert len(run_json("models", "list")) == 1
+    again = run_json("train", "--all", "--no-reload-api", env=env)
+    assert again["batches"] == [] and again["end"] == "exhausted", "the end stays the end"
+
+
+@pytest.mark.slow
+def test_no_wait_stops_at_the_first_repeat_and_the_next_run_goes_on(
+    home: Path, data_server: Callable[..., str]
+) -> None:
+    url = data_server("--release-window", "600")
+    env = {"MLOPS_DATA_SOURCE": url}
+    first = run_json("train", "--all", "--no-wait", "--no-reload-api", env=env)
+    assert first["end"] == "repeating" and "repeats batch 0" in first["message"]
+    assert [(b["batch"], b["answers"]) for b in first["batches"]] == [(0, 2)]
+    second = run_json("train", "--all", "--no-wait", "--no-reload-api", env=env)
+    assert second["end"] == "repeating" and [b["state"] for b in second["batches"]] == ["duplicate"]
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT count(DISTINCT batch) FROM raw_data").fetchone() == (1,)
+
+
+@pytest.mark.slow
+def test_waiting_for_a_release_stops_after_the_max_wait(home: Path, data_server: Callable[..., str]) -> None:
+    url = data_server("--release-window", "600")
+    env = {"MLOPS_DATA_SOURCE": url, "MLOPS_DATA_POLL_INTERVAL": "0.2", "MLOPS_DATA_MAX_WAIT": "1"}
+    result = run_mlops("train", "--all", "--no-reload-api", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "still served batch 0 after" in result.stdout and "MLOPS_DATA_MAX_WAIT" in result.stdout
+
+
+class CourseAPI:
+    """A scripted stand-in of the course's data API: answers /data from a list of
+    (status, body) and records each request's query."""
+
+    def __init__(self, script: list[tuple[int, dict]]) -> None:
+        self.script = list(script)
+        self.queries: list[str] = []
+        api = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                api.queries.append(self.path)
+                if self.path.startswith("/restart_data_generation"):
+                    self.answer(200, {"ok": True})
+                    return
+                status, body = api.script.pop(0) if api.script else (400, {"detail": END})
+                self.answer(status, body)
+
+        self.server, self.url = serve_in_thread(Handler)
+
+
+END = "Ya se recolectó toda la información mínima necesaria"
+
+
+def answer(number: int, rows: int = 40, start: int = 0) -> tuple[int, dict]:
+    from tests.conftest import good_rows
+
+    data = [{**row, "zip_code": 78701.0} for row in good_rows(rows, start=start + 1000 * number)]
+    return 200, {"group_number": 1, "batch_number": number, "data": data}
+
+
+@pytest.fixture
+def course_api() -> Callable[[list], CourseAPI]:
+    servers: list[CourseAPI] = []
+
+    def make(script: list[tuple[int, dict]]) -> CourseAPI:
+        servers.append(CourseAPI(script))
+        return servers[-1]
+
+    yield make
+    for api in servers:
+        api.server.shutdown()
+
+
+def env_for(api: CourseAPI, **extra: str) -> dict[str, str]:
+    return {"MLOPS_DATA_SOURCE": api.url, "MLOPS_DATA_BACKOFF": "0", **extra}
+
+
+@pytest.mark.slow
+def test_a_gap_is_reported_and_a_500_then_the_spanish_end_of_data_ends_the_run(home: Path, course_api) -> None:
+    api = course_api([answer(0), answer(3), (500, {"detail": "boom"}), (400, {"detail": END})])
+    result = run_mlops("train", "--all", "--json", "--no-reload-api", env=env_for(api))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [b["batch"] for b in report["batches"]] == [0, 3] and report["skipped_batches"] == [1, 2]
+    assert report["end"] == "exhausted" and report["message"] == END
+    assert "never served batch 1, 2" in result.stderr
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT batch FROM batch_log WHERE state = 'skipped'").fetchall() == [(1,), (2,)]
+    assert all("day=" not in query for query in api.queries), "no day is sent unless MLOPS_DATA_DAY is set"
+    assert all("group_number=1" in query for query in api.queries if query.startswith("/data"))
+
+
+def test_an_unknown_group_is_an_error_not_the_end(home: Path, course_api) -> None:
+    api = course_api([(400, {"detail": "Número de grupo inválido"})])
+    result = run_mlops("train", "--all", env=env_for(api, MLOPS_DATA_GROUP="11"))
+    assert result.returncode == 1
+    assert "refused the request: Número de grupo inválido" in result.stderr and "MLOPS_DATA_GROUP" in result.stderr
+
+
+@pytest.mark.slow
+def test_batch_zero_again_after_later_batches_stops_and_wipes_nothing(home: Path, course_api) -> None:
+    api = course_api([answer(0), answer(1), answer(0, start=500)])
+    result = run_mlops("train", "--all", "--no-reload-api", env=env_for(api))
+    assert result.returncode == 1
+    assert "served batch 0 after batch 1: it restarted its data generation" in result.stderr
+    assert "--restart" in result.stderr
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT batch, count(*) FROM raw_data GROUP BY batch").fetchall() == [(0, 40), (1, 40)]
+        assert db.execute("SELECT batch, state FROM batch_log WHERE state = 'rejected'").fetchall() == [(0, "rejected")]
+        assert db.execute("SELECT count(*) FROM answer_chunks").fetchone()[0] >= 1, "the rejected answer is kept"
+
+
+@pytest.mark.slow
+def test_a_malformed_answer_stops_the_run_and_the_next_run_goes_on(home: Path, course_api) -> None:
+    status, bad = answer(1)
+    bad["data"] = [{**row, "house_size": "big"} for row in bad["data"]]
+    api = course_api([answer(0), (status, bad), answer(2), (400, {"detail": END})])
+    first = run_mlops("train", "--all", "--no-reload-api", env=env_for(api))
+    assert first.returncode == 1 and "batch 1" in first.stderr and "'house_size' is not numeric" in first.stderr
+    second = run_json("train", "--all", "--no-reload-api", env=env_for(api))
+    assert [b["batch"] for b in second["batches"]] == [2] and second["end"] == "exhausted"
+    with sqlite3.connect(home / "data.db") as db:
+        states = db.execute("SELECT batch, state FROM batch_log ORDER BY id").fetchall()
+    assert states == [(0, "done"), (1, "rejected"), (2, "done")]
+
+
+@pytest.mark.slow
+def test_asking_the_data_api_for_one_batch_processes_what_it_serves(home: Path, course_api) -> None:
+    api = course_api([answer(0), answer(1)])
+    first = run_json("train", "--batch", "0", "--no-reload-api", env=env_for(api))
+    assert [b["batch"] for b in first["batches"]] == [0]
+    other = run_mlops("train", "--batch", "5", "--no-reload-api", env=env_for(api))
+    assert other.returncode == 1 and "asked for batch 5, the data API served batch 1" in other.stderr
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT batch, state FROM batch_log ORDER BY id").fetchall() == [(0, "done"), (1, "done")]
+
+
+# --- the dataset and its source --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_another_source_needs_restart_and_batch_past_the_end_is_an_error(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from tests.conftest import good_rows
+
+    monkeypatch.setenv("MLOPS_GENERATOR_BATCHES", "2")
+    assert run_mlops("train", "--all", "--no-reload-api").returncode == 0
+    past = run_mlops("train", "--batch", "999")
+    assert past.returncode == 1 and "has no batch 999 (its batches: 0-1)" in past.stderr
+
+    listings = tmp_path / "new.csv"
+    pd.DataFrame([{**row, "batch": i // 30} for i, row in enumerate(good_rows(60))]).to_csv(listings, index=False)
+    env = {"MLOPS_DATA_SOURCE": f"csv:{listings}"}
+    refused = run_mlops("train", "--all", env=env)
+    assert refused.returncode == 1
+    assert "holds a dataset from generator seed=42" in refused.stderr and "--restart" in refused.stderr
+    restarted = run_json("train", "--all", "--restart", "--no-reload-api", env=env)
+    assert [b["batch"] for b in restarted["batches"]] == [0, 1]
+    with sqlite3.connect(home / "data.db") as db:
+        assert db.execute("SELECT count(*) FROM raw_data").fetchone() == (60,)
+
+
+@pytest.mark.slow
+def test_csv_batch_gaps_are_kept_and_reported(home: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from tests.conftest import good_rows
+
+    listings = tmp_path / "gaps.csv"
+    numbers = [0] * 30 + [1] * 30 + [4] * 30
+    pd.DataFrame([{**row, "batch": b} for row, b in zip(good_rows(90), numbers, strict=True)]).to_csv(
+        listings, index=False
+    )
+    result = run_mlops("train", "--all", "--json", "--no-reload-api", env={"MLOPS_DATA_SOURCE": f"csv:{listings}"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [b["batch"] for b in report["batches"]] == [0, 1, 4] and report["skipped_batches"] == [2, 3]
+
+
+def test_an_old_data_db_is_refused_with_a_hint(home: Path) -> None:
+    home.mkdir(parents=True)
+    with sqlite3.connect(home / "data.db") as db:
+        db.execute("CREATE TABLE batch_log (batch INTEGER PRIMARY KEY, rows_received INTEGER)")
+    result = run_mlops("train", "--all")
+    assert result.returncode == 1 and "written by an older mlops" in result.stderr
+
+
+@pytest.mark.slow
+def test_two_trains_at_once_one_runs_the_other_is_refused(home: Path, course_api) -> None:
+    """The first `mlops train` holds the lock while the data API is slow to answer."""
+    import subprocess
+    import threading
+
+    asked, release = threading.Event(), threading.Event()
+    api = course_api([answer(0), (400, {"detail": END})])
+    original = api.server.RequestHandlerClass.do_GET
+
+    def slow_get(handler) -> None:
+        if handler.path.startswith("/data") and not release.is_set():
+            asked.set()
+            release.wait(120)
+        original(handler)
+
+    api.server.RequestHandlerClass.do_GET = slow_get
+    env = {**os.environ, **env_for(api)}
+    first = subprocess.Popen(
+        [*mlops_command(), "train", "--all", "--json", "--no-reload-api"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert asked.wait(120), "the first run asks for data once it holds the lock"
+    second = run_mlops("train", "--all", env=env_for(api))
+    release.set()
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 1 and "the data DB is being written by pid" in second.stderr
+    assert "--wait-lock" in second.stderr
+    assert [b["batch"] for b in json.loads(out)["batches"]] == [0]
+    assert len(run_json("models", "list")) == 1

@@ -1,0 +1,104 @@
+"""`mlops data serve`: the course's contract, its release window and samples, bounded metrics."""
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mlops_cli.config import load_settings
+from mlops_cli.pipeline.sources import is_end_of_data, open_source
+from serving.data import create_app
+
+
+def client_for(home: Path, **options: object) -> TestClient:
+    source = open_source(load_settings(generator_batches=3, generator_batch_rows=50))
+    return TestClient(create_app(source, **options))
+
+
+@pytest.fixture
+def client(home: Path) -> TestClient:
+    return client_for(home)
+
+
+def test_batches_come_in_order_then_the_end_of_data(client: TestClient) -> None:
+    params = {"group_number": 2, "day": "Tuesday"}
+    numbers = []
+    for _ in range(3):
+        response = client.get("/data", params=params)
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == {"group_number", "day", "batch_number", "data"}
+        assert body["group_number"] == 2 and body["day"] == "Tuesday"
+        assert isinstance(body["data"], list) and body["data"]
+        numbers.append(body["batch_number"])
+    assert numbers == [0, 1, 2]
+    exhausted = client.get("/data", params=params)
+    assert exhausted.status_code == 400 and is_end_of_data(exhausted.json()["detail"])
+
+
+def test_day_is_optional_as_on_the_2026_course_server(client: TestClient) -> None:
+    body = client.get("/data", params={"group_number": 1}).json()
+    assert body["batch_number"] == 0 and body["day"] is None
+    assert client.get("/data", params={"group_number": 1}).json()["batch_number"] == 1
+    assert client.get("/restart_data_generation", params={"group_number": 1}).status_code == 200
+    assert client.get("/data", params={"group_number": 1}).json()["batch_number"] == 0
+
+
+def test_groups_have_their_own_cursor_and_restart(client: TestClient) -> None:
+    assert client.get("/data", params={"group_number": 1, "day": "Monday"}).json()["batch_number"] == 0
+    assert client.get("/data", params={"group_number": 1, "day": "Monday"}).json()["batch_number"] == 1
+    assert client.get("/data", params={"group_number": 5, "day": "Monday"}).json()["batch_number"] == 0
+    assert client.get("/restart_data_generation", params={"group_number": 1, "day": "Monday"}).status_code == 200
+    assert client.get("/data", params={"group_number": 1, "day": "Monday"}).json()["batch_number"] == 0
+
+
+@pytest.mark.parametrize("group", [0, 11, -3])
+def test_a_group_outside_the_range_is_a_400_naming_it(client: TestClient, group: int) -> None:
+    for path in ("/data", "/restart_data_generation"):
+        response = client.get(path, params={"group_number": group})
+        assert response.status_code == 400 and "groups are 1-10" in response.json()["detail"]
+        assert not is_end_of_data(response.json()["detail"])
+
+
+def test_bad_query_is_422_not_500(client: TestClient) -> None:
+    assert client.get("/data", params={"group_number": "x"}).status_code == 422
+    assert client.get("/data", params={"day": "Tuesday"}).status_code == 422
+
+
+def test_same_batch_same_rows(client: TestClient) -> None:
+    params = {"group_number": 1, "day": "Tuesday"}
+    first = client.get("/data", params=params).json()["data"]
+    client.get("/restart_data_generation", params=params)
+    assert client.get("/data", params=params).json()["data"] == first
+
+
+def test_inside_its_release_window_a_batch_is_answered_again_with_fresh_samples(home: Path) -> None:
+    client = client_for(home, release_window=0.6, sample_share=0.2)
+    params = {"group_number": 1}
+    answers = [client.get("/data", params=params).json() for _ in range(3)]
+    assert [a["batch_number"] for a in answers] == [0, 0, 0]
+    whole = len(open_source(load_settings(generator_batches=3, generator_batch_rows=50)).rows(0))
+    assert all(len(a["data"]) == -(-whole * 0.2 // 1) for a in answers)
+    assert len({str(a["data"]) for a in answers}) > 1, "each answer is a fresh random sample"
+    time.sleep(0.7)
+    assert client.get("/data", params=params).json()["batch_number"] == 1
+
+
+def test_cursors_survive_a_restart_of_the_server(home: Path) -> None:
+    cursors = home / "cursors.json"
+    first = client_for(home, cursor_file=cursors)
+    assert [first.get("/data", params={"group_number": 3}).json()["batch_number"] for _ in range(2)] == [0, 1]
+    again = client_for(home, cursor_file=cursors)
+    assert again.get("/data", params={"group_number": 3}).json()["batch_number"] == 2
+
+
+def test_health_and_metrics_with_bounded_labels(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    client.get("/data", params={"group_number": 1, "day": "Tuesday"})
+    for n in range(50):  # free-text days must not grow the metrics without bound
+        client.get("/restart_data_generation", params={"group_number": 1, "day": f"day-{n}"})
+    metrics = client.get("/metrics").text
+    assert 'data_api_batches_served_total{day="tuesday",group_number="1"} 1.0' in metrics
+    assert 'data_api_restarts_total{day="other",group_number="1"} 50.0' in metrics
+    assert "day-1" not in metrics

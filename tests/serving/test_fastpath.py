@@ -1,0 +1,46 @@
+"""The fast path: a linear pipeline folded into lookups equals the model; anything else refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_cli.config import load_settings
+from mlops_cli.pipeline.clean import clean_rows
+from mlops_cli.pipeline.fit import fit
+from mlops_cli.pipeline.ingest import normalised_rows
+from mlops_cli.pipeline.sources import GeneratorSource
+from mlops_cli.schema import FEATURES
+from serving.fastpath import NotFoldable, fold
+
+
+@pytest.fixture
+def rows(home) -> pd.DataFrame:
+    raw = normalised_rows(GeneratorSource(load_settings(generator_batch_rows=600)).rows(0), "test")
+    return clean_rows(raw, pd.DataFrame(columns=raw.columns), test_size=0.15, seed=1).kept
+
+
+def test_a_folded_linear_model_predicts_what_the_model_predicts(rows: pd.DataFrame, home) -> None:
+    model, _ = fit(load_settings(), rows, rows.iloc[:0], "linear")
+    folded = fold(model)
+    assert folded.checked_rows > 0
+    listings = [{k: v for k, v in row.items() if v == v} for row in rows[FEATURES].head(50).to_dict("records")]
+    listings += [{"city": "Atlantis", "state": "texas", "zip_code": 601, "house_size": 900.0}]  # unseen, unnormalised
+    frame = pd.DataFrame(listings, columns=FEATURES)
+    frame["zip_code"] = frame["zip_code"].map(lambda z: f"{int(z):05d}" if isinstance(z, int) else z)
+    frame["state"] = frame["state"].str.title()
+    np.testing.assert_allclose(folded.predict(listings), model.predict(frame), rtol=1e-9)
+
+
+def test_a_tree_model_does_not_fold(rows: pd.DataFrame) -> None:
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import Pipeline
+
+    from mlops_cli.pipeline.fit import build_pipeline
+
+    linear = build_pipeline(20, "linear")
+    trees = Pipeline([("features", linear.named_steps["features"]), ("regressor", RandomForestRegressor(5))])
+    trees.fit(rows[FEATURES], rows["price"])
+    with pytest.raises(NotFoldable):
+        fold(trees)

@@ -1,0 +1,104 @@
+"""What the Streamlit UI shows, as plain functions (the UI only lays them out)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_cli.config import Settings
+
+
+def locations(settings: Settings) -> dict[str, dict[str, list[str]]]:
+    """state → city → zip codes that exist in the clean data."""
+    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
+
+    rows = read_table(engine_for(settings), clean_data).dropna(subset=["state", "city", "zip_code"])
+    out: dict[str, dict[str, list[str]]] = {}
+    for (state, city), group in rows.groupby(["state", "city"]):
+        out.setdefault(str(state), {})[str(city)] = sorted(group["zip_code"].astype(str).unique())
+    return {state: dict(sorted(cities.items())) for state, cities in sorted(out.items())}
+
+
+def models_table(settings: Settings) -> pd.DataFrame:
+    import pandas as pd
+
+    from mlops_cli.registry.models import list_versions
+
+    versions = list_versions(settings)
+    frame = pd.DataFrame(
+        [
+            {
+                "version": v["version"],
+                "aliases": ", ".join(v["aliases"]),
+                "RMSE": v["rmse"],
+                "MAE": v["mae"],
+                "R²": v["r2"],
+                "batches": ",".join(map(str, v["batches"])),
+                "rows": v["rows_train"],
+                "created": v["created"],
+                "champion": "champion" in v["aliases"],
+            }
+            for v in versions
+        ]
+    )
+    return frame
+
+
+def rmse_on_current_test_set(settings: Settings, versions: list[int]) -> dict[int, float]:
+    """Every version scored on the same, current test set: the comparison promotions use."""
+    from mlops_cli.pipeline.promote import current_test_set
+    from mlops_cli.pipeline.storage import engine_for
+    from mlops_cli.registry.scoring import rmse_on
+
+    test = current_test_set(engine_for(settings))
+    if test.empty:
+        return {}
+    return {version: rmse_on(settings, version, test) for version in versions}
+
+
+def promotions_table(settings: Settings) -> pd.DataFrame:
+    import pandas as pd
+
+    from mlops_cli.pipeline.storage import engine_for, promotion_rows
+
+    rows = promotion_rows(engine_for(settings), settings.model_name)
+    columns = ["at", "actor", "action", "old_version", "new_version", "old_rmse", "new_rmse", "test_rows"]
+    return pd.DataFrame([{k: r[k] for k in columns} for r in rows], columns=columns)
+
+
+def batches_table(settings: Settings) -> pd.DataFrame:
+    """One row per batch number, over every answer of it (skipped numbers included)."""
+    import pandas as pd
+
+    from mlops_cli.pipeline.engine import all_batches
+    from mlops_cli.pipeline.storage import engine_for
+
+    columns = [
+        "batch",
+        "state",
+        "answers",
+        "rows_received",
+        "rows_kept",
+        "rows_dropped",
+        "retrained",
+        "reason",
+        "new_share",
+        "drift_score",
+        "version",
+        "champion_version",
+        "dropped",
+    ]
+    report = all_batches(engine_for(settings))
+    rows = [{k: b.to_dict()[k] for k in columns} for b in report.batches]
+    for number in report.skipped_batches:
+        rows.append({"batch": number, "state": "skipped", "reason": "the source never served this batch number"})
+    return pd.DataFrame(sorted(rows, key=lambda r: r["batch"]), columns=columns)
+
+
+def predict_with_version(settings: Settings, version: int | str, listings: list[dict[str, Any]]) -> list[float]:
+    """Predict locally with any registered version (through the same fast path as the API)."""
+    from serving.model_server import load_registered
+
+    return load_registered(settings, version).predict(listings)
