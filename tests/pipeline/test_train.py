@@ -44,6 +44,58 @@ def loop_state(home: Path, env: dict[str, str]) -> dict[str, object]:
     return state
 
 
+def loop_summary(home: Path) -> dict[str, object]:
+    """What a loop decided and kept, comparable across versions of the code: every round's numbers,
+    digests of the raw and clean rows, the promotions and each version's metrics."""
+    import hashlib
+
+    from mlflow import MlflowClient
+
+    def digest(rows: list[tuple]) -> str:
+        return hashlib.sha256(repr(sorted(rows, key=repr)).encode()).hexdigest()
+
+    with sqlite3.connect(home / "data.db") as db:
+        rounds = db.execute(f"SELECT {ROUND_COLUMNS} FROM batch_log ORDER BY id").fetchall()
+        raw = db.execute("SELECT * FROM raw_data").fetchall()
+        clean = db.execute("SELECT * FROM clean_data").fetchall()
+        promotions = db.execute(
+            "SELECT action, old_version, new_version, old_rmse, new_rmse, test_rows FROM promotions ORDER BY id"
+        ).fetchall()
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    versions = {
+        int(mv.version): {k: float(mv.tags[k]) for k in ("rmse", "mae", "r2", "mape")}
+        for mv in client.search_model_versions("name='house_prices'")
+    }
+    return {
+        "rounds": [[json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row] for row in rounds],
+        "raw": digest(raw),
+        "clean": digest(clean),
+        "promotions": [list(row) for row in promotions],
+        "versions": {str(k): versions[k] for k in sorted(versions)},
+    }
+
+
+@pytest.mark.slow
+def test_the_loop_keeps_the_same_rows_and_decisions_and_metrics_as_before(home: Path) -> None:
+    """`tests/pipeline/data/loop_snapshot.json` was recorded by the loop before its data paths were
+    made fast (columnar reads and writes, summaries, in-memory reuse): same rows, same decisions,
+    same promotions, metrics equal to 1e-9."""
+    snapshot = json.loads((Path(__file__).parent / "data" / "loop_snapshot.json").read_text())
+    env = {"MLOPS_GENERATOR_BATCHES": "5", "MLOPS_GENERATOR_BATCH_ROWS": "3000"}
+    assert run_mlops("train", "--all", "--no-reload-api", env=env).returncode == 0
+    now = loop_summary(home)
+    assert now["raw"] == snapshot["raw"] and now["clean"] == snapshot["clean"]
+    assert len(now["rounds"]) == len(snapshot["rounds"])
+    for ours, theirs in zip(now["rounds"], snapshot["rounds"], strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-12)
+    assert len(now["promotions"]) == len(snapshot["promotions"])
+    for ours, theirs in zip(now["promotions"], snapshot["promotions"], strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-9)
+    assert now["versions"].keys() == snapshot["versions"].keys()
+    for version, metrics in snapshot["versions"].items():
+        assert now["versions"][version] == pytest.approx(metrics, rel=1e-9)
+
+
 # The first champion's path on batch 0, the kept-champion path on batch 1, then every step boundary
 # of batch 2, whose version is promoted (with these settings: see the reference run).
 KILL_POINTS = ["registered@0", "compared@0", "alias_moved@0", "compared@1"] + [
