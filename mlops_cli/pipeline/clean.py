@@ -90,20 +90,22 @@ def split_batch(frame: pd.DataFrame, test_size: float, seed: int) -> pd.Series:
     return split
 
 
-def clean_rows(part: pd.DataFrame, earlier: pd.DataFrame, test_size: float, seed: int) -> CleanResult:
-    """Valid rows of ``part`` (raw rows of one round) that are not duplicates of each other or of
-    ``earlier`` (every clean row stored before), with their split; the count of each drop reason."""
+def clean_rows(part: pd.DataFrame, seen: np.ndarray, test_size: float, seed: int) -> CleanResult:
+    """Valid rows of ``part`` (raw rows of one round) that are not duplicates of each other or of a
+    row stored before (``seen``: the ``row_hash`` of every clean row stored so far), with their
+    split and hash; the count of each drop reason."""
     import pandas as pd
+
+    from mlops_cli.pipeline.storage import row_hashes
 
     frame = part[CLEAN_COLUMNS].reset_index(drop=True)
     reasons = invalid_reasons(frame)
-    seen = (
-        pd.util.hash_pandas_object(earlier[CLEAN_COLUMNS], index=False) if len(earlier) else pd.Series(dtype="uint64")
-    )
-    row_hash = pd.util.hash_pandas_object(frame, index=False)
-    duplicate = row_hash.duplicated() | row_hash.isin(set(seen.tolist()))
-    reasons[duplicate & reasons.isna()] = "duplicate"
-    kept = frame[reasons.isna()].copy()
+    row_hash = row_hashes(frame)
+    duplicate = pd.Series(row_hash).duplicated().to_numpy() | np.isin(row_hash, seen)
+    reasons[duplicate & reasons.isna().to_numpy()] = "duplicate"
+    valid = reasons.isna().to_numpy()
+    kept = frame[valid].copy()
     kept["split"] = split_batch(kept, test_size, seed)
+    kept["row_hash"] = row_hash[valid]
     dropped = {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
     return CleanResult(rows_received=len(frame), kept=kept, dropped=dropped)

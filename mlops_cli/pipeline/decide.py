@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,34 +26,93 @@ class Decision:
     drift: dict[str, float] = field(default_factory=dict)
 
 
-def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
-    """Population stability index of ``current`` against ``reference`` (decile bins)."""
+# The columns drift is measured on, and what a reference keeps of them.
+DRIFT_COLUMNS = ["price", "house_size", "state"]
+
+
+def psi_bins(reference: np.ndarray, bins: int = PSI_BINS) -> dict[str, Any] | None:
+    """What PSI needs of a reference: its decile edges and how many values fall in each (None
+    when it has too few values to bin)."""
     reference = reference[~np.isnan(reference)]
-    current = current[~np.isnan(current)]
-    if len(reference) < bins or len(current) == 0:
-        return 0.0
+    if len(reference) < bins:
+        return None
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
     edges[0], edges[-1] = -np.inf, np.inf
-    expected = np.histogram(reference, edges)[0] / len(reference)
+    return {"edges": edges.tolist(), "counts": np.histogram(reference, edges)[0].tolist(), "n": len(reference)}
+
+
+def psi_against(binned: dict[str, Any] | None, current: np.ndarray) -> float:
+    """Population stability index of ``current`` against a reference binned by :func:`psi_bins`."""
+    current = current[~np.isnan(current)]
+    if binned is None or len(current) == 0:
+        return 0.0
+    edges = np.asarray(binned["edges"], dtype=float)
+    expected = np.asarray(binned["counts"], dtype=float) / binned["n"]
     actual = np.histogram(current, edges)[0] / len(current)
     expected, actual = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def share_distance(reference: pd.Series, current: pd.Series) -> float:
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
+    """Population stability index of ``current`` against ``reference`` (decile bins)."""
+    return psi_against(psi_bins(reference, bins), current)
+
+
+def category_counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.fillna("unknown").value_counts().items()}
+
+
+def share_distance(reference: dict[str, int], current: pd.Series) -> float:
     """Total variation distance between two category mixes (0 same, 1 disjoint)."""
-    ref = reference.fillna("unknown").value_counts(normalize=True)
+    import pandas as pd
+
+    counts = pd.Series(reference, dtype="int64")
+    ref = counts / counts.sum()
     cur = current.fillna("unknown").value_counts(normalize=True)
     both = ref.index.union(cur.index)
     return float(0.5 * np.abs(ref.reindex(both, fill_value=0) - cur.reindex(both, fill_value=0)).sum())
 
 
-def drift_scores(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, float]:
+@dataclass(kw_only=True)
+class DriftReference:
+    """The champion's training rows as drift needs them: price and size deciles, the state mix.
+
+    A few hundred bytes whatever the number of rows, so a round is compared with the champion's
+    data without reading that data again; computed once, when the rows are in hand (training).
+    """
+
+    rows: int
+    price: dict[str, Any] | None
+    house_size: dict[str, Any] | None
+    state: dict[str, int]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> DriftReference:
+        return cls(
+            rows=len(frame),
+            price=psi_bins(frame["price"].to_numpy(float)),
+            house_size=psi_bins(frame["house_size"].to_numpy(float)),
+            state=category_counts(frame["state"]),
+        )
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(asdict(self))  # the infinite outer edges are written as Infinity
+
+    @classmethod
+    def from_json(cls, text: str) -> DriftReference:
+        import json
+
+        return cls(**json.loads(text))
+
+
+def drift_scores(reference: DriftReference, current: pd.DataFrame) -> dict[str, float]:
     """Per-feature drift: PSI for price and size, mix distance for state."""
     return {
-        "price_psi": round(psi(reference["price"].to_numpy(float), current["price"].to_numpy(float)), 4),
-        "house_size_psi": round(psi(reference["house_size"].to_numpy(float), current["house_size"].to_numpy(float)), 4),
-        "state_mix": round(share_distance(reference["state"], current["state"]), 4),
+        "price_psi": round(psi_against(reference.price, current["price"].to_numpy(float)), 4),
+        "house_size_psi": round(psi_against(reference.house_size, current["house_size"].to_numpy(float)), 4),
+        "state_mix": round(share_distance(reference.state, current["state"]), 4),
     }
 
 
@@ -61,7 +120,7 @@ def decide_retrain(
     settings: Settings,
     *,
     current: pd.DataFrame,
-    reference: pd.DataFrame | None,
+    reference: DriftReference | None,
     new_rows: int,
     total_rows: int,
 ) -> Decision:
@@ -73,7 +132,7 @@ def decide_retrain(
     """
     share = new_rows / total_rows if total_rows else 0.0
     drift: dict[str, float] = {}
-    if reference is not None and len(current) and len(reference):
+    if reference is not None and len(current) and reference.rows:
         drift = drift_scores(reference, current)
     score = max(drift.values()) if drift else None
     threshold = settings.retrain_min_new_share

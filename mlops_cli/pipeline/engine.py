@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from mlops_cli.config import Settings
+    from mlops_cli.pipeline.decide import DriftReference
     from mlops_cli.pipeline.sources import DataSource
 
 Progress = Callable[[str], None]
@@ -69,6 +70,8 @@ class Pipeline:
     progress: Progress | None = None
     warnings: list[str] = field(default_factory=list)
     answers: dict[int, Any] = field(default_factory=dict)
+    # The test rows a round's training read, for its comparison right after (same rows).
+    test_sets: dict[int, pd.DataFrame] = field(default_factory=dict)
 
     @cached_property
     def source(self) -> DataSource:
@@ -289,8 +292,8 @@ def clean(pipe: Pipeline, round_id: int) -> None:
     with pipe.engine.begin() as conn:
         part = read_table(conn, raw_data, raw_data.c.round == round_id)
         conn.execute(delete(clean_data).where(clean_data.c.round == round_id))
-        earlier = read_table(conn, clean_data)
-        result = clean_rows(part, earlier, settings.test_size, settings.split_seed + r["batch"])
+        seen = read_table(conn, clean_data, columns=["row_hash"])["row_hash"].to_numpy(dtype="int64")
+        result = clean_rows(part, seen, settings.test_size, settings.split_seed + r["batch"])
         kept = result.kept.assign(batch=r["batch"], round=round_id)
         insert_frame(conn, clean_data, kept[[c.name for c in clean_data.columns]])
         update_round(
@@ -313,39 +316,55 @@ def _champion(pipe: Pipeline) -> dict[str, Any] | None:
     return None if champion is None else version_info(pipe.client, pipe.settings, champion, aliases={})
 
 
-def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any], round_id: int) -> pd.DataFrame:
-    """The champion's training rows; when it was trained on another dataset, the rows before."""
+def reference_key(round_id: int) -> str:
+    """The ``mlops_meta`` key of the drift reference of the version trained in ``round_id``."""
+    return f"drift_reference:{round_id}"
+
+
+def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any], round_id: int) -> DriftReference:
+    """The champion's training rows, summarised (stored when it was trained; computed and stored
+    here otherwise); when it was trained on another dataset, the rows before this round."""
+    from mlops_cli.pipeline.decide import DRIFT_COLUMNS, DriftReference
+
     if champion.get("dataset") == pipe.dataset_id and champion.get("round") is not None:
+        key = reference_key(champion["round"])
+        stored = get_meta(conn, key)
+        if stored is not None:
+            return DriftReference.from_json(stored)
         where = (clean_data.c.split == "train") & (clean_data.c.round <= champion["round"])
-    else:
-        where = clean_data.c.round < round_id
-    return read_table(conn, clean_data, where)
+        reference = DriftReference.of(read_table(conn, clean_data, where, columns=DRIFT_COLUMNS))
+        set_meta(conn, **{key: reference.to_json()})
+        return reference
+    return DriftReference.of(read_table(conn, clean_data, clean_data.c.round < round_id, columns=DRIFT_COLUMNS))
 
 
 def decide(pipe: Pipeline, round_id: int) -> None:
-    """``cleaned`` → ``decided``: retrain or not, and why, recorded with its numbers."""
-    from mlops_cli.pipeline.decide import decide_retrain
+    """``cleaned`` → ``decided``: retrain or not, and why, recorded with its numbers.
+
+    Reads only this round's rows, the round counts and the champion's stored drift summary:
+    its cost follows the batch, not the data so far.
+    """
+    from mlops_cli.pipeline.decide import DRIFT_COLUMNS, decide_retrain
 
     r = get_round(pipe.engine, round_id)
     pipe.say(f"batch {r['batch']}: deciding")
     champion = _champion(pipe)
-    with pipe.engine.connect() as conn:
+    with pipe.engine.begin() as conn:
         counted = conn.execute(
             select(batch_log.c.id, batch_log.c.rows_kept, batch_log.c.retrained).where(
                 batch_log.c.id <= round_id, batch_log.c.state.in_(COUNTED)
             )
         ).all()
-        current = read_table(conn, clean_data, clean_data.c.round == round_id)
+        current = read_table(conn, clean_data, clean_data.c.round == round_id, columns=DRIFT_COLUMNS)
         reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)
-    last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
-    decision = decide_retrain(
-        pipe.settings,
-        current=current,
-        reference=reference,
-        new_rows=sum(row.rows_kept or 0 for row in counted if row.id > last_retrain),
-        total_rows=sum(row.rows_kept or 0 for row in counted),
-    )
-    with pipe.engine.begin() as conn:
+        last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
+        decision = decide_retrain(
+            pipe.settings,
+            current=current,
+            reference=reference,
+            new_rows=sum(row.rows_kept or 0 for row in counted if row.id > last_retrain),
+            total_rows=sum(row.rows_kept or 0 for row in counted),
+        )
         update_round(
             conn,
             round_id,
@@ -367,15 +386,20 @@ def train(pipe: Pipeline, round_id: int) -> None:
     After a crash, a version an earlier attempt registered is adopted instead of training again,
     and runs left RUNNING by earlier attempts are ended.
     """
+    from mlops_cli.pipeline.decide import DriftReference
     from mlops_cli.pipeline.fit import adopt_earlier_attempt, train_and_register
 
     r = get_round(pipe.engine, round_id)
     client, experiment_id = pipe.mlflow
     identity = {"round": str(round_id), "dataset": pipe.dataset_id}
     result = adopt_earlier_attempt(client, pipe.settings, experiment_id, identity)
+    reference = None
     if result is None:
-        rows = read_table(pipe.engine, clean_data, clean_data.c.round <= round_id)
-        train_rows, test_rows = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+        upto = clean_data.c.round <= round_id  # two reads: no moment holds every row twice
+        train_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "train"))
+        test_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "test"))
+        pipe.test_sets[round_id] = test_rows  # the comparison's test set: the same rows
+        reference = DriftReference.of(train_rows).to_json()
         pipe.say(f"batch {r['batch']}: training on {len(train_rows)} rows")
         batches = ",".join(str(b) for b in sorted(set(train_rows["batch"].astype(int))))
 
@@ -395,6 +419,8 @@ def train(pipe: Pipeline, round_id: int) -> None:
             on_run_started=started,
         )
     with pipe.engine.begin() as conn:
+        if reference is not None:  # the drift reference of this version, should it become champion
+            set_meta(conn, **{reference_key(round_id): reference})
         update_round(
             conn, round_id, state="trained", version=result.version, rmse=result.metrics["rmse"], run_id=result.run_id
         )
@@ -414,7 +440,10 @@ def compare(pipe: Pipeline, round_id: int) -> None:
     champion = alias_version(pipe.client, settings, settings.champion_alias)
     if champion is not None and int(champion.version) != version:
         pipe.client.set_registered_model_alias(settings.model_name, settings.challenger_alias, str(version))
-    result = compare_versions(pipe.client, settings, version, current_test_set(pipe.engine, up_to_round=round_id))
+    test = pipe.test_sets.pop(round_id, None)
+    if test is None:  # not trained by this process (another task, or before a crash)
+        test = current_test_set(pipe.engine, up_to_round=round_id)
+    result = compare_versions(pipe.client, settings, version, test)
     with pipe.engine.begin() as conn:
         if result.promoted:
             record(conn, settings, result, pipe.actor, round_id=round_id)

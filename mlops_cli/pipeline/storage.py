@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 metadata = MetaData()
 # Bumped whenever a table changes shape: an older data DB is refused with a hint, never misread.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Answer bodies are stored compressed, in chunks well under MySQL's default max_allowed_packet.
 CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -75,6 +75,9 @@ clean_data = Table(
     Column("batch", Integer, nullable=False),
     Column("round", Integer, nullable=False),
     Column("split", String(8), nullable=False),
+    # The row's content hash (pandas' hash of the listing columns, as a signed 64-bit value):
+    # cleaning deduplicates a new round against this one column instead of every stored row.
+    Column("row_hash", BigInteger, nullable=False),
     Index("ix_clean_data_batch", "batch"),
     Index("ix_clean_data_round", "round"),
 )
@@ -188,9 +191,31 @@ def _check_schema(engine: Engine) -> None:
             "the data DB was written by an older mlops (its batch_log has no round states)",
             hint="move the data DB away (embedded: MLOPS_HOME/data.db) or drop its tables, then train again",
         )
+    if "row_hash" not in {c["name"] for c in inspect(engine).get_columns("clean_data")}:
+        _add_row_hashes(engine)
     with engine.begin() as conn:
-        if get_meta(conn, "schema_version") is None:
+        if get_meta(conn, "schema_version") != SCHEMA_VERSION:
             set_meta(conn, schema_version=SCHEMA_VERSION)
+
+
+def _add_row_hashes(engine: Engine) -> None:
+    """Schema 2 → 3: clean_data gains ``row_hash``. Its rows are rewritten with their hashes in
+    one transaction (the table has no key to update them by); nothing else changes."""
+    from sqlalchemy import text
+
+    names = [c.name for c in clean_data.columns if c.name != "row_hash"]
+    with engine.begin() as conn:
+        rows = read_table(conn, clean_data, columns=names)
+        conn.execute(text("ALTER TABLE clean_data ADD COLUMN row_hash BIGINT NOT NULL DEFAULT 0"))
+        conn.execute(delete(clean_data))
+        insert_frame(conn, clean_data, rows.assign(row_hash=row_hashes(rows))[[c.name for c in clean_data.columns]])
+
+
+def row_hashes(frame: pd.DataFrame) -> Any:
+    """The content hash of each row's listing columns, as stored in ``clean_data.row_hash``."""
+    import pandas as pd
+
+    return pd.util.hash_pandas_object(frame[CLEAN_COLUMNS], index=False).to_numpy().view("int64")
 
 
 def get_meta(conn: Connection, key: str) -> str | None:
@@ -214,13 +239,17 @@ def wipe_dataset(conn: Connection) -> None:
     """Forget every stored row, round and answer body (``--restart``); promotions stay."""
     for table in DATASET_TABLES:
         conn.execute(delete(table))
+    conn.execute(delete(mlops_meta).where(mlops_meta.c.key.like("drift_reference:%")))
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    clean = frame.astype(object).where(pd.notna(frame), None)
-    return clean.to_dict(orient="records")
+def _tuples(frame: pd.DataFrame) -> list[tuple]:
+    """The frame's rows as tuples of Python values, missing values as None (what every driver's
+    ``executemany`` takes without a per-value conversion of its own)."""
+    columns = []
+    for name in frame.columns:
+        values = frame[name].to_numpy(dtype=object, na_value=None)
+        columns.append(values)
+    return list(zip(*columns, strict=True))
 
 
 def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
@@ -243,21 +272,55 @@ def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
 
 
 def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+    """Append ``frame``'s rows to ``table`` in the connection's transaction, by the fastest route
+    of its driver: COPY on PostgreSQL; elsewhere one driver-level ``executemany`` of plain tuples
+    (SQLite runs it in C; PyMySQL folds it into multi-row INSERTs), 3x faster than SQLAlchemy's
+    insert of dicts."""
     if frame.empty:
         return
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         _copy_postgres(conn, table, frame)
-    else:
-        conn.execute(insert(table), _records(frame))
+        return
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marker is None:  # a driver with another parameter style: SQLAlchemy's generic route
+        conn.execute(insert(table), [dict(zip(frame.columns, row, strict=True)) for row in _tuples(frame)])
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in frame.columns)}) "
+        f"VALUES ({', '.join([marker] * len(frame.columns))})"
+    )
+    conn.exec_driver_sql(sql, _tuples(frame))  # through SQLAlchemy: its events and error types
 
 
-def read_table(bind: Engine | Connection, table: Table, where: Any = None) -> pd.DataFrame:
-    """Rows of ``table`` (optionally filtered) as a frame, float columns as float64."""
+def read_table(
+    bind: Engine | Connection, table: Table, where: Any = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Rows of ``table`` (optionally filtered, optionally only ``columns``) as a frame, float
+    columns as float64.
+
+    The rows come straight from the driver's cursor as tuples, without SQLAlchemy's row objects:
+    for the data tables (numbers and text) the driver's values are already the right ones, and
+    this is 3-4x faster on a million rows.
+    """
     import pandas as pd
+    from sqlalchemy.engine import Engine
 
-    query = select(table) if where is None else select(table).where(where)
-    frame = pd.DataFrame(_mappings(bind, query), columns=[c.name for c in table.columns])
-    for col in table.columns:
+    chosen = [table.c[name] for name in columns] if columns else list(table.columns)
+    query = select(*chosen) if where is None else select(*chosen).where(where)
+    names = [c.name for c in chosen]
+
+    def fetch(conn: Connection) -> list[tuple]:
+        return conn.execute(query).cursor.fetchall()
+
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            rows = fetch(conn)
+    else:
+        rows = fetch(bind)
+    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+    del rows
+    for col in chosen:
         if isinstance(col.type, Float):
             frame[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
     return frame

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,14 +10,13 @@ from mlops_cli.config import load_settings
 from mlops_cli.pipeline.clean import clean_rows
 from mlops_cli.pipeline.engine import clean, fetch, store
 from mlops_cli.pipeline.ingest import normalised_rows
-from mlops_cli.pipeline.storage import CLEAN_COLUMNS, batch_log_rows, clean_data, engine_for, raw_data, read_table
+from mlops_cli.pipeline.storage import batch_log_rows, clean_data, engine_for, raw_data, read_table
 from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
 
-NO_ROWS = pd.DataFrame(columns=CLEAN_COLUMNS)
 
-
-def cleaned(rows: list[dict], earlier: pd.DataFrame = NO_ROWS, seed: int = 42):
-    return clean_rows(normalised_rows(rows, "test"), earlier, test_size=0.15, seed=seed)
+def cleaned(rows: list[dict], earlier: pd.DataFrame | None = None, seed: int = 42):
+    seen = np.array([], dtype=np.int64) if earlier is None else earlier["row_hash"].to_numpy()
+    return clean_rows(normalised_rows(rows, "test"), seen, test_size=0.15, seed=seed)
 
 
 def test_invalid_rows_are_dropped_and_counted_by_reason() -> None:

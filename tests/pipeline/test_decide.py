@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlops_cli.config import load_settings
-from mlops_cli.pipeline.decide import decide_retrain, psi
+from mlops_cli.pipeline.decide import DriftReference, decide_retrain, psi
 from mlops_cli.pipeline.ingest import normalised_rows
 from tests.conftest import ROW
 
@@ -33,13 +33,13 @@ def test_first_batch_trains_because_there_is_no_champion(home) -> None:
 @pytest.mark.parametrize(("threshold", "retrain"), [(0.6, False), (0.5, True)])
 def test_share_of_new_rows_since_the_last_retrain(home, threshold: float, retrain: bool) -> None:
     settings = load_settings(retrain_min_new_share=threshold, drift_trigger=False)
-    decision = decide_retrain(settings, current=rows(100, 100), reference=rows(100, 0), new_rows=100, total_rows=200)
+    decision = decide_retrain(settings, current=rows(100, 100), reference=DriftReference.of(rows(100, 0)), new_rows=100, total_rows=200)
     assert (decision.new_rows, decision.total_rows, decision.new_share) == (100, 200, 0.5)
     assert decision.retrain is retrain
 
 
 def test_drift_is_a_second_trigger(home) -> None:
-    reference, drifted = rows(600, 0), rows(60, 600, price_factor=3.0, state="Ohio")
+    reference, drifted = DriftReference.of(rows(600, 0)), rows(60, 600, price_factor=3.0, state="Ohio")
     decision = decide_retrain(
         load_settings(drift_threshold=0.2), current=drifted, reference=reference, new_rows=60, total_rows=660
     )
@@ -53,5 +53,55 @@ def test_drift_is_a_second_trigger(home) -> None:
 
 
 def test_an_answer_with_no_clean_rows_never_trains(home) -> None:
-    decision = decide_retrain(load_settings(), current=rows(0, 0), reference=rows(100, 0), new_rows=0, total_rows=100)
+    decision = decide_retrain(load_settings(), current=rows(0, 0), reference=DriftReference.of(rows(100, 0)), new_rows=0, total_rows=100)
     assert not decision.retrain and decision.reason == "no clean rows in this answer"
+
+
+def test_a_stored_drift_reference_scores_exactly_like_the_rows_it_summarises(home) -> None:
+    """Decisions read the champion's summary, not its rows: the summary, written and read back,
+    must give the same scores as the rows themselves (to the last bit)."""
+    rng = np.random.default_rng(3)
+    reference = rows(2000, 0)
+    reference["price"] = rng.lognormal(12, 0.6, len(reference))
+    reference.loc[::7, "house_size"] = np.nan
+    reference.loc[::11, "state"] = None
+    current = rows(300, 5000, price_factor=1.4, state="Ohio")
+    summary = DriftReference.of(reference)
+    again = DriftReference.from_json(summary.to_json())
+    assert again == summary and len(summary.to_json()) < 2000
+    assert psi(reference["price"].to_numpy(float), current["price"].to_numpy(float)) == pytest.approx(
+        decide_retrain(load_settings(), current=current, reference=again, new_rows=1, total_rows=9).drift["price_psi"],
+        abs=5e-5,
+    )
+    both = [
+        decide_retrain(load_settings(), current=current, reference=r, new_rows=300, total_rows=2300)
+        for r in (summary, again)
+    ]
+    assert both[0] == both[1] and both[0].drift["state_mix"] > 0.5
+
+
+def test_deciding_reads_this_rounds_rows_only(home) -> None:
+    """Per-batch work follows the batch: with a champion in place, the decision reads the new
+    round's rows and the champion's stored summary, never the rows the champion was trained on."""
+    from sqlalchemy import event
+
+    from mlops_cli.pipeline.engine import clean, decide, fetch, open_pipeline, process_round, store
+    from mlops_cli.pipeline.storage import get_round
+
+    pipe = open_pipeline(load_settings(generator_batches=2, generator_batch_rows=300), reload_api=False)
+    process_round(pipe, fetch(pipe).round_id)
+    round_id = fetch(pipe).round_id
+    store(pipe, round_id), clean(pipe, round_id)
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(pipe.engine, "before_cursor_execute", listener)
+    try:
+        decide(pipe, round_id)
+    finally:
+        event.remove(pipe.engine, "before_cursor_execute", listener)
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM clean_data" in s]
+    assert reads and all("clean_data.round = " in s for s in reads), reads
+    assert get_round(pipe.engine, round_id)["drift_score"] is not None

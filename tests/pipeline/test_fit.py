@@ -20,7 +20,7 @@ from mlops_cli.schema import FEATURES, TARGET
 def rows(home) -> pd.DataFrame:
     settings = load_settings(generator_batch_rows=600)
     raw = normalised_rows(GeneratorSource(settings).rows(0), "test")
-    return clean_rows(raw, pd.DataFrame(columns=raw.columns), test_size=0.15, seed=1).kept
+    return clean_rows(raw, np.array([], dtype=np.int64), test_size=0.15, seed=1).kept
 
 
 def test_metrics_are_the_usual_ones() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.ops.services import mlops_command
+from mlops_cli.pipeline.storage import CLEAN_COLUMNS
 from tests.conftest import COURSE_END, QuietHandler, course_batches, run_json, run_mlops, serve_in_thread
 
 ROUND_COLUMNS = (
@@ -57,7 +58,9 @@ def loop_summary(home: Path) -> dict[str, object]:
     with sqlite3.connect(home / "data.db") as db:
         rounds = db.execute(f"SELECT {ROUND_COLUMNS} FROM batch_log ORDER BY id").fetchall()
         raw = db.execute("SELECT * FROM raw_data").fetchall()
-        clean = db.execute("SELECT * FROM clean_data").fetchall()
+        # the columns clean_data had when the snapshot was taken (row_hash came later)
+        columns = ", ".join(f'"{c}"' for c in [*CLEAN_COLUMNS, "batch", "round", "split"])
+        clean = db.execute(f"SELECT {columns} FROM clean_data").fetchall()
         promotions = db.execute(
             "SELECT action, old_version, new_version, old_rmse, new_rmse, test_rows FROM promotions ORDER BY id"
         ).fetchall()

@@ -18,7 +18,7 @@ from serving.fastpath import NotFoldable, fold
 @pytest.fixture
 def rows(home) -> pd.DataFrame:
     raw = normalised_rows(GeneratorSource(load_settings(generator_batch_rows=600)).rows(0), "test")
-    return clean_rows(raw, pd.DataFrame(columns=raw.columns), test_size=0.15, seed=1).kept
+    return clean_rows(raw, np.array([], dtype=np.int64), test_size=0.15, seed=1).kept
 
 
 def test_a_folded_linear_model_predicts_what_the_model_predicts(rows: pd.DataFrame, home) -> None:
