@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535, description="port of `mlops serve`")
     api_workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     api_max_batch: int = Field(1000, ge=1, le=100_000, description="most listings one /predict call may send")
+    api_max_body_bytes: int = Field(
+        1_048_576, ge=1024, le=1 << 30, description="largest /predict body; a bigger one is refused with 413 unread"
+    )
     api_watch_interval: float = Field(30.0, ge=0, description="seconds between alias checks (0: only /load_model)")
     api_retry_interval: float = Field(5.0, gt=0, description="seconds between load attempts while no model is loaded")
 

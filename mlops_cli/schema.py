@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from mlops_cli.errors import MalformedBatchError
 
@@ -115,7 +115,9 @@ def normalise(frame: pd.DataFrame, what: str = "batch") -> pd.DataFrame:
     for col in NUMERIC:
         raw = frame[col]
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
-        given = raw.notna() & (raw.astype("string").str.strip() != "")
+        given = raw.notna()
+        if not pd.api.types.is_numeric_dtype(raw):  # only text can be blank; numbers never are
+            given &= raw.astype("string").str.strip() != ""
         bad = given & numbers.isna()
         if given.sum() and bad.sum() / given.sum() > MAX_UNPARSEABLE_SHARE:
             examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:3])
@@ -167,6 +169,16 @@ EXAMPLE_LISTING = {
 Text = Annotated[str, Field(min_length=1, max_length=TEXT_WIDTH)]
 
 
+def _not_a_boolean(value: Any) -> Any:
+    # JSON true/false would otherwise be read as 1/0: a client bug, never a listing's value.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+NotBool = BeforeValidator(_not_a_boolean)
+
+
 def _bounded(name: str, description: str) -> Any:
     low, high = LIMITS[name]
     return Field(None, ge=low, le=high, allow_inf_nan=False, description=f"{description} (missing: imputed)")
@@ -183,17 +195,19 @@ class Listing(BaseModel):
 
     city: Text
     state: Text
-    zip_code: (
+    zip_code: Annotated[
         Annotated[str, Field(pattern=r"^\d{3,5}(\.0+)?$", description="US zip code, e.g. 00601")]
-        | Annotated[int, Field(ge=0, le=99_999)]
-    )
+        | Annotated[int, Field(ge=0, le=99_999)],
+        NotBool,
+    ]
     house_size: Annotated[
         float,
         Field(ge=LIMITS["house_size"][0], le=LIMITS["house_size"][1], allow_inf_nan=False, description="sq ft"),
+        NotBool,
     ]
-    bed: Annotated[float | None, _bounded("bed", "bedrooms")] = None
-    bath: Annotated[float | None, _bounded("bath", "bathrooms")] = None
-    acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres")] = None
+    bed: Annotated[float | None, _bounded("bed", "bedrooms"), NotBool] = None
+    bath: Annotated[float | None, _bounded("bath", "bathrooms"), NotBool] = None
+    acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres"), NotBool] = None
 
 
 LISTING_FIELDS = tuple(Listing.model_fields)

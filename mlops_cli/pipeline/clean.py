@@ -90,6 +90,17 @@ def split_batch(frame: pd.DataFrame, test_size: float, seed: int) -> pd.Series:
     return split
 
 
+def contains(seen: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in ``seen``, by binary search: O(len(values) log len(seen)) when
+    ``seen`` is sorted already (as the engine keeps it), instead of sorting both every time."""
+    if len(seen) == 0:
+        return np.zeros(len(values), dtype=bool)
+    if len(seen) > 1 and not bool(np.all(seen[1:] >= seen[:-1])):
+        seen = np.sort(seen)
+    at = np.minimum(np.searchsorted(seen, values), len(seen) - 1)
+    return seen[at] == values
+
+
 def clean_rows(part: pd.DataFrame, seen: np.ndarray, test_size: float, seed: int) -> CleanResult:
     """Valid rows of ``part`` (raw rows of one round) that are not duplicates of each other or of a
     row stored before (``seen``: the ``row_hash`` of every clean row stored so far), with their
@@ -101,7 +112,7 @@ def clean_rows(part: pd.DataFrame, seen: np.ndarray, test_size: float, seed: int
     frame = part[CLEAN_COLUMNS].reset_index(drop=True)
     reasons = invalid_reasons(frame)
     row_hash = row_hashes(frame)
-    duplicate = pd.Series(row_hash).duplicated().to_numpy() | np.isin(row_hash, seen)
+    duplicate = pd.Series(row_hash).duplicated().to_numpy() | contains(seen, row_hash)
     reasons[duplicate & reasons.isna().to_numpy()] = "duplicate"
     valid = reasons.isna().to_numpy()
     kept = frame[valid].copy()

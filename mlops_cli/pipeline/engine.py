@@ -44,6 +44,7 @@ from mlops_cli.pipeline.storage import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from mlflow import MlflowClient
     from sqlalchemy.engine import Connection, Engine
@@ -70,6 +71,7 @@ class Pipeline:
     progress: Progress | None = None
     warnings: list[str] = field(default_factory=list)
     answers: dict[int, Any] = field(default_factory=dict)
+    seen: SeenHashes | None = None  # clean rows' hashes so far (see _seen_hashes)
     # The test rows a round's training read, for its comparison right after (same rows).
     test_sets: dict[int, pd.DataFrame] = field(default_factory=dict)
 
@@ -290,10 +292,11 @@ def clean(pipe: Pipeline, round_id: int) -> None:
     pipe.say(f"batch {r['batch']}: cleaning {r['rows_new']} rows")
     settings = pipe.settings
     with pipe.engine.begin() as conn:
-        part = read_table(conn, raw_data, raw_data.c.round == round_id)
+        # by batch first: raw_data is indexed by batch, and a round's rows are all of one batch
+        part = read_table(conn, raw_data, (raw_data.c.batch == r["batch"]) & (raw_data.c.round == round_id))
         conn.execute(delete(clean_data).where(clean_data.c.round == round_id))
-        seen = read_table(conn, clean_data, columns=["row_hash"])["row_hash"].to_numpy(dtype="int64")
-        result = clean_rows(part, seen, settings.test_size, settings.split_seed + r["batch"])
+        seen = _seen_hashes(pipe, conn, round_id)
+        result = clean_rows(part, seen.values, settings.test_size, settings.split_seed + r["batch"])
         kept = result.kept.assign(batch=r["batch"], round=round_id)
         insert_frame(conn, clean_data, kept[[c.name for c in clean_data.columns]])
         update_round(
@@ -306,7 +309,39 @@ def clean(pipe: Pipeline, round_id: int) -> None:
             rows_train=result.rows_train,
             rows_test=result.rows_test,
         )
+    import numpy as np
+
+    if seen.complete:  # committed: later rounds are deduplicated against this one's rows too
+        pipe.seen = SeenHashes(upto=round_id, values=np.sort(np.concatenate([seen.values, result.kept["row_hash"]])))
+    else:
+        pipe.seen = None
     checkpoint("cleaned", r["batch"])
+
+
+@dataclass(kw_only=True)
+class SeenHashes:
+    """The sorted ``row_hash`` of every clean row of the rounds up to ``upto``: what a new round
+    is deduplicated against, kept between rounds so that each reads only the rows added since."""
+
+    upto: int
+    values: np.ndarray
+    complete: bool = True  # False: rounds after ``upto`` were included too (never cached)
+
+
+def _seen_hashes(pipe: Pipeline, conn: Connection, round_id: int) -> SeenHashes:
+    """The hashes of every clean row outside round ``round_id``: the cache plus newer rounds."""
+    import numpy as np
+
+    cached = pipe.seen if pipe.seen is not None and pipe.seen.upto < round_id else None
+    where = clean_data.c.round != round_id
+    if cached is not None:
+        where = where & (clean_data.c.round > cached.upto)
+    newer = read_table(conn, clean_data, where, columns=["row_hash", "round"])
+    values = newer["row_hash"].to_numpy(dtype="int64")
+    if cached is not None:
+        values = np.concatenate([cached.values, values])
+    ahead = bool(len(newer)) and int(newer["round"].max()) > round_id
+    return SeenHashes(upto=round_id - 1, values=np.sort(values), complete=not ahead)
 
 
 def _champion(pipe: Pipeline) -> dict[str, Any] | None:
