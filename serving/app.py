@@ -26,9 +26,59 @@ log = logging.getLogger("mlops.serving")
 bearer = HTTPBearer(auto_error=False, description="MLOPS_API_TOKEN")
 
 
-def _printable(value: Any) -> Any:
-    """Raw body bytes (invalid JSON, not even UTF-8) echoed back as text, never as a 500."""
-    return value.decode("utf-8", "replace")[:200] if isinstance(value, bytes) else value
+EXCERPT_CHARS = 80
+JSON_TYPES = ("application/json",)
+
+
+def _excerpt(value: Any, depth: int = 0) -> Any:
+    """What a 422 echoes of an invalid input: short and always valid JSON (a non-finite number
+    as text, long text cut, a listing's values cut one by one, anything deeper summarised)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= EXCERPT_CHARS else value[:EXCERPT_CHARS] + "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict) and depth == 0:
+        shown = dict(list(value.items())[:20])
+        return {str(k)[:EXCERPT_CHARS]: _excerpt(v, depth + 1) for k, v in shown.items()}
+    return f"<{type(value).__name__}>"
+
+
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    safe = {**error, "loc": ("body", *error["loc"]), "input": _excerpt(error.get("input"))}
+    if "ctx" in error:
+        safe["ctx"] = _excerpt(error["ctx"])
+    return safe
+
+
+async def _capped_body(request: Request, cap: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``cap`` bytes (from
+    Content-Length before reading anything, else while it streams in)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise HTTPException(413, detail=f"the body is larger than {cap} bytes (MLOPS_API_MAX_BODY_BYTES)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise HTTPException(413, detail=f"the body is larger than {cap} bytes (MLOPS_API_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def configure_logging() -> None:
+    """The API's own story (starts, loads, refusals, outages) on stderr, which `mlops up` writes to
+    logs/api.log; once per process, whatever number of apps it builds."""
+    logger = logging.getLogger("mlops")
+    if not any(getattr(handler, "mlops", False) for handler in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler.mlops = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def get_holder(request: Request) -> ModelHolder:
@@ -45,7 +95,7 @@ def serving_model(holder: ModelHolder) -> LoadedModel:
     return model
 
 
-def add_predict_route(app: FastAPI, max_batch: int, metrics: ApiMetrics) -> None:
+def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiMetrics) -> None:
     """/predict reads the raw body and validates it in one pydantic-core pass (JSON parsing
     included), choosing the one-listing or list schema from the first byte: FastAPI's own
     union body handling cost about a third of the throughput (bench/serve.py). The route sits
@@ -77,22 +127,25 @@ def add_predict_route(app: FastAPI, max_batch: int, metrics: ApiMetrics) -> None
         response_model=Prediction,
         openapi_extra={"requestBody": body_schema},
         responses={
+            413: {"description": "body larger than `MLOPS_API_MAX_BODY_BYTES`"},
+            415: {"description": "not sent as application/json"},
             422: {"description": "invalid listing: the field and the reason"},
             503: {"description": "no model loaded yet"},
         },
     )
     async def predict(request: Request) -> Response:
         """Predict the price of one listing or a list of up to `MLOPS_API_MAX_BATCH`."""
+        # JSON only: a page on any site may POST text/plain or a form here without a preflight.
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in JSON_TYPES:
+            raise HTTPException(415, detail="send the listing(s) as JSON (Content-Type: application/json)")
+        raw = await _capped_body(request, max_body)
         model = serving_model(request.app.state.holder)  # this request finishes on this model
-        raw = await request.body()
         sent_list = raw.lstrip()[:1] == b"["
         try:
             parsed = (many if sent_list else one).validate_json(raw)
         except ValidationError as exc:
-            errors = [
-                {**e, "loc": ("body", *e["loc"]), "input": _printable(e.get("input"))}
-                for e in exc.errors(include_url=False)
-            ]
+            errors = [_safe_error(e) for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors) from None
         listings = parsed if sent_list else [parsed]
         rows = [listing.__dict__ for listing in listings]
@@ -101,6 +154,7 @@ def add_predict_route(app: FastAPI, max_batch: int, metrics: ApiMetrics) -> None
         else:  # the pandas path takes milliseconds: keep it off the event loop
             prices = await run_in_threadpool(model.predict, rows)
         if not all(map(math.isfinite, prices)):
+            log.error("model version %s produced a non-finite prediction; answered 503", model.version)
             raise HTTPException(503, detail=f"model version {model.version} produced a non-finite prediction")
         metrics.predictions.inc(len(prices))
         # floats' repr is valid JSON for finite numbers; the model part is made once per model
@@ -161,6 +215,7 @@ def health_router() -> APIRouter:
         """The process answers."""
         return {"status": "alive"}
 
+    @router.get("", responses={503: {"description": "no model loaded yet, with the reason"}})
     @router.get("/ready", responses={503: {"description": "no model loaded yet, with the reason"}})
     async def ready(holder: Holder) -> dict[str, Any]:
         """Ready once a model is loaded (and from then on, even if MLflow goes away)."""
@@ -175,6 +230,13 @@ def create_app(
 ) -> FastAPI:
     """The inference API. Loads the champion in the background so it starts even when MLflow is down."""
     settings = settings or load_settings()
+    configure_logging()
+    log.info(
+        "inference API starting: model %s@%s from %s",
+        settings.model_name,
+        settings.champion_alias,
+        settings.public_dict()["mlflow_tracking_uri"],  # password masked
+    )
     metrics = ApiMetrics()
     if holder is None:
         holder = ModelHolder(settings, on_load=metrics.model_loaded)
@@ -196,7 +258,7 @@ def create_app(
     )
     app.state.holder = holder
     app.state.metrics = metrics
-    add_predict_route(app, settings.api_max_batch, metrics)
+    add_predict_route(app, settings.api_max_batch, settings.api_max_body_bytes, metrics)
     app.include_router(model_router(settings))
     app.include_router(health_router())
 

@@ -83,6 +83,54 @@ def test_malformed_json_is_422(client: TestClient) -> None:
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_422_not_500(client: TestClient, number: str) -> None:
+    body = '{"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": NUMBER}'.replace("NUMBER", number)
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert any(e["loc"] == ["body", "house_size"] for e in response.json()["detail"])
+
+
+def test_a_body_over_the_cap_is_413_before_it_is_parsed(settings) -> None:
+    app = create_app(settings.model_copy(update={"api_max_body_bytes": 10_000}), load_on_start=False)
+    with TestClient(app) as test_client:
+        big = {**LISTING, "street": "x" * 20_000}
+        response = test_client.post("/predict", json=big)
+        assert response.status_code == 413 and "10000 bytes" in response.json()["detail"]
+        assert len(response.content) < 500
+        chunks = (b'{"street": "' + b"y" * 4_000 for _ in range(5))  # no Content-Length: streamed
+        response = test_client.post("/predict", content=chunks, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413
+
+
+def test_a_422_echoes_a_short_excerpt_of_a_long_value(client: TestClient) -> None:
+    response = client.post("/predict", json={**LISTING, "city": "z" * 100_000})
+    assert response.status_code == 422 and len(response.content) < 1_000
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_predict_takes_json_only(client: TestClient, content_type: str | None) -> None:
+    """text/plain and forms can be posted cross-site by any page without a preflight."""
+    import json
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/predict", content=json.dumps(LISTING), headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["acre_lot", "bed", "house_size", "zip_code"])
+def test_booleans_are_not_numbers(client: TestClient, field: str) -> None:
+    response = client.post("/predict", json={**LISTING, field: False})
+    assert response.status_code == 422
+    assert any(e["loc"][:2] == ["body", field] for e in response.json()["detail"])
+
+
+def test_health_answers_like_ready(client: TestClient, settings) -> None:
+    assert client.get("/health").json() == client.get("/health/ready").json()
+    assert client.get("/health").json()["version"] == champion(settings)
+
+
 def test_predictions_match_mlflow_pyfunc(client: TestClient, settings) -> None:
     import mlflow.pyfunc
 
@@ -131,11 +179,13 @@ def test_load_a_version_then_back_to_the_alias(client: TestClient, settings) -> 
     assert back.json()["loaded"]["version"] == current and back.json()["loaded"]["alias"] == "champion"
 
 
-def test_a_failed_load_keeps_the_old_model(client: TestClient, settings) -> None:
+def test_a_failed_load_keeps_the_old_model(client: TestClient, settings, caplog: pytest.LogCaptureFixture) -> None:
     current = champion(settings)
     for body in ({"version": 999}, {"alias": "nope"}):
         response = client.post("/load_model", json=body, headers=TOKEN)
         assert response.status_code == 404 and f"still serving version {current}" in response.json()["detail"]
+    refusals = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and r.name == "mlops.serving"]
+    assert any(m.startswith("could not load house_prices@999") and f"still serving v{current}" in m for m in refusals)
     assert client.post("/predict", json=LISTING).json()["model"]["version"] == current
     both = client.post("/load_model", json={"version": 1, "alias": "champion"}, headers=TOKEN)
     assert both.status_code == 422
