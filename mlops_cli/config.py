@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535, description="port of `mlops serve`")
     api_workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     api_max_batch: int = Field(1000, ge=1, le=100_000, description="most listings one /predict call may send")
+    api_access_log: bool = Field(False, description="log one line per request of the inference API")
     api_max_body_bytes: int = Field(
         1_048_576, ge=1024, le=1 << 30, description="largest /predict body; a bigger one is refused with 413 unread"
     )
@@ -174,9 +175,14 @@ class Settings(BaseSettings):
             self.airflow_url = f"http://{self.api_host}:{self.airflow_port}"
         if not self.mlflow_artifact_root and self._tracking_is_local():
             self.mlflow_artifact_root = (self.home / "artifacts").as_uri()
-        token = self.api_token.get_secret_value() if self.api_token else None
-        if token is not None and token.strip().lower() in PLACEHOLDER_SECRETS and not self.is_embedded:
-            raise ValueError("MLOPS_API_TOKEN is a placeholder; set a real secret outside the embedded default")
+        token = self.api_token.get_secret_value() if self.api_token is not None else None
+        if token is not None and token.strip().lower() in PLACEHOLDER_SECRETS:
+            # everywhere: `mlops up` serves the embedded default on a port anyone on the host can reach
+            what = "empty" if not token.strip() else "a placeholder"
+            raise ValueError(
+                f"MLOPS_API_TOKEN is {what}: unset it to have one generated into MLOPS_HOME/api_token, "
+                "or set a long random secret"
+            )
         return self
 
     def _tracking_is_local(self) -> bool:
@@ -191,7 +197,10 @@ class Settings(BaseSettings):
         )
 
     def ensure_home(self) -> Path:
-        self.home.mkdir(parents=True, exist_ok=True)
+        """``MLOPS_HOME``, created private (0700): it holds the databases, the token and logs."""
+        if not self.home.is_dir():
+            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.home.chmod(0o700)  # mkdir's mode is filtered by the umask
         return self.home
 
     def api_token_value(self) -> str:
@@ -199,21 +208,35 @@ class Settings(BaseSettings):
         if self.api_token is not None:
             return self.api_token.get_secret_value()
         path = self.ensure_home() / "api_token"
-        if path.exists():
-            return path.read_text().strip()
-        token = secrets.token_urlsafe(32)
-        path.write_text(token + "\n")
-        path.chmod(0o600)
-        return token
+        if not path.exists():
+            _create_private(path, secrets.token_urlsafe(32) + "\n")
+        return path.read_text().strip()
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: secrets masked, where each value came from is not tracked."""
         data = self.model_dump(mode="json")
-        data["api_token"] = "set" if self.api_token else "generated into MLOPS_HOME/api_token"
+        data["api_token"] = "set" if self.api_token is not None else "generated into MLOPS_HOME/api_token"
         data["airflow_password"] = "set" if self.airflow_password else None
         for key in ("data_db_url", "mlflow_tracking_uri"):
             data[key] = mask_password(data[key])
         return data
+
+
+def _create_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only, atomically: never briefly world-readable,
+    never half-written; when another process created it first, theirs is kept."""
+    import os
+    import tempfile
+
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.link(temporary, path)  # fails if the file exists: the first writer wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)
 
 
 def mask_password(url: str | None) -> str | None:

@@ -147,20 +147,32 @@ class ModelHolder:
     def load(self, ref: str | int | None = None) -> LoadedModel:
         """Load and swap in ``ref`` (default: the champion alias). Raises on failure."""
         with self._load_lock:
+            wanted = self.settings.champion_alias if ref is None else ref
             try:
                 model = self.loader(self.settings, ref)
             except Exception as exc:
+                if str(exc) != self.last_error:  # the same failure again (retries) is not news
+                    kept = f"still serving v{self.current.version}" if self.current else "no model served yet"
+                    log.error("could not load %s@%s: %s; %s", self.settings.model_name, wanted, exc, kept)
                 self.last_error = str(exc)
                 if self.on_load:
                     self.on_load("failure", None)
                 raise
+            previous = self.current
             self.current = model
             self.last_error = None
             if model.alias == self.settings.champion_alias:
                 self.alias_target = model.version
             if self.on_load:
                 self.on_load("success", model)
-            log.info("serving %s v%s (%s path)", model.name, model.version, model.kind)
+            change = f"v{previous.version} → v{model.version}" if previous else f"v{model.version}"
+            log.info(
+                "serving %s %s (%s, %s path)",
+                model.name,
+                change,
+                model.alias or f"version {model.version}",
+                model.kind,
+            )
             return model
 
     def _alias_moved(self) -> bool:
@@ -172,12 +184,13 @@ class ModelHolder:
         return moved
 
     def _background(self) -> None:
+        outage: str | None = None  # what the last failed check said: logged once, not every interval
         while not self._stop.is_set():
             if self.current is None:
                 try:
                     self.load()
-                except Exception as exc:  # keep trying: MLflow may come back
-                    log.warning("no model yet: %s", exc)
+                except Exception:  # keep trying: MLflow may come back (load() logged why)
+                    pass
                 self._stop.wait(self.settings.api_retry_interval)
                 continue
             interval = self.settings.api_watch_interval
@@ -188,8 +201,13 @@ class ModelHolder:
             try:
                 if not self._stop.is_set() and self._alias_moved():
                     self.load()
+                if outage is not None:
+                    log.info("the registry answers again (still serving v%s)", self.current.version)
+                    outage = None
             except Exception as exc:  # an MLflow outage must not stop serving
-                log.warning("alias check failed, still serving v%s: %s", getattr(self.current, "version", "?"), exc)
+                if str(exc) != outage:
+                    log.warning("alias check failed, still serving v%s: %s", self.current.version, exc)
+                outage = str(exc)
 
     def start(self) -> None:
         """Load in the background (retrying until MLflow answers), then follow the alias."""

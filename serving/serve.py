@@ -36,4 +36,5 @@ def serve(settings: Settings, announce: Callable[[str], None] | None = None) -> 
         loop="uvloop",
         http="httptools",
         log_level="warning",
+        access_log=settings.api_access_log,  # one line per request: off by default (MLOPS_API_ACCESS_LOG)
     )

@@ -58,12 +58,31 @@ def test_unknown_key_in_file_is_refused(home: Path) -> None:
         load_settings()
 
 
-def test_placeholder_token_refused_outside_embedded_default(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLOPS_API_TOKEN", "changeme")
-    assert load_settings().api_token_value() == "changeme"  # embedded laptop default: allowed
-    monkeypatch.setenv("MLOPS_DATA_DB_URL", "postgresql://u@db/data")
-    with pytest.raises(ConfigError, match="placeholder"):
+@pytest.mark.parametrize("token", ["changeme", "admin", "", "   "])
+def test_placeholder_and_empty_tokens_are_refused_on_every_backend(
+    home: Path, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """`mlops up` serves the embedded default too: "changeme" would open /load_model to anyone
+    on the host, and an empty token would lock everyone out while `config show` said "generated"."""
+    monkeypatch.setenv("MLOPS_API_TOKEN", token)
+    with pytest.raises(ConfigError, match="MLOPS_API_TOKEN is (a placeholder|empty).*unset it"):
         load_settings()
+    monkeypatch.setenv("MLOPS_DATA_DB_URL", "postgresql://u@db/data")
+    with pytest.raises(ConfigError, match="MLOPS_API_TOKEN"):
+        load_settings()
+
+
+def test_home_is_private_and_the_token_never_readable_by_others(home: Path) -> None:
+    import os
+
+    old = os.umask(0o022)  # the usual shell umask: files would be 0644
+    try:
+        load_settings().api_token_value()
+    finally:
+        os.umask(old)
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert (home / "api_token").stat().st_mode & 0o777 == 0o600
+    assert not [p for p in home.iterdir() if p.name.startswith(".api_token")]  # no temporary left
 
 
 def test_generated_token_is_stable_and_private(home: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -64,6 +65,9 @@ def main() -> None:
 
     from mlops_cli.errors import MlopsError
 
+    # Whatever mlops and the services it starts write (databases, logs, artifacts, the token)
+    # is its owner's only: files 0600, folders 0700.
+    os.umask(0o077)
     session = Application()
     args = sys.argv[1:]
     # `-v` works after the subcommand too, as the hint on every error says

@@ -187,7 +187,10 @@ def down(
 
 
 def status(ctx: typer.Context, target: TargetOption = Target.local, as_json: JsonOption = False) -> None:
-    """Each service with its health, checked on its real health endpoint (or each rollout on k8s)."""
+    """Each service with its health, checked on its real health endpoint (or each rollout on k8s).
+
+    Exits 1 when a service is down or the stack is not running, 0 when everything is healthy.
+    """
     from mlops_cli.ops import stack
 
     app = application(ctx)
@@ -197,19 +200,23 @@ def status(ctx: typer.Context, target: TargetOption = Target.local, as_json: Jso
         rows = k8s.status()
         if as_json:
             app.print_json(rows)
-            return
-        for row in rows:
-            app.out.print(f"{row['kind']:<12} {row['name']:<12} {row['ready']}/{row['desired']} ready", highlight=False)
+        else:
+            for row in rows:
+                line = f"{row['kind']:<12} {row['name']:<12} {row['ready']}/{row['desired']} ready"
+                app.out.print(line, highlight=False)
+        if not rows or any(row["ready"] < row["desired"] for row in rows):
+            raise typer.Exit(1)  # for scripts and probes: not everything is up
         return
 
     rows = stack.status(app.settings())
     if as_json:
         app.print_json([r.to_dict() for r in rows])
-        return
-    if not rows:
+    elif not rows:
         app.out.print("the stack is not running: `mlops up` starts it")
-        return
-    _table(app, rows)
+    else:
+        _table(app, rows)
+    if not rows or not all(r.healthy for r in rows):
+        raise typer.Exit(1)  # for scripts and probes: not everything is up
 
 
 def logs(

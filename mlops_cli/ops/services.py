@@ -56,8 +56,6 @@ def mlflow_spec(settings: Settings) -> ServiceSpec:
             "-m",
             "mlflow",
             "server",
-            "--backend-store-uri",
-            str(settings.mlflow_tracking_uri),
             "--default-artifact-root",
             str(settings.mlflow_artifact_root),
             "--host",
@@ -71,6 +69,8 @@ def mlflow_spec(settings: Settings) -> ServiceSpec:
         port=settings.mlflow_port,
         health_path="/health",
         port_setting="MLOPS_MLFLOW_PORT",
+        # through the environment: a database password never shows in `ps`, stack.json or the log
+        env={"MLFLOW_BACKEND_STORE_URI": str(settings.mlflow_tracking_uri)},
     )
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,9 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     started = run_mlops("up", env=env)
     assert started.returncode == 0, started.stderr + started.stdout
     pids = our_pids(home)
-    status = json.loads(run_mlops("status", "--json", env=env).stdout)
+    checked = run_mlops("status", "--json", env=env)
+    assert checked.returncode == 0, checked.stdout  # all healthy: scripts may rely on it
+    status = json.loads(checked.stdout)
     assert {s["service"] for s in status} == SERVICES
     assert all(s["healthy"] for s in status), status
 
@@ -58,13 +64,17 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     assert not any(alive(pid) for pid in pids)
     assert all(port_is_free("127.0.0.1", int(port)) for port in stack_env.values())
     assert not (home / "stack.json").exists()
-    assert "not running" in run_mlops("status", env=env).stdout
+    stopped = run_mlops("status", env=env)
+    assert "not running" in stopped.stdout and stopped.returncode == 1
 
 
 def test_up_train_predict_status_down(home: Path, stack_env: dict[str, str]) -> None:
     check_stack_cycle(home, stack_env)
     logs = run_mlops("logs", "api", "-n", "500")
     assert logs.returncode == 0 and "starting:" in logs.stdout and "mlops_cli serve" in logs.stdout
+    # the API's own story: started, then each model it served (not "no model yet" forever)
+    assert "inference API starting: model house_prices@champion" in logs.stdout
+    assert re.search(r"serving house_prices (v\d+ → )?v\d+ \(champion, fast path\)", logs.stdout), logs.stdout
 
 
 @pytest.mark.external_db
@@ -136,3 +146,45 @@ def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str]) 
     assert api["healthy"] and f"serving v{champion}" in api["detail"]
     table = run_mlops("up", "--train")
     assert table.returncode == 0 and "where to look:" in table.stdout and "already running" in table.stderr
+
+
+@pytest.mark.external_db
+def test_secrets_stay_off_command_lines_and_logs_and_files_stay_private(
+    home: Path, stack_env: dict[str, str], postgres_url: str
+) -> None:
+    """A tracking DB password reaches `mlflow server` through its environment only: not in any
+    process's command line, not in stack.json or the logs; everything under MLOPS_HOME is the
+    owner's only. (The machine's PostgreSQL trusts local connections: the password is carried,
+    not checked.)"""
+    password = "pw-that-must-not-leak"
+    tracking = postgres_url.replace("postgres@", f"postgres:{password}@")
+    started = run_mlops("up", env={"MLOPS_MLFLOW_TRACKING_URI": tracking})
+    assert started.returncode == 0, started.stderr + started.stdout
+    leaks = []
+    for pid in our_pids(home):
+        pgid = os.getpgid(pid)
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and os.getpgid(int(proc.name)) == pgid:
+                    if password in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                        leaks.append(f"command line of {proc.name}")
+            except (ProcessLookupError, OSError):
+                continue
+    for path in home.rglob("*"):
+        if path.is_file() and path.suffix in (".log", ".json") and password in path.read_text(errors="replace"):
+            leaks.append(str(path.relative_to(home)))
+    assert not leaks
+    exposed = [
+        str(p.relative_to(home)) for p in [home, *home.rglob("*")] if not p.is_symlink() and p.stat().st_mode & 0o077
+    ]
+    assert not exposed, f"readable by others: {exposed}"
+
+    ui = json.loads((home / "stack.json").read_text())["services"]["ui"]["pid"]
+    os.killpg(os.getpgid(ui), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while alive(ui) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    checked = run_mlops("status", "--json", env={"MLOPS_MLFLOW_TRACKING_URI": tracking})
+    assert checked.returncode == 1, "a service is down: status must say so in its exit code"
+    assert [s["service"] for s in json.loads(checked.stdout) if not s["healthy"]] == ["ui"]
+    assert run_mlops("down", env={"MLOPS_MLFLOW_TRACKING_URI": tracking}).returncode == 0
