@@ -33,7 +33,9 @@ def test_first_batch_trains_because_there_is_no_champion(home) -> None:
 @pytest.mark.parametrize(("threshold", "retrain"), [(0.6, False), (0.5, True)])
 def test_share_of_new_rows_since_the_last_retrain(home, threshold: float, retrain: bool) -> None:
     settings = load_settings(retrain_min_new_share=threshold, drift_trigger=False)
-    decision = decide_retrain(settings, current=rows(100, 100), reference=DriftReference.of(rows(100, 0)), new_rows=100, total_rows=200)
+    decision = decide_retrain(
+        settings, current=rows(100, 100), reference=DriftReference.of(rows(100, 0)), new_rows=100, total_rows=200
+    )
     assert (decision.new_rows, decision.total_rows, decision.new_share) == (100, 200, 0.5)
     assert decision.retrain is retrain
 
@@ -53,7 +55,9 @@ def test_drift_is_a_second_trigger(home) -> None:
 
 
 def test_an_answer_with_no_clean_rows_never_trains(home) -> None:
-    decision = decide_retrain(load_settings(), current=rows(0, 0), reference=DriftReference.of(rows(100, 0)), new_rows=0, total_rows=100)
+    decision = decide_retrain(
+        load_settings(), current=rows(0, 0), reference=DriftReference.of(rows(100, 0)), new_rows=0, total_rows=100
+    )
     assert not decision.retrain and decision.reason == "no clean rows in this answer"
 
 
