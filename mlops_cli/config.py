@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535, description="port of `mlops serve`")
     api_workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     api_max_batch: int = Field(1000, ge=1, le=100_000, description="most listings one /predict call may send")
+    signing_key: SecretStr | None = Field(
+        None, description="HMAC key signing the versions training registers (default: MLOPS_HOME/signing_key)"
+    )
+    api_allow_unsigned: bool = Field(
+        False, description="let the inference API load versions mlops did not sign, in any flavour (unsafe)"
+    )
     api_access_log: bool = Field(False, description="log one line per request of the inference API")
     api_max_body_bytes: int = Field(
         1_048_576, ge=1024, le=1 << 30, description="largest /predict body; a bigger one is refused with 413 unread"
@@ -217,6 +223,7 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         data["api_token"] = "set" if self.api_token is not None else "generated into MLOPS_HOME/api_token"
         data["airflow_password"] = "set" if self.airflow_password else None
+        data["signing_key"] = "set" if self.signing_key is not None else "generated into MLOPS_HOME/signing_key"
         for key in ("data_db_url", "mlflow_tracking_uri"):
             data[key] = mask_password(data[key])
         return data

@@ -74,6 +74,11 @@ class ModelNotLoadable(RegistryError):
     """A registered version exists but cannot be loaded (its flavour, its artifacts)."""
 
 
+class ModelRefused(ModelNotLoadable):
+    """A registered version the inference API will not load: not signed by mlops training, or not
+    in the safe sklearn flavour."""
+
+
 class PromotionRefused(MlopsError):
     """A manual promotion that would make the champion worse, without --force."""
 

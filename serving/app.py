@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, TypeAdapter, ValidationError
 
 from mlops_cli.config import Settings, load_settings
-from mlops_cli.errors import RegistryUnavailable, VersionNotFound
+from mlops_cli.errors import ModelRefused, RegistryUnavailable, VersionNotFound
 from serving.metrics import ApiMetrics, MetricsMiddleware
 from serving.model_server import LoadedModel, ModelHolder
 from serving.schemas import Listing, LoadModelRequest, LoadModelResponse, ModelInfo, Prediction
@@ -182,6 +182,7 @@ def model_router(settings: Settings) -> APIRouter:
         responses={
             401: {"description": "missing or wrong token"},
             404: {"description": "no such version or alias"},
+            409: {"description": "a version mlops training did not sign (or not sklearn): refused"},
             503: {"description": "MLflow unreachable; the old model keeps serving"},
         },
     )
@@ -198,6 +199,8 @@ def model_router(settings: Settings) -> APIRouter:
             raise HTTPException(404, detail=f"{exc}; still serving version {previous}") from None
         except RegistryUnavailable as exc:
             raise HTTPException(503, detail=f"{exc}; still serving version {previous}") from None
+        except ModelRefused as exc:
+            raise HTTPException(409, detail=f"{exc}; still serving version {previous}") from None
         except Exception as exc:
             raise HTTPException(
                 502, detail=f"load failed ({type(exc).__name__}: {exc}); still serving {previous}"

@@ -48,8 +48,16 @@ class ApiMetrics:
         self.reloads = Counter("mlops_api_model_reloads", "Model loads by result", ["result"], registry=self.registry)
         for result in ("success", "failure"):
             self.reloads.labels(result)
+        self.refused = Counter(
+            "mlops_api_model_refused",
+            "Versions refused: not signed by mlops training, or not in the sklearn flavour",
+            registry=self.registry,
+        )
 
     def model_loaded(self, result: str, model: Any) -> None:
+        if result == "refused":
+            self.refused.inc()
+            result = "failure"
         self.reloads.labels(result).inc()
         if model is not None:
             self.model_info.clear()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import MlopsError, ModelNotLoadable
+from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -75,6 +75,8 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     client = connect(settings)
     ref = settings.champion_alias if ref is None else ref
     mv = resolve_version(client, settings, ref)
+    if not settings.api_allow_unsigned:
+        _check_trusted(settings, client, mv)
     info = version_info(client, settings, mv, aliases={})
     uri = f"models:/{settings.model_name}/{mv.version}"
     alias = None if str(ref).lstrip("v").isdigit() else str(ref)
@@ -111,6 +113,31 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     return LoadedModel(**identity, kind="pyfunc", predict=pyfunc_predictor(model), fallback_reason=reason)
 
 
+def _check_trusted(settings: Settings, client: Any, mv: Any) -> None:
+    """Refuse (ModelRefused) a version mlops training did not sign, or one not saved in MLflow's
+    sklearn flavour: a custom pyfunc would run its own code in this process when loaded."""
+    from mlops_cli.registry.signing import unsigned_reason
+
+    reason = unsigned_reason(settings, mv)
+    if reason is None:
+        from pathlib import Path
+
+        import yaml
+        from mlflow.artifacts import download_artifacts
+
+        try:
+            path = download_artifacts(artifact_uri=f"models:/{settings.model_name}/{mv.version}/MLmodel")
+            flavors = yaml.safe_load(Path(path).read_text()).get("flavors", {})
+        except Exception as exc:
+            if _is_outage(exc):
+                raise
+            flavors = {}
+        if "sklearn" not in flavors:
+            reason = f"version {mv.version} is not in MLflow's sklearn flavour (flavours: {sorted(flavors) or 'none'})"
+    if reason is not None:
+        raise ModelRefused(f"refused {settings.model_name} {reason}; MLOPS_API_ALLOW_UNSIGNED=true would load it")
+
+
 def _is_outage(exc: BaseException) -> bool:
     """A failure to reach MLflow or its artifact store: a connection error (requests' and httpx's
     derive from OSError) anywhere in the exception's chain of causes."""
@@ -140,6 +167,8 @@ class ModelHolder:
         self.current: LoadedModel | None = None
         self.last_error: str | None = "the first load has not finished"
         self.alias_target: int | None = None  # where the alias pointed at the last load or check
+        self.alias_seen: int | None = None  # where it pointed at the last check
+        self.refused_version: int | None = None  # the alias's version the watcher refused to load
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -156,7 +185,7 @@ class ModelHolder:
                     log.error("could not load %s@%s: %s; %s", self.settings.model_name, wanted, exc, kept)
                 self.last_error = str(exc)
                 if self.on_load:
-                    self.on_load("failure", None)
+                    self.on_load("refused" if isinstance(exc, ModelRefused) else "failure", None)
                 raise
             previous = self.current
             self.current = model
@@ -180,8 +209,9 @@ class ModelHolder:
 
         target = alias_version(connect(self.settings), self.settings, self.settings.champion_alias)
         version = int(target.version) if target else None
-        moved = version is not None and version != self.alias_target
-        return moved
+        self.alias_seen = version
+        # a version refused once is not tried again (nor counted again) until the alias moves on
+        return version is not None and version != self.alias_target and version != self.refused_version
 
     def _background(self) -> None:
         outage: str | None = None  # what the last failed check said: logged once, not every interval
@@ -198,16 +228,25 @@ class ModelHolder:
                 self._stop.wait(3600)
                 continue
             self._stop.wait(interval)
+            if self._stop.is_set():
+                break
             try:
-                if not self._stop.is_set() and self._alias_moved():
-                    self.load()
-                if outage is not None:
-                    log.info("the registry answers again (still serving v%s)", self.current.version)
-                    outage = None
+                moved = self._alias_moved()
             except Exception as exc:  # an MLflow outage must not stop serving
                 if str(exc) != outage:
                     log.warning("alias check failed, still serving v%s: %s", self.current.version, exc)
                 outage = str(exc)
+                continue
+            if outage is not None:
+                log.info("the registry answers again (still serving v%s)", self.current.version)
+                outage = None
+            if moved:
+                try:
+                    self.load()
+                except ModelRefused:
+                    self.refused_version = self.alias_seen
+                except Exception:  # load() logged why; the current model stays
+                    pass
 
     def start(self) -> None:
         """Load in the background (retrying until MLflow answers), then follow the alias."""

@@ -453,6 +453,9 @@ def train(pipe: Pipeline, round_id: int) -> None:
             run_name=f"batch-{r['batch']}",
             on_run_started=started,
         )
+    from mlops_cli.registry.signing import sign_version
+
+    sign_version(client, pipe.settings, result.version, result.run_id)  # an adopted version may lack it
     with pipe.engine.begin() as conn:
         if reference is not None:  # the drift reference of this version, should it become champion
             set_meta(conn, **{reference_key(round_id): reference})

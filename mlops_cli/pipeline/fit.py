@@ -12,6 +12,7 @@ import numpy as np
 from mlops_cli.errors import MlopsError
 from mlops_cli.pipeline.faults import checkpoint
 from mlops_cli.registry.scoring import regression_metrics
+from mlops_cli.registry.signing import sign_version
 from mlops_cli.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ def train_and_register(
         checkpoint("registered", int(tags["batch"]) if tags.get("batch", "").isdigit() else None)
     version = int(info.registered_model_version)
     _tag_version(client, settings, version, tags, metrics)
+    sign_version(client, settings, version, run.info.run_id)  # what the inference API will load
     return TrainResult(
         version=version, run_id=run.info.run_id, metrics=metrics, rows_train=len(train), rows_test=len(test)
     )

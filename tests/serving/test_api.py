@@ -226,6 +226,7 @@ def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_pa
     from mlops_cli.pipeline.fit import build_pipeline
     from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
     from mlops_cli.registry.client import configure
+    from mlops_cli.registry.signing import sign_version
 
     pyfunc_settings = serving_settings(
         settings.home.parent / "other" / ".mlops",
@@ -246,7 +247,9 @@ def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_pa
             input_example=data[FEATURES].head(2),
             skops_trusted_types=["numpy.dtype", "scipy.sparse._csr.csr_matrix"],
         )
-    client.set_registered_model_alias("house_prices_forest", "champion", str(info.registered_model_version))
+    version = int(info.registered_model_version)
+    sign_version(client, pyfunc_settings, version, info.run_id)  # as if our training had made it
+    client.set_registered_model_alias("house_prices_forest", "champion", str(version))
     app = create_app(pyfunc_settings)
     with TestClient(app) as api:
         assert wait_until_loaded(app.state.holder, 60) is not None, app.state.holder.last_error
