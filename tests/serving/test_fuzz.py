@@ -36,3 +36,33 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_no_input_causes_a_server_error(case) -> None:
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI):
+    from fastapi.testclient import TestClient
+
+    return TestClient(app)
+
+
+@schema.include(path="/predict", method="POST").parametrize()
+def test_hostile_variants_of_every_generated_body_are_refused_with_a_4xx(case, app: FastAPI, client) -> None:
+    """Each body schemathesis generates, sent the ways a careless client or an attacker would:
+    as text/plain (a cross-site form post needs no preflight), padded past the size cap, and
+    with a non-finite number: 415, 413 and 422, never a 5xx and never an echo of the body."""
+    import json
+
+    from hypothesis import assume
+
+    assume(isinstance(case.body, dict | list))  # only JSON objects and arrays have these variants
+    raw = json.dumps(case.body).encode()
+    plain = client.post("/predict", content=raw, headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415, plain.text[:300]
+    cap = app.state.holder.settings.api_max_body_bytes
+    padded = client.post("/predict", content=raw + b" " * cap, headers={"Content-Type": "application/json"})
+    assert padded.status_code == 413 and len(padded.content) < 500, padded.text[:300]
+    listing = case.body if isinstance(case.body, dict) else {"city": "X", "state": "Y", "zip_code": "00601"}
+    for number in ("NaN", "Infinity", "-1e999"):
+        text = json.dumps({**listing, "house_size": 0}).replace('"house_size": 0', f'"house_size": {number}')
+        answer = client.post("/predict", content=text, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422, f"{number}: {answer.status_code} {answer.text[:300]}"
