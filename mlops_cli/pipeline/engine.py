@@ -423,13 +423,16 @@ def train(pipe: Pipeline, round_id: int) -> None:
     """
     from mlops_cli.pipeline.decide import DriftReference
     from mlops_cli.pipeline.fit import adopt_earlier_attempt, train_and_register
+    from mlops_cli.registry.signing import sign_version
 
     r = get_round(pipe.engine, round_id)
     client, experiment_id = pipe.mlflow
     identity = {"round": str(round_id), "dataset": pipe.dataset_id}
     result = adopt_earlier_attempt(client, pipe.settings, experiment_id, identity)
     reference = None
-    if result is None:
+    if result is not None:  # registered before a crash, maybe before it was signed
+        sign_version(client, pipe.settings, result.version, result.run_id)
+    else:
         upto = clean_data.c.round <= round_id  # two reads: no moment holds every row twice
         train_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "train"))
         test_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "test"))
@@ -453,9 +456,6 @@ def train(pipe: Pipeline, round_id: int) -> None:
             run_name=f"batch-{r['batch']}",
             on_run_started=started,
         )
-    from mlops_cli.registry.signing import sign_version
-
-    sign_version(client, pipe.settings, result.version, result.run_id)  # an adopted version may lack it
     with pipe.engine.begin() as conn:
         if reference is not None:  # the drift reference of this version, should it become champion
             set_meta(conn, **{reference_key(round_id): reference})

@@ -26,6 +26,9 @@ def loop_state(home: Path, env: dict[str, str]) -> dict[str, object]:
     versions, aliases, promotions, and the MLflow runs' final states."""
     from mlflow import MlflowClient
 
+    from mlops_cli.config import load_settings
+    from mlops_cli.registry.signing import unsigned_reason
+
     with sqlite3.connect(home / "data.db") as db:
         state = {
             "raw": db.execute("SELECT * FROM raw_data ORDER BY round, price, house_size, city").fetchall(),
@@ -39,6 +42,9 @@ def loop_state(home: Path, env: dict[str, str]) -> dict[str, object]:
     state["versions"] = [(m["version"], m["batches"], m["round"], m["rmse"], m["aliases"]) for m in models]
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("house_prices")
+    settings = load_settings(home=home)  # its signing key lives in that home
+    registered = client.search_model_versions(f"name='{settings.model_name}'")
+    state["signed"] = sorted((int(mv.version), unsigned_reason(settings, mv)) for mv in registered)
     statuses = [run.info.status for run in client.search_runs([experiment.experiment_id])]
     state["finished_runs"] = statuses.count("FINISHED")
     state["running_runs"] = statuses.count("RUNNING")
@@ -137,6 +143,7 @@ def test_kill_at_every_step_boundary_then_rerun_equals_an_uninterrupted_run(
 
     after_kills, uninterrupted = loop_state(home, {}), loop_state(reference_home, reference_env)
     assert after_kills == uninterrupted
+    assert [reason for _, reason in after_kills["signed"]] == [None] * 3, "every version the API would load"
     assert uninterrupted["running_runs"] == 0 and uninterrupted["finished_runs"] == len(uninterrupted["versions"]) == 3
     assert [(p[0], p[2]) for p in after_kills["promotions"]] == [("first", 1), ("auto", 3)], "paths as intended"
     assert run_json("train", "--all")["batches"] == [], "nothing is left to resume or fetch"
