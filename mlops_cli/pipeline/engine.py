@@ -283,6 +283,7 @@ def store(pipe: Pipeline, round_id: int) -> None:
 
 def clean(pipe: Pipeline, round_id: int) -> None:
     """``stored`` → ``cleaned``: the round's valid, new rows in ``clean_data``, with their split."""
+    import numpy as np
     from sqlalchemy import delete
 
     from mlops_cli.pipeline.clean import clean_rows
@@ -309,8 +310,6 @@ def clean(pipe: Pipeline, round_id: int) -> None:
             rows_train=result.rows_train,
             rows_test=result.rows_test,
         )
-    import numpy as np
-
     if seen.complete:  # committed: later rounds are deduplicated against this one's rows too
         pipe.seen = SeenHashes(upto=round_id, values=np.sort(np.concatenate([seen.values, result.kept["row_hash"]])))
     else:

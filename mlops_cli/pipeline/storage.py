@@ -245,10 +245,7 @@ def wipe_dataset(conn: Connection) -> None:
 def _tuples(frame: pd.DataFrame) -> list[tuple]:
     """The frame's rows as tuples of Python values, missing values as None (what every driver's
     ``executemany`` takes without a per-value conversion of its own)."""
-    columns = []
-    for name in frame.columns:
-        values = frame[name].to_numpy(dtype=object, na_value=None)
-        columns.append(values)
+    columns = [frame[name].to_numpy(dtype=object, na_value=None) for name in frame.columns]
     return list(zip(*columns, strict=True))
 
 
