@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     test_size: float = Field(0.15, gt=0, lt=1)
     split_seed: int = 42
     max_categories: int = Field(60, ge=2, le=10_000, description="one-hot categories per column, rest pooled")
+    model: Literal["linear", "ridge", "loglinear", "hgb", "auto"] = Field(
+        "linear",
+        description="model fitted at each retrain; auto fits every candidate and keeps the best on a validation split",
+    )
 
     # inference API
     api_url: str | None = Field(None, description="the inference API (default: http://API_HOST:API_PORT)")

@@ -32,6 +32,7 @@ def models_table(settings: Settings) -> pd.DataFrame:
             {
                 "version": v["version"],
                 "aliases": ", ".join(v["aliases"]),
+                "model": v["model_type"] or "linear",  # versions from before the candidates were seed recipes
                 "RMSE": v["rmse"],
                 "MAE": v["mae"],
                 "R²": v["r2"],
@@ -39,6 +40,8 @@ def models_table(settings: Settings) -> pd.DataFrame:
                 "rows": v["rows_train"],
                 "created": v["created"],
                 "champion": "champion" in v["aliases"],
+                # auto: every candidate's RMSE on the validation rows it was chosen on
+                "validation RMSE": ", ".join(f"{k} {r:,.0f}" for k, r in sorted(v["validation_rmse"].items())),
             }
             for v in versions
         ]

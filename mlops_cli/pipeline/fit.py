@@ -20,11 +20,16 @@ if TYPE_CHECKING:
 
     import pandas as pd
     from mlflow import MlflowClient
+    from sklearn.base import BaseEstimator
     from sklearn.pipeline import Pipeline
 
     from mlops_cli.config import Settings
 
-MODEL_TYPES = ("linear", "ridge")
+MODEL_TYPES = ("linear", "ridge", "loglinear", "hgb")
+# What `MLOPS_MODEL=auto` tries at each retrain, in this order (the first wins a tie).
+CANDIDATES = MODEL_TYPES
+# auto: the share of the training rows held out to choose between candidates (never the test rows)
+VALIDATION_SHARE = 0.15
 MIN_TRAIN_ROWS = 20
 METRICS = ("rmse", "mae", "r2", "mape")
 
@@ -38,8 +43,59 @@ class TrainResult:
     rows_test: int
 
 
-def build_pipeline(max_categories: int, model_type: str = "linear") -> Pipeline:
-    """OneHotEncoder on city/state/zip (bounded, unknowns pooled), median imputation, regression."""
+def build_pipeline(max_categories: int, model_type: str = "linear", seed: int = 0) -> BaseEstimator:
+    """The pipeline of ``model_type``:
+
+    - ``linear`` (the seed recipe), ``ridge``: one-hot city/state/zip (bounded, unknowns pooled),
+      median imputation, a linear regression of the price;
+    - ``loglinear``: the same features with log-scaled numbers, a ridge regression of log(price):
+      prices are always positive;
+    - ``hgb``: gradient-boosted trees on log(price) with native categorical splits (categories
+      beyond the bound and unknown ones go to the missing-value branch), early stopping.
+    """
+    if model_type not in MODEL_TYPES:
+        raise MlopsError(f"unknown model type {model_type!r}", hint=f"one of {', '.join(MODEL_TYPES)} (or auto)")
+    if model_type == "hgb":
+        return _trees(max_categories, seed)
+    if model_type == "loglinear":
+        return _log_target(_linear(max_categories, "ridge", log_numbers=True))
+    return _linear(max_categories, model_type)
+
+
+def _log_target(pipeline: BaseEstimator) -> BaseEstimator:
+    """``pipeline`` fitted on log(price), predicting exp(...): a price is never negative."""
+    from sklearn.compose import TransformedTargetRegressor
+
+    return TransformedTargetRegressor(regressor=pipeline, func=np.log, inverse_func=np.exp, check_inverse=False)
+
+
+def _trees(max_categories: int, seed: int) -> BaseEstimator:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    codes = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        min_frequency=3,
+        max_categories=min(max_categories * 4, 250),  # native categorical splits take up to 255 levels
+    )
+    features = ColumnTransformer(
+        [("categorical", codes, CATEGORICAL_FEATURES), ("numeric", "passthrough", NUMERIC_FEATURES)]
+    )
+    trees = HistGradientBoostingRegressor(
+        categorical_features=list(range(len(CATEGORICAL_FEATURES))),
+        max_iter=300,
+        learning_rate=0.08,
+        early_stopping=True,  # on its own 10 % of the training rows
+        random_state=seed,
+    )
+    return _log_target(Pipeline([("features", features), ("regressor", trees)]))
+
+
+def _linear(max_categories: int, model_type: str, log_numbers: bool = False) -> Pipeline:
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LinearRegression, Ridge
@@ -55,14 +111,26 @@ def build_pipeline(max_categories: int, model_type: str = "linear") -> Pipeline:
             ),
         ]
     )
+    numeric = SimpleImputer(strategy="median")
+    if log_numbers:  # sizes and lots span six orders of magnitude (and typos): log1p tames them
+        from sklearn.preprocessing import FunctionTransformer
+
+        log1p = FunctionTransformer(np.log1p, feature_names_out="one-to-one")
+        numeric = Pipeline([("impute", numeric), ("log", log1p)])
     features = ColumnTransformer(
         [
             ("categorical", categorical, CATEGORICAL_FEATURES),
-            ("numeric", SimpleImputer(strategy="median"), NUMERIC_FEATURES),
+            ("numeric", numeric, NUMERIC_FEATURES),
         ]
     )
     regressor = Ridge(alpha=1.0) if model_type == "ridge" else LinearRegression()
     return Pipeline([("features", features), ("regressor", regressor)])
+
+
+def _types_to_trust(pipeline: BaseEstimator) -> list[str]:
+    import skops.io
+
+    return sorted({"numpy.dtype", *skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))})
 
 
 def _pip_requirements() -> list[str]:
@@ -79,14 +147,37 @@ def _pip_requirements() -> list[str]:
     ]
 
 
-def fit(settings: Settings, train: pd.DataFrame, test: pd.DataFrame, model_type: str) -> tuple[Pipeline, dict]:
+def fit(settings: Settings, train: pd.DataFrame, test: pd.DataFrame, model_type: str) -> tuple[BaseEstimator, dict]:
     """Fit on ``train``; metrics on ``test`` (on ``train`` when there is no test row yet)."""
     if len(train) < MIN_TRAIN_ROWS:
         raise MlopsError(f"only {len(train)} training rows; need at least {MIN_TRAIN_ROWS}")
     evaluation = test if len(test) else train
-    pipeline = build_pipeline(settings.max_categories, model_type)
+    pipeline = build_pipeline(settings.max_categories, model_type, settings.split_seed)
     pipeline.fit(train[FEATURES], train[TARGET])
     return pipeline, regression_metrics(evaluation[TARGET].to_numpy(), pipeline.predict(evaluation[FEATURES]))
+
+
+@dataclass(kw_only=True)
+class Choice:
+    model_type: str
+    validation: dict[str, dict[str, float]]  # each candidate's metrics on the validation rows
+
+
+def choose_model(settings: Settings, train: pd.DataFrame) -> Choice:
+    """``auto``: every candidate fitted on most training rows and scored on the rest (the test
+    rows are never looked at: they stay for champion/challenger); the lowest validation RMSE wins."""
+    from sklearn.model_selection import train_test_split
+
+    if len(train) < 2 * MIN_TRAIN_ROWS:  # too few rows to hold any out: the seed recipe
+        return Choice(model_type="linear", validation={})
+    fitting, held = train_test_split(train, test_size=VALIDATION_SHARE, random_state=settings.split_seed)
+    validation = {}
+    for candidate in CANDIDATES:
+        pipeline = build_pipeline(settings.max_categories, candidate, settings.split_seed)
+        pipeline.fit(fitting[FEATURES], fitting[TARGET])
+        validation[candidate] = regression_metrics(held[TARGET].to_numpy(), pipeline.predict(held[FEATURES]))
+    best = min(CANDIDATES, key=lambda c: validation[c]["rmse"])
+    return Choice(model_type=best, validation=validation)
 
 
 def _version_of_run(client: MlflowClient, settings: Settings, run_id: str) -> int | None:
@@ -140,28 +231,44 @@ def train_and_register(
     test: pd.DataFrame,
     tags: dict[str, str],
     run_name: str,
-    model_type: str = "linear",
+    model_type: str | None = None,
     on_run_started: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Fit on ``train``, score on ``test``, log to a new MLflow run tagged ``tags`` and register a
-    version of the model carrying the same tags and its metrics."""
+    version of the model carrying the same tags and its metrics.
+
+    ``model_type`` defaults to ``MLOPS_MODEL``; ``auto`` chooses on a validation split of the
+    training rows (:func:`choose_model`): each candidate is a child run of the batch's run with
+    its validation scores, and the version is tagged with the winner and every candidate's RMSE.
+    """
     from mlops_cli.registry.client import offline_mlflow_env
 
     offline_mlflow_env()
     import mlflow
     from mlflow.models import infer_signature
 
-    pipeline, metrics = fit(settings, train, test, model_type)
-    tags = {**tags, "rows_train": str(len(train)), "rows_test": str(len(test)), "model_type": model_type}
+    model_type = model_type or settings.model
+    choice = choose_model(settings, train) if model_type == "auto" else None
+    chosen = choice.model_type if choice else model_type
+    pipeline, metrics = fit(settings, train, test, chosen)
+    tags = {**tags, "rows_train": str(len(train)), "rows_test": str(len(test)), "model_type": chosen}
+    if choice:
+        tags["chosen_by"] = "auto: lowest validation RMSE"
+        tags.update({f"validation_rmse_{c}": repr(m["rmse"]) for c, m in choice.validation.items()})
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     if on_run_started:
         on_run_started(run.info.run_id)
     example = train[FEATURES].head(5)
     # MLflow prints "Successfully registered model ..." straight to stderr; our CLI reports it.
     with mlflow.start_run(run_id=run.info.run_id), contextlib.redirect_stderr(io.StringIO()):
+        for candidate, scores in (choice.validation if choice else {}).items():
+            with mlflow.start_run(run_name=f"candidate-{candidate}", nested=True):
+                mlflow.log_params({"model_type": candidate, "validation_share": VALIDATION_SHARE})
+                mlflow.log_metrics({f"validation_{k}": v for k, v in scores.items()})
+                mlflow.set_tag("chosen", str(candidate == chosen).lower())
         mlflow.log_params(
             {
-                "model_type": model_type,
+                "model_type": chosen,
                 "max_categories": settings.max_categories,
                 "features": ",".join(FEATURES),
                 "test_size": settings.test_size,
@@ -176,8 +283,9 @@ def train_and_register(
             input_example=example,
             registered_model_name=settings.model_name,
             pip_requirements=_pip_requirements(),
-            # skops (MLflow's safe format) must be told the plain numpy dtypes are fine to load
-            skops_trusted_types=["numpy.dtype"],
+            # skops (MLflow's safe format) loads only the types it is told to trust: the ones
+            # this very pipeline is made of (signed by us, see registry/signing.py)
+            skops_trusted_types=_types_to_trust(pipeline),
         )
         checkpoint("registered", int(tags["batch"]) if tags.get("batch", "").isdigit() else None)
     version = int(info.registered_model_version)

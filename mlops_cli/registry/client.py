@@ -157,6 +157,8 @@ def version_info(
         info[key] = int(tags[key]) if tags.get(key, "").isdigit() else None
     info["dataset"] = tags.get("dataset")
     info["model_type"] = tags.get("model_type")
+    prefix = "validation_rmse_"  # MLOPS_MODEL=auto: each candidate's score on the validation rows
+    info["validation_rmse"] = {k.removeprefix(prefix): float(v) for k, v in tags.items() if k.startswith(prefix)}
     return info
 
 

@@ -9,7 +9,7 @@ import pytest
 from mlops_cli.config import load_settings
 from mlops_cli.errors import MlopsError
 from mlops_cli.pipeline.clean import clean_rows
-from mlops_cli.pipeline.fit import MIN_TRAIN_ROWS, build_pipeline, fit
+from mlops_cli.pipeline.fit import CANDIDATES, MIN_TRAIN_ROWS, MODEL_TYPES, build_pipeline, choose_model, fit
 from mlops_cli.pipeline.ingest import normalised_rows
 from mlops_cli.pipeline.sources import GeneratorSource
 from mlops_cli.registry.scoring import regression_metrics
@@ -41,13 +41,33 @@ def test_the_model_is_scored_on_the_test_rows_and_is_reproducible(rows: pd.DataF
     assert metrics == expected and 0 < metrics["r2"] <= 1
 
 
-def test_unknown_categories_and_missing_values_are_predicted(rows: pd.DataFrame, home) -> None:
-    model, _ = fit(load_settings(), rows, rows.iloc[:0], "ridge")
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_unknown_categories_and_missing_values_are_predicted(rows: pd.DataFrame, home, model_type: str) -> None:
+    model, _ = fit(load_settings(), rows, rows.iloc[:0], model_type)
     odd = pd.DataFrame(
         [{"city": "Atlantis", "state": None, "zip_code": "99999", "bed": None, "bath": 2.0, "house_size": None}],
         columns=FEATURES,
     )
     assert np.isfinite(model.predict(odd[FEATURES])).all()
+
+
+@pytest.mark.parametrize("model_type", ["loglinear", "hgb"])
+def test_log_price_models_never_predict_a_negative_price(rows: pd.DataFrame, home, model_type: str) -> None:
+    model, _ = fit(load_settings(), rows, rows.iloc[:0], model_type)
+    extreme = rows[FEATURES].copy()
+    extreme["house_size"] = extreme["house_size"] * 50  # far outside anything seen
+    extreme["bed"] = 0.0
+    assert (model.predict(extreme) > 0).all() and (model.predict(rows[FEATURES]) > 0).all()
+
+
+def test_auto_keeps_the_candidate_with_the_lowest_validation_rmse(rows: pd.DataFrame, home) -> None:
+    settings = load_settings(model="auto")
+    train = rows[rows["split"] == "train"]
+    choice = choose_model(settings, train)
+    assert set(choice.validation) == set(CANDIDATES)
+    assert choice.model_type == min(CANDIDATES, key=lambda c: choice.validation[c]["rmse"])
+    assert choose_model(settings, train) == choice, "the same rows and seed choose the same way"
+    assert choose_model(settings, train.head(2 * MIN_TRAIN_ROWS - 1)).model_type == "linear"
 
 
 def test_too_few_training_rows_is_a_clear_error(rows: pd.DataFrame, home) -> None:
