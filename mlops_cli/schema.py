@@ -200,11 +200,7 @@ class Listing(BaseModel):
         | Annotated[int, Field(ge=0, le=99_999)],
         NotBool,
     ]
-    house_size: Annotated[
-        float,
-        Field(ge=LIMITS["house_size"][0], le=LIMITS["house_size"][1], allow_inf_nan=False, description="sq ft"),
-        NotBool,
-    ]
+    house_size: Annotated[float | None, _bounded("house_size", "living area in sq ft"), NotBool] = None
     bed: Annotated[float | None, _bounded("bed", "bedrooms"), NotBool] = None
     bath: Annotated[float | None, _bounded("bath", "bathrooms"), NotBool] = None
     acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres"), NotBool] = None

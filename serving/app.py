@@ -3,6 +3,7 @@
 No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 """
 
+import json
 import logging
 import math
 import secrets
@@ -58,8 +59,10 @@ async def _capped_body(request: Request, cap: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed ``cap`` bytes (from
     Content-Length before reading anything, else while it streams in)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise HTTPException(413, detail=f"the body is larger than {cap} bytes (MLOPS_API_MAX_BODY_BYTES)")
+    if declared.isdigit():
+        if int(declared) > cap:
+            raise HTTPException(413, detail=f"the body is larger than {cap} bytes (MLOPS_API_MAX_BODY_BYTES)")
+        return await request.body()  # the server reads no more than Content-Length says
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -150,15 +153,16 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         listings = parsed if sent_list else [parsed]
         rows = [listing.__dict__ for listing in listings]
         if model.kind == "fast":  # microseconds per row: cheaper than a thread hop
-            prices = model.predict(rows)
+            prices, unseen = model.predict_marked(rows)
         else:  # the pandas path takes milliseconds: keep it off the event loop
-            prices = await run_in_threadpool(model.predict, rows)
+            prices, unseen = await run_in_threadpool(model.predict_marked, rows)
         if not all(map(math.isfinite, prices)):
             log.error("model version %s produced a non-finite prediction; answered 503", model.version)
             raise HTTPException(503, detail=f"model version {model.version} produced a non-finite prediction")
         metrics.predictions.inc(len(prices))
+        unseen_json = ",".join("[]" if not u else json.dumps(u) for u in unseen)
         # floats' repr is valid JSON for finite numbers; the model part is made once per model
-        body = f'{{"predictions":[{",".join(map(repr, prices))}],"model":{model.ref_json}}}'
+        body = f'{{"predictions":[{",".join(map(repr, prices))}],"unseen":[{unseen_json}],"model":{model.ref_json}}}'
         return Response(body, media_type="application/json")
 
 

@@ -39,7 +39,9 @@ class FoldedModel:
     checked_rows: int = 0
     order: list[tuple[str, bool]] = field(default_factory=list)
 
-    def predict_one(self, row: dict[str, Any]) -> float:
+    def predict_one(self, row: dict[str, Any], unseen: list[str] | None = None) -> float:
+        """The price of ``row``; the text fields it holds that training never saw are appended
+        to ``unseen`` (when given): they are priced as the pooled unknown category."""
         total = self.intercept
         for name in CATEGORICAL_FEATURES:
             value = row.get(name)
@@ -49,7 +51,11 @@ class FoldedModel:
             contribution = self.categories[name].get(value)
             if contribution is None:  # not as sent: normalise ("austin " → "Austin", 601 → "00601") and retry
                 key = normalise_category(name, value)
-                contribution = self.missing[name] if key is None else self.categories[name].get(key, self.unknown[name])
+                contribution = self.missing[name] if key is None else self.categories[name].get(key)
+                if contribution is None:
+                    contribution = self.unknown[name]
+                    if unseen is not None:
+                        unseen.append(name)
             total += contribution
         for name in NUMERIC_FEATURES:
             value = row.get(name)
@@ -58,6 +64,11 @@ class FoldedModel:
 
     def predict(self, rows: list[dict[str, Any]]) -> list[float]:
         return [self.predict_one(row) for row in rows]
+
+    def predict_marked(self, rows: list[dict[str, Any]]) -> tuple[list[float], list[list[str]]]:
+        """Prices and, per row, the fields never seen in training, in one pass."""
+        unseen: list[list[str]] = [[] for _ in rows]
+        return [self.predict_one(row, marks) for row, marks in zip(rows, unseen, strict=True)], unseen
 
 
 def normalise_category(name: str, value: Any) -> str | None:
@@ -104,6 +115,8 @@ def _walk(model: Any) -> list[Any]:
     for attr in ("steps", "transformers_"):
         for item in getattr(model, attr, []) or []:
             out.extend(_walk(item[1]))
+    if hasattr(model, "regressor_"):  # TransformedTargetRegressor (the log-price models)
+        out.extend(_walk(model.regressor_))
     return out
 
 

@@ -31,6 +31,35 @@ class LoadedModel:
     predict: Predictor = field(repr=False)
     fallback_reason: str | None = None
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # the values each text feature took in training (empty: the model's encoders are not known)
+    known: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # prices and unseen fields in one pass (the fast path's); else predict + unseen
+    marked: Callable[[list[dict[str, Any]]], tuple[list[float], list[list[str]]]] | None = field(
+        default=None, repr=False
+    )
+
+    def predict_marked(self, rows: list[dict[str, Any]]) -> tuple[list[float], list[list[str]]]:
+        if self.marked is not None:
+            return self.marked(rows)
+        return self.predict(rows), self.unseen(rows)
+
+    def unseen(self, rows: list[dict[str, Any]]) -> list[list[str]]:
+        """Per listing, the text fields whose value the model never saw in training: it was
+        answered, but from the pooled "unknown" category (e.g. "Atlantis", or "TX" for "Texas")."""
+        from serving.fastpath import normalise_category
+
+        out = []
+        for row in rows:
+            fields = []
+            for name, values in self.known.items():
+                value = row.get(name)
+                if value is None or value in values:
+                    continue
+                key = normalise_category(name, value)
+                if key is not None and key not in values:  # blank after normalising: imputed, not unseen
+                    fields.append(name)
+            out.append(fields)
+        return out
 
     @property
     def ref_json(self) -> str:
@@ -70,7 +99,7 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     import mlflow.sklearn
 
     from mlops_cli.registry.client import connect, resolve_version, unreachable, version_info
-    from serving.fastpath import NotFoldable, fold
+    from serving.fastpath import NotFoldable, fold, known_categories
 
     client = connect(settings)
     ref = settings.champion_alias if ref is None else ref
@@ -92,8 +121,10 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     try:
         if allow_fast:
             try:
-                folded = fold(mlflow.sklearn.load_model(uri))
-                return LoadedModel(**identity, kind="fast", predict=folded.predict)
+                fitted = mlflow.sklearn.load_model(uri)
+                identity["known"] = {k: frozenset(v) for k, v in known_categories(fitted).items()}
+                folded = fold(fitted)
+                return LoadedModel(**identity, kind="fast", predict=folded.predict, marked=folded.predict_marked)
             except NotFoldable as exc:
                 reason = str(exc)
             except MlopsError:

@@ -17,6 +17,10 @@ class ModelRef(BaseModel):
 
 class Prediction(BaseModel):
     predictions: list[float] = Field(description="predicted prices, in the order of the listings")
+    unseen: list[list[str]] = Field(
+        description="per listing, the text fields whose value the model never saw in training (answered "
+        "from the pooled unknown category: check the spelling, e.g. 'Texas' not 'TX')"
+    )
     model: ModelRef
 
 

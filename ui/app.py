@@ -78,8 +78,11 @@ def predict_page() -> None:
             model = answer["model"]
             st.metric("Predicted price", f"${answer['predictions'][0]:,.0f}")
             st.caption(f"by {model['name']} version {model['version']} ({model['alias'] or 'pinned version'})")
+            unseen = (answer.get("unseen") or [[]])[0]
+            if unseen:
+                st.warning(f"Never seen in training: {', '.join(unseen)}; priced as an unknown place.")
     st.subheader("Many listings from a CSV")
-    upload = st.file_uploader("CSV with city, state, zip_code, house_size, bed, bath, acre_lot", type="csv")
+    upload = st.file_uploader("CSV with city, state, zip_code (and house_size, bed, bath, acre_lot)", type="csv")
     if upload is not None:
         frame = pd.read_csv(upload, dtype={"zip_code": str})
         missing = [c for c in REQUIRED_LISTING_FIELDS if c not in frame.columns]
@@ -93,6 +96,7 @@ def predict_page() -> None:
             st.error(f"Prediction failed: {exc.message}")
             return
         frame["predicted_price"] = answer["predictions"]
+        frame["unseen"] = [", ".join(u) for u in answer["unseen"]]
         frame["model_version"] = answer["versions"]
         st.dataframe(frame, width="stretch")
         buffer = io.StringIO()

@@ -45,6 +45,9 @@ def predict(
     )
     for name in (*LISTING_FIELDS, "predicted price"):
         table.add_column(name, justify="right" if name in (*NUMERIC_LISTING_FIELDS, "predicted price") else "left")
-    for listing, price in zip(listings, answer["predictions"], strict=True):
-        table.add_row(*(str(listing.get(name, "")) for name in LISTING_FIELDS), money(price))
+    for listing, price, unseen in zip(listings, answer["predictions"], answer["unseen"], strict=True):
+        shown = [str(listing.get(name, "")) + ("*" if name in unseen else "") for name in LISTING_FIELDS]
+        table.add_row(*shown, money(price))
     app.out.print(table)
+    if any(answer["unseen"]):
+        app.warn("* a value the model never saw in training: priced as an unknown place (check its spelling)")

@@ -104,11 +104,13 @@ def predict(api_url: str, listings: list[dict[str, Any]], max_batch: int) -> dic
     if not listings:
         raise MlopsError("no listings to price")
     predictions: list[float] = []
+    unseen: list[list[str]] = []
     versions: list[int] = []
     answer: dict[str, Any] = {}
     for start in range(0, len(listings), max_batch):
         chunk = listings[start : start + max_batch]
         answer = request_predictions(api_url, chunk)
         predictions += answer["predictions"]
+        unseen += answer.get("unseen") or [[] for _ in chunk]  # an older API does not say
         versions += [answer["model"]["version"]] * len(chunk)
-    return {"predictions": predictions, "versions": versions, "model": answer["model"]}
+    return {"predictions": predictions, "unseen": unseen, "versions": versions, "model": answer["model"]}

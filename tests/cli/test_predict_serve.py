@@ -23,6 +23,15 @@ def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[s
     assert answer["model"]["alias"] == "champion" and len(answer["predictions"]) == 1
 
 
+def test_predict_without_house_size_marks_a_value_never_seen(api: str, registry_env: dict[str, str]) -> None:
+    odd = ["-s", "city=Austin", "-s", "state=Atlantis", "-s", "zip_code=75003"]
+    table = run_mlops("predict", "--url", api, *odd, env=registry_env)
+    assert table.returncode == 0, table.stderr
+    assert "Atlantis*" in table.stdout and "never saw in training" in table.stderr
+    answer = json.loads(run_mlops("predict", "--url", api, *odd, "--json", env=registry_env).stdout)
+    assert answer["unseen"] == [["state"]] and answer["predictions"][0] > 0
+
+
 def test_predict_from_json_and_csv_files(api: str, registry_env: dict[str, str], tmp_path: Path) -> None:
     listing = {"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": 1800}
     (tmp_path / "l.json").write_text(json.dumps([listing, {**listing, "house_size": 3000}]))

@@ -73,3 +73,7 @@ def test_auto_on_real_listings_beats_the_seed_recipe_and_is_served(tmp_path: Pat
         assert wait_until_loaded(app.state.holder, 60) is not None, app.state.holder.last_error
         answer = api.post("/predict", json=LISTING).json()
         assert answer["model"]["version"] == int(champion.version) and answer["predictions"][0] > 0
+        assert answer["unseen"] == [["city", "state", "zip_code"]], "Austin, Texas is not in this data"
+        local = test.dropna(subset=["city"]).iloc[0]
+        here = {"city": local["city"], "state": local["state"], "zip_code": local["zip_code"]}  # no house_size
+        assert api.post("/predict", json=here).json()["unseen"] == [[]]

@@ -54,8 +54,17 @@ def test_fields_the_model_does_not_use_are_ignored(client: TestClient) -> None:
 
 
 def test_missing_optional_numbers_are_imputed(client: TestClient) -> None:
-    sparse = {k: LISTING[k] for k in ("city", "state", "zip_code", "house_size")}
-    assert client.post("/predict", json=sparse).status_code == 200
+    """A quarter of real listings have no house_size: the model imputes it, so the API answers."""
+    sparse = {k: LISTING[k] for k in ("city", "state", "zip_code")}
+    response = client.post("/predict", json=sparse)
+    assert response.status_code == 200 and response.json()["predictions"][0] > 0
+
+
+def test_each_prediction_names_the_values_never_seen_in_training(client: TestClient) -> None:
+    odd = [LISTING, {**LISTING, "state": "Atlantis"}, {**LISTING, "city": "Nowhere Town", "zip_code": "99999"}]
+    body = client.post("/predict", json=odd).json()
+    assert body["unseen"] == [[], ["state"], ["city", "zip_code"]]
+    assert len(body["predictions"]) == 3
 
 
 @pytest.mark.parametrize(
