@@ -436,6 +436,9 @@ def train(pipe: Pipeline, round_id: int) -> None:
         train_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "train"))
         test_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "test"))
         pipe.test_sets[round_id] = test_rows  # the comparison's test set: the same rows
+        fingerprint = training_fingerprint(pipe.settings, train_rows)
+        if _reuse_same_training(pipe, r, fingerprint):
+            return
         reference = DriftReference.of(train_rows).to_json()
         pipe.say(f"batch {r['batch']}: training on {len(train_rows)} rows")
         batches = ",".join(str(b) for b in sorted(set(train_rows["batch"].astype(int))))
@@ -451,7 +454,7 @@ def train(pipe: Pipeline, round_id: int) -> None:
             experiment_id,
             train=train_rows,
             test=test_rows,
-            tags={**identity, "batch": str(r["batch"]), "batches": batches},
+            tags={**identity, "batch": str(r["batch"]), "batches": batches, FINGERPRINT_TAG: fingerprint},
             run_name=f"batch-{r['batch']}",
             on_run_started=started,
         )
@@ -462,6 +465,43 @@ def train(pipe: Pipeline, round_id: int) -> None:
             conn, round_id, state="trained", version=result.version, rmse=result.metrics["rmse"], run_id=result.run_id
         )
     checkpoint("trained", r["batch"])
+
+
+FINGERPRINT_TAG = "train_fingerprint"
+
+
+def training_fingerprint(settings: Settings, train_rows: pd.DataFrame) -> str:
+    """What a version was fitted from: the model setting and its training rows, whatever their
+    order (a digest of their row hashes)."""
+    import numpy as np
+
+    digest = hashlib.sha256(f"{settings.model}|{settings.max_categories}|".encode())
+    digest.update(np.sort(train_rows["row_hash"].to_numpy(dtype="int64")).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _reuse_same_training(pipe: Pipeline, r: dict[str, Any], fingerprint: str) -> bool:
+    """When a registered version was fitted from exactly this (e.g. `--restart` over the same
+    data), register no copy: the champion itself ends the round, another version is compared
+    with the champion in place of a new one. False when there is none."""
+    from mlops_cli.registry.client import alias_version
+
+    settings = pipe.settings
+    query = f"name='{settings.model_name}' and tags.{FINGERPRINT_TAG} = '{fingerprint}'"
+    same = max(pipe.client.search_model_versions(query), key=lambda mv: int(mv.version), default=None)
+    if same is None:
+        return False
+    champion = alias_version(pipe.client, settings, settings.champion_alias)
+    with pipe.engine.begin() as conn:
+        if champion is not None and champion.version == same.version:
+            reason = f"{r['reason']}; same training rows as champion v{same.version}: nothing registered"
+            update_round(conn, r["id"], state="compared", promoted=False, reason=reason[:255])
+        else:
+            reason = f"{r['reason']}; v{same.version} was fitted on the same rows: reused"
+            rmse = float(same.tags["rmse"]) if "rmse" in (same.tags or {}) else None
+            reused = {"version": int(same.version), "rmse": rmse, "run_id": same.run_id}
+            update_round(conn, r["id"], state="trained", reason=reason[:255], **reused)
+    return True
 
 
 def compare(pipe: Pipeline, round_id: int) -> None:
