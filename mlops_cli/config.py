@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(9090, ge=1, le=65535, description="port of the local Prometheus")
     stack_start_timeout: float = Field(120.0, gt=0, description="seconds each service may take to become healthy")
     stack_stop_timeout: float = Field(10.0, gt=0, description="seconds before a service that ignores SIGTERM is killed")
+    stack_max_restarts: int = Field(
+        5, ge=0, le=1000, description="times `mlops up`'s watchdog restarts a service that died (0: never)"
+    )
 
     # Airflow (`mlops up --with airflow`, `mlops train --runner airflow`)
     airflow_url: str | None = Field(None, description="Airflow's API server (default: http://API_HOST:AIRFLOW_PORT)")

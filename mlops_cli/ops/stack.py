@@ -51,6 +51,7 @@ class ServiceState:
     log: str
     command: list[str]
     open_url: str = ""
+    restarts: int = 0  # times the supervisor (ops/supervise.py) started it again after it died
 
 
 @dataclass(kw_only=True)
@@ -61,6 +62,7 @@ class ServiceStatus:
     running: bool
     healthy: bool
     detail: str
+    restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,14 +140,19 @@ def process_start_time(pid: int) -> str | None:
 
 def is_ours(service: ServiceState) -> bool:
     """Alive, and the same process we started."""
+    return same_process(service.pid, service.start_time)
+
+
+def same_process(pid: int, start_time: str | None) -> bool:
+    """``pid`` is alive and is the process that started at ``start_time`` (not a recycled pid)."""
     try:
-        os.kill(service.pid, 0)
+        os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    if service.start_time is None or not Path("/proc").exists():
+    if start_time is None or not Path("/proc").exists():
         return True
-    fields = _proc_stat(service.pid)
-    return fields is not None and fields[19] == service.start_time and fields[0] != "Z"
+    fields = _proc_stat(pid)
+    return fields is not None and fields[19] == start_time and fields[0] != "Z"
 
 
 def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
@@ -273,6 +280,9 @@ def up(
         stop_services([state.pop(name) for name in started], settings.stack_stop_timeout)
         write_state(settings, state)
         raise
+    from mlops_cli.ops import supervise
+
+    supervise.start(settings)  # from now on a service that dies is started again
     return status(settings), wanted.skipped
 
 
@@ -334,7 +344,10 @@ def stop_services(services: list[ServiceState], timeout: float) -> list[ServiceS
 
 def down(settings: Settings, on_event: Event | None = None) -> list[str]:
     """Stop every service `up` started, in parallel. Returns the names stopped."""
+    from mlops_cli.ops import supervise
+
     event = on_event or (lambda name, what: None)
+    supervise.stop(settings)  # first: it must not restart what is being stopped
     state = read_state(settings)
     for name in state:
         event(name, "stopping")
@@ -363,7 +376,8 @@ def status(settings: Settings) -> list[ServiceStatus]:
                 pid=service.pid if running else None,
                 running=running,
                 healthy=ok,
-                detail=detail,
+                detail=detail + (f" (restarted {service.restarts}x)" if service.restarts else ""),
+                restarts=service.restarts,
             )
         )
     return out

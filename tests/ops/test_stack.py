@@ -158,7 +158,8 @@ def test_secrets_stay_off_command_lines_and_logs_and_files_stay_private(
     not checked.)"""
     password = "pw-that-must-not-leak"
     tracking = postgres_url.replace("postgres@", f"postgres:{password}@")
-    started = run_mlops("up", env={"MLOPS_MLFLOW_TRACKING_URI": tracking})
+    # no watchdog here: the UI is killed below to see `status` report it down
+    started = run_mlops("up", env={"MLOPS_MLFLOW_TRACKING_URI": tracking, "MLOPS_STACK_MAX_RESTARTS": "0"})
     assert started.returncode == 0, started.stderr + started.stdout
     leaks = []
     for pid in our_pids(home):
@@ -188,3 +189,30 @@ def test_secrets_stay_off_command_lines_and_logs_and_files_stay_private(
     assert checked.returncode == 1, "a service is down: status must say so in its exit code"
     assert [s["service"] for s in json.loads(checked.stdout) if not s["healthy"]] == ["ui"]
     assert run_mlops("down", env={"MLOPS_MLFLOW_TRACKING_URI": tracking}).returncode == 0
+
+
+def test_a_service_that_dies_is_started_again_and_counted(home: Path, stack_env: dict[str, str]) -> None:
+    """kill -9 of a service's leader (MLflow's workers keep its port): the watchdog stops what is
+    left of it, starts it again, counts it; `down` stops the watchdog with the stack."""
+    started = run_mlops("up")
+    assert started.returncode == 0, started.stderr + started.stdout
+    before = json.loads((home / "stack.json").read_text())["services"]
+    for name in ("mlflow", "data-api"):
+        os.kill(before[name]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    rows: dict = {}
+    while time.monotonic() < deadline:
+        rows = {r["service"]: r for r in json.loads(run_mlops("status", "--json").stdout)}
+        if all(rows[n]["healthy"] and rows[n]["restarts"] == 1 for n in ("mlflow", "data-api")):
+            break
+        time.sleep(1)
+    for name in ("mlflow", "data-api"):
+        assert rows[name]["healthy"] and rows[name]["restarts"] == 1, rows[name]
+        assert rows[name]["pid"] != before[name]["pid"] and "restarted 1x" in rows[name]["detail"]
+    assert rows["api"]["restarts"] == 0
+    log = (home / "logs" / "supervisor.log").read_text()
+    assert "mlflow (pid" in log and "had died: started again" in log
+    watchdog = json.loads((home / "supervisor.json").read_text())["pid"]
+    assert run_mlops("down").returncode == 0
+    assert not alive(watchdog) and not (home / "supervisor.json").exists()
+    assert all(port_is_free("127.0.0.1", int(port)) for port in stack_env.values())
