@@ -43,6 +43,11 @@ def mlops_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "mlops_cli", *args]
 
 
+def supervisor_command() -> list[str]:
+    """The local stack's watchdog (``ops/supervise.py``), run by this Python."""
+    return [sys.executable, "-m", "mlops_cli.ops.supervise"]
+
+
 def local_tracking_uri(settings: Settings) -> str:
     return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
 

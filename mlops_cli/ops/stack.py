@@ -280,10 +280,54 @@ def up(
         stop_services([state.pop(name) for name in started], settings.stack_stop_timeout)
         write_state(settings, state)
         raise
-    from mlops_cli.ops import supervise
-
-    supervise.start(settings)  # from now on a service that dies is started again
+    start_watchdog(settings)  # from now on a service that dies is started again (ops/supervise.py)
     return status(settings), wanted.skipped
+
+
+# --- the watchdog (its loop is ops/supervise.py) -------------------------------------------------
+
+
+def watchdog_path(settings: Settings) -> Path:
+    return settings.home / "supervisor.json"
+
+
+def start_watchdog(settings: Settings) -> None:
+    """Start the watchdog unless one runs for this home (or restarts are turned off)."""
+    from mlops_cli.ops.services import supervisor_command
+
+    if settings.stack_max_restarts == 0 or watchdog_pid(settings) is not None:
+        return
+    log = settings.home / "logs" / "supervisor.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            supervisor_command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "MLOPS_HOME": str(settings.home)},
+            cwd=settings.home,
+            start_new_session=True,
+        )
+    record = {"pid": process.pid, "start_time": process_start_time(process.pid)}
+    watchdog_path(settings).write_text(json.dumps(record))
+
+
+def watchdog_pid(settings: Settings) -> int | None:
+    """The watchdog's pid, when the one recorded for this home is alive."""
+    try:
+        record = json.loads(watchdog_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    return record["pid"] if same_process(record["pid"], record.get("start_time")) else None
+
+
+def stop_watchdog(settings: Settings) -> None:
+    """Stop the watchdog and wait for it: after this, nothing restarts a service."""
+    pid = watchdog_pid(settings)
+    if pid is not None:
+        stop_process_groups([pid], timeout=10)
+    watchdog_path(settings).unlink(missing_ok=True)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -344,10 +388,8 @@ def stop_services(services: list[ServiceState], timeout: float) -> list[ServiceS
 
 def down(settings: Settings, on_event: Event | None = None) -> list[str]:
     """Stop every service `up` started, in parallel. Returns the names stopped."""
-    from mlops_cli.ops import supervise
-
     event = on_event or (lambda name, what: None)
-    supervise.stop(settings)  # first: it must not restart what is being stopped
+    stop_watchdog(settings)  # first: it must not restart what is being stopped
     state = read_state(settings)
     for name in state:
         event(name, "stopping")

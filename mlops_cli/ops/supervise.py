@@ -1,8 +1,9 @@
 """The local stack's watchdog: a service that dies is started again, with backoff, up to a limit.
 
-`mlops up` starts it (detached, like the services) once every service is healthy;
-`mlops down` stops it first, so it never restarts what `down` is stopping. It restarts on
-process death only (an unhealthy but living service is shown by `mlops status`, not killed):
+`mlops up` starts it (detached, like the services: ``stack.start_watchdog``) once every
+service is healthy; `mlops down` stops it first, so it never restarts what `down` is
+stopping. It restarts on process death only (a living, unhealthy service is shown by
+`mlops status`, not killed):
 the old process group is stopped first (its children may hold the port after the leader
 was killed), then the service is started as `up` starts it, after 1, 2, 4 … 60 s, at most
 ``MLOPS_STACK_MAX_RESTARTS`` times per service. Each restart is counted in ``stack.json``
@@ -17,15 +18,11 @@ neither stops a process group whose leader is gone. This module is the missing p
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,53 +30,6 @@ if TYPE_CHECKING:
 
 CHECK_EVERY = 1.0
 MAX_BACKOFF = 60.0
-
-
-def pid_path(settings: Settings) -> Path:
-    return settings.home / "supervisor.json"
-
-
-def start(settings: Settings) -> None:
-    """Start the watchdog unless one is running for this home (or restarts are turned off)."""
-    from mlops_cli.ops.stack import process_start_time
-
-    if settings.stack_max_restarts == 0 or running(settings) is not None:
-        return
-    log = settings.home / "logs" / "supervisor.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlops_cli.ops.supervise"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "MLOPS_HOME": str(settings.home)},
-            cwd=settings.home,
-            start_new_session=True,
-        )
-    record = {"pid": process.pid, "start_time": process_start_time(process.pid)}
-    pid_path(settings).write_text(json.dumps(record))
-
-
-def running(settings: Settings) -> int | None:
-    """The watchdog's pid, when the one recorded for this home is alive."""
-    from mlops_cli.ops.stack import same_process
-
-    try:
-        record = json.loads(pid_path(settings).read_text())
-    except (OSError, ValueError):
-        return None
-    return record["pid"] if same_process(record["pid"], record.get("start_time")) else None
-
-
-def stop(settings: Settings) -> None:
-    """Stop the watchdog and wait for it: after this, nothing restarts a service."""
-    from mlops_cli.ops.stack import stop_process_groups
-
-    pid = running(settings)
-    if pid is not None:
-        stop_process_groups([pid], timeout=10)
-    pid_path(settings).unlink(missing_ok=True)
 
 
 def say(text: str) -> None:
