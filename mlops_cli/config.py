@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     api_allow_unsigned: bool = Field(
         False, description="let the inference API load versions mlops did not sign, in any flavour (unsafe)"
     )
+    api_ready_without_champion: bool = Field(
+        False,
+        description="answer /health/ready with 200 while the registry has no champion yet "
+        "(Kubernetes: a first install does not wait for training)",
+    )
     api_access_log: bool = Field(False, description="log one line per request of the inference API")
     api_max_body_bytes: int = Field(
         1_048_576, ge=1024, le=1 << 30, description="largest /predict body; a bigger one is refused with 413 unread"

@@ -225,7 +225,10 @@ def health_router() -> APIRouter:
     @router.get("", responses={503: {"description": "no model loaded yet, with the reason"}})
     @router.get("/ready", responses={503: {"description": "no model loaded yet, with the reason"}})
     async def ready(holder: Holder) -> dict[str, Any]:
-        """Ready once a model is loaded (and from then on, even if MLflow goes away)."""
+        """Ready once a model is loaded (and from then on, even if MLflow goes away); with
+        MLOPS_API_READY_WITHOUT_CHAMPION, also while the registry has no champion at all."""
+        if holder.current is None and holder.no_champion and holder.settings.api_ready_without_champion:
+            return {"status": "ready", "model": None, "version": None, "detail": holder.last_error}
         model = serving_model(holder)
         return {"status": "ready", "model": model.name, "version": model.version, "path": model.kind}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused
+from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused, VersionNotFound
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -200,6 +200,7 @@ class ModelHolder:
         self.alias_target: int | None = None  # where the alias pointed at the last load or check
         self.alias_seen: int | None = None  # where it pointed at the last check
         self.refused_version: int | None = None  # the alias's version the watcher refused to load
+        self.no_champion = False  # the registry answered, and no version holds the champion alias
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -215,12 +216,14 @@ class ModelHolder:
                     kept = f"still serving v{self.current.version}" if self.current else "no model served yet"
                     log.error("could not load %s@%s: %s; %s", self.settings.model_name, wanted, exc, kept)
                 self.last_error = str(exc)
+                self.no_champion = ref is None and isinstance(exc, VersionNotFound)
                 if self.on_load:
                     self.on_load("refused" if isinstance(exc, ModelRefused) else "failure", None)
                 raise
             previous = self.current
             self.current = model
             self.last_error = None
+            self.no_champion = False
             if model.alias == self.settings.champion_alias:
                 self.alias_target = model.version
             if self.on_load:

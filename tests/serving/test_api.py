@@ -227,6 +227,24 @@ def test_not_ready_until_a_model_is_loaded(settings) -> None:
         assert client.get("/health/ready").json()["status"] == "ready"
 
 
+def test_ready_without_a_champion_only_when_asked_and_only_when_none_exists(home: Path) -> None:
+    """On Kubernetes a first install has no model yet: the pods are Ready (so Argo CD's waves go
+    on) while the registry answers that no champion exists; an unreachable registry is not that."""
+    empty = serving_settings(home, api_ready_without_champion=True)
+    for settings, expected in ((empty, 200), (serving_settings(home), 503)):
+        with TestClient(create_app(settings)) as client:
+            deadline = time.monotonic() + 60
+            while "no alias" not in client.get("/health/ready").text and time.monotonic() < deadline:
+                time.sleep(0.1)
+            ready = client.get("/health/ready")
+            assert ready.status_code == expected and "no alias 'champion'" in ready.text, ready.text
+            assert client.post("/predict", json=LISTING).status_code == 503
+    down = serving_settings(home, api_ready_without_champion=True, mlflow_tracking_uri="http://127.0.0.1:9")
+    with TestClient(create_app(down)) as client:
+        time.sleep(1)
+        assert client.get("/health/ready").status_code == 503
+
+
 def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_path: Path) -> None:
     """A nearest-neighbour model is not additive: the fast path refuses it and /model says so."""
     import mlflow
