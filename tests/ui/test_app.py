@@ -4,6 +4,7 @@ and once in a real headless Chromium against `mlops ui`."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mlops_cli.ops.netutil import free_port
+from mlops_cli.ops.netutil import free_port, port_is_free
 from mlops_cli.ops.predict import request_predictions
 from mlops_cli.ops.services import mlops_command
 from mlops_cli.registry.models import alias_state, list_versions
@@ -156,5 +157,9 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
             browser.close()
         assert "$" in text and "(champion)" in text
         assert shot.stat().st_size > 10_000
+        # A pod's SIGTERM goes to `mlops ui` alone (PID 1, not its group): Streamlit must stop with it.
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) is not None
+        assert port_is_free("127.0.0.1", port), "Streamlit outlived `mlops ui`"
     finally:
         stop_group(server)
