@@ -149,7 +149,13 @@ def _up_k8s(app: Application, overlay: str, dry_run: bool, gitops: bool, repo_ur
         for row in rows:
             table.add_row(row["kind"], row["name"], row["namespace"])
         app.out.print(table)
-        app.out.print("Secret mlops-secrets would be created from the environment; nothing was applied.")
+        app.out.print(
+            "Secrets would be created (each value from the environment, else kept from the cluster, "
+            "else generated); nothing was applied."
+        )
+        if overlay == "local" and not gitops:
+            images = ", ".join(k8s.LOCAL_IMAGES)
+            app.out.print(f"The local overlay runs {images}: built with docker, loaded into kind/k3d/minikube.")
         return
     with app.err.status("deploying", spinner="dots") as spinner:
         done = k8s.up(overlay, gitops, repo_url, on_event=spinner.update)
@@ -174,7 +180,7 @@ def down(
 
         k8s.down(overlay)
         app.print_json({"deleted": overlay}) if as_json else app.out.print(
-            f"deleted the {overlay} overlay from the cluster"
+            f"deleted the {overlay} overlay from the cluster (volumes and Secrets kept for the next up)"
         )
         return
 

@@ -122,8 +122,9 @@ def datasource_provisioning(prometheus_url: str) -> str:
 def dashboard_provider(path: str) -> str:
     """grafana/provisioning/dashboards/*.yaml: load dashboard JSON files from ``path``."""
     return (
-        "apiVersion: 1\nproviders:\n  - name: mlops\n    folder: mlops\n    type: file\n"
-        f"    disableDeletion: false\n    allowUiUpdates: false\n    options:\n      path: {path}\n"
+        "apiVersion: 1\nproviders:\n  - name: mlops\n    orgId: 1\n    folder: mlops\n    type: file\n"
+        "    disableDeletion: false\n    updateIntervalSeconds: 10\n    allowUiUpdates: true\n"
+        f"    options:\n      path: {path}\n"
     )
 
 

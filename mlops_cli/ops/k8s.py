@@ -17,7 +17,8 @@ from mlops_cli.ops import PROJECT_ROOT
 
 NAMESPACE = "mlops"
 SECRET_NAME = "mlops-secrets"
-# Every key the manifests read from the Secret, taken from the environment of `mlops up`.
+# Every key the manifests read from Secret mlops-secrets: from the environment of `mlops up`,
+# else the value already in the cluster, else generated once (and then kept in the cluster).
 SECRET_KEYS = (
     "POSTGRES_PASSWORD",
     "MYSQL_PASSWORD",
@@ -27,8 +28,22 @@ SECRET_KEYS = (
     "MLOPS_API_TOKEN",
     "MLOPS_SIGNING_KEY",
     "GRAFANA_ADMIN_PASSWORD",
+    "AIRFLOW_ADMIN_PASSWORD",
 )
+# Connection URIs built here with each password escaped: manifests never splice a password into a URI.
+DERIVED_SECRET_KEYS = ("MLFLOW_BACKEND_STORE_URI", "MLOPS_DATA_DB_URL")
 OPTIONAL_SECRET_KEYS = ("MLOPS_DATA_SOURCE",)
+# The Airflow chart's own Secrets (values.yaml names them, so the chart generates nothing at random):
+# Secret name -> (its one key, the environment variable that may set it).
+AIRFLOW_SECRETS = {
+    "airflow-fernet-key": ("fernet-key", "AIRFLOW_FERNET_KEY"),
+    "airflow-api-secret-key": ("api-secret-key", "AIRFLOW_API_SECRET_KEY"),
+    "airflow-jwt-secret": ("jwt-secret", "AIRFLOW_JWT_SECRET"),
+}
+AIRFLOW_METADATA_SECRET = "airflow-metadata"
+AIRFLOW_DATABASE = "airflow"  # the Airflow metadata DB, beside (not inside) our data database `mlops`
+REGISTRY_SECRET = "mlops-registry"  # image pull credentials, created when MLOPS_REGISTRY_* are set
+PROD_REVISION = "release"  # the branch prod's Applications follow (README: release flow)
 PLACEHOLDER_REPO = "git.example.invalid"
 KUBERNETES_VERSION = "1.30.0"
 
@@ -101,39 +116,95 @@ class Plan:
         ]
 
 
-def secret_manifest(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Secret the manifests reference, from the environment; refuses missing or placeholder values."""
-    from mlops_cli.config import PLACEHOLDER_SECRETS
+def _generate(key: str) -> str:
+    import secrets
 
-    env = dict(os.environ if env is None else env)
-    missing = [key for key in SECRET_KEYS if not env.get(key)]
-    if missing:
-        raise MlopsError(
-            f"missing secret value(s) in the environment: {', '.join(missing)}",
-            hint="export them (or use a secret manager that creates Secret mlops-secrets)",
-        )
-    weak = [key for key in SECRET_KEYS if env[key].strip().lower() in PLACEHOLDER_SECRETS and key != "MINIO_ROOT_USER"]
-    if weak:
-        raise MlopsError(f"placeholder secret value(s): {', '.join(weak)}", hint="use real secrets")
-    data = {key: env[key] for key in (*SECRET_KEYS, *OPTIONAL_SECRET_KEYS) if env.get(key)}
+    if key == "MINIO_ROOT_USER":
+        return "mlops"
+    if key == "AIRFLOW_FERNET_KEY":
+        from cryptography.fernet import Fernet
+
+        return Fernet.generate_key().decode()
+    return secrets.token_urlsafe(32)
+
+
+def _secret(name: str, data: dict[str, str], kind: str = "Opaque") -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": SECRET_NAME, "namespace": NAMESPACE},
+        "type": kind,
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "mlops"}},
         "stringData": data,
     }
 
 
-def airflow_metadata_secret(env: dict[str, str] | None = None) -> dict[str, Any]:
+def secret_objects(
+    env: dict[str, str] | None = None,
+    existing: dict[str, dict[str, str]] | None = None,
+    generated: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every Secret the manifests and the Airflow chart read. Each value comes from the environment,
+    else from the same Secret already in the cluster (``existing``: name -> decoded data), else it is
+    generated (its variable appended to ``generated``). Placeholder values are refused."""
+    from urllib.parse import quote
+
+    from mlops_cli.config import PLACEHOLDER_SECRETS
+
     env = dict(os.environ if env is None else env)
-    connection = f"postgresql://mlops:{env['POSTGRES_PASSWORD']}@postgres:5432/mlops"
+    existing = existing or {}
+    generated = [] if generated is None else generated
+
+    def pick(secret: str, key: str, variable: str) -> str:
+        value = env.get(variable) or existing.get(secret, {}).get(key)
+        if not value:
+            value = _generate(variable)
+            generated.append(variable)
+        return value
+
+    values = {key: pick(SECRET_NAME, key, key) for key in SECRET_KEYS}
+    weak = [k for k, v in values.items() if v.strip().lower() in PLACEHOLDER_SECRETS and k != "MINIO_ROOT_USER"]
+    if weak:
+        raise MlopsError(
+            f"placeholder secret value(s): {', '.join(weak)}", hint="use real secrets, or unset them to generate"
+        )
+    postgres, mysql = quote(values["POSTGRES_PASSWORD"], safe=""), quote(values["MYSQL_PASSWORD"], safe="")
+    values["MLFLOW_BACKEND_STORE_URI"] = f"mysql+pymysql://mlflow:{mysql}@mysql:3306/mlflow"
+    values["MLOPS_DATA_DB_URL"] = f"postgresql://mlops:{postgres}@postgres:5432/mlops"
+    values.update({key: env[key] for key in OPTIONAL_SECRET_KEYS if env.get(key)})
+    metadata = f"postgresql://mlops:{postgres}@postgres:5432/{AIRFLOW_DATABASE}"
+    objects = [_secret(SECRET_NAME, values), _secret(AIRFLOW_METADATA_SECRET, {"connection": metadata})]
+    for name, (key, variable) in AIRFLOW_SECRETS.items():
+        objects.append(_secret(name, {key: pick(name, key, variable)}))
+    registry = _registry_secret(env)
+    return [*objects, registry] if registry else objects
+
+
+def _registry_secret(env: dict[str, str]) -> dict[str, Any] | None:
+    """Pull credentials for a private registry (MLOPS_REGISTRY_USERNAME/PASSWORD; server ghcr.io)."""
+    import base64
+
+    user, password = env.get("MLOPS_REGISTRY_USERNAME"), env.get("MLOPS_REGISTRY_PASSWORD")
+    if not (user and password):
+        return None
+    server = env.get("MLOPS_REGISTRY_SERVER") or "ghcr.io"
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    config = {"auths": {server: {"username": user, "password": password, "auth": auth}}}
+    return _secret(REGISTRY_SECRET, {".dockerconfigjson": json.dumps(config)}, "kubernetes.io/dockerconfigjson")
+
+
+def existing_secrets() -> dict[str, dict[str, str]]:
+    """The data of our Secrets already in the cluster, decoded (empty on a first install)."""
+    import base64
+
+    names = [SECRET_NAME, AIRFLOW_METADATA_SECRET, *AIRFLOW_SECRETS]
+    result = _run(["get", "secret", *names, "-n", NAMESPACE, "--ignore-not-found", "-o", "json"], check=False)
+    if result.returncode != 0 or not result.stdout.strip():
+        return {}
+    document = json.loads(result.stdout)
+    items = document.get("items", [document] if document.get("kind") == "Secret" else [])
     return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": "airflow-metadata", "namespace": NAMESPACE},
-        "stringData": {"connection": connection},
+        item["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in (item.get("data") or {}).items()}
+        for item in items
     }
 
 
@@ -178,17 +249,72 @@ def apply(objects: list[dict[str, Any]]) -> None:
     )
 
 
+# The images the local overlay runs: built here, then loaded into the local cluster.
+LOCAL_IMAGES = {"mlops-api:local": "serving/Dockerfile", "mlops-ui:local": "ui/Dockerfile"}
+# kubectl context prefix -> how that cluster tool loads images from Docker's store.
+IMAGE_LOADERS = {
+    "kind-": lambda cluster, images: ["kind", "load", "docker-image", *images, "--name", cluster],
+    "k3d-": lambda cluster, images: ["k3d", "image", "import", *images, "--cluster", cluster],
+    "minikube": lambda cluster, images: ["minikube", "image", "load", *images, "--profile", cluster or "minikube"],
+}
+LOAD_HINT = (
+    "build them with `docker build -f serving/Dockerfile -t mlops-api:local .` and "
+    "`docker build -f ui/Dockerfile -t mlops-ui:local .`, then load them into your cluster "
+    "(`kind load docker-image …`, `k3d image import …` or `minikube image load …`)"
+)
+
+
+def load_local_images(context: str, on_event: Any = None) -> list[str]:
+    """Build the local overlay's images with Docker and load them into the kind, k3d or minikube
+    cluster behind ``context``. Returns the commands run."""
+    event = on_event or (lambda text: None)
+    if not shutil.which("docker"):
+        raise MlopsError("the local overlay runs images built here, and docker is not on PATH", hint=LOAD_HINT)
+    commands = [["docker", "build", "-f", dockerfile, "-t", image, "."] for image, dockerfile in LOCAL_IMAGES.items()]
+    prefix = next((p for p in IMAGE_LOADERS if context.startswith(p)), None)
+    if prefix is not None:
+        commands.append(IMAGE_LOADERS[prefix](context[len(prefix) :], list(LOCAL_IMAGES)))
+        if not shutil.which(commands[-1][0]):
+            raise MlopsError(f"context {context} is a {commands[-1][0]} cluster, and {commands[-1][0]} is not on PATH")
+    else:
+        event(f"context {context}: not kind, k3d or minikube — the images stay in Docker's store")
+    for command in commands:
+        event(" ".join(command[:4]) + " …")
+        result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["?"])[-1]
+            raise MlopsError(f"{' '.join(command[:3])} failed: {last}"[:400], hint=LOAD_HINT)
+    return [" ".join(c) for c in commands]
+
+
+def health_customization() -> dict[str, Any]:
+    """argocd-cm's Application health check (removed from Argo CD in 1.8): without it, sync waves
+    of the app of apps do not wait for each child Application to be healthy."""
+    import yaml
+
+    return yaml.safe_load((PROJECT_ROOT / "argocd" / "argocd-cm-health.yaml").read_text())
+
+
 def up(overlay: str, gitops: bool, repo_url: str | None, on_event: Any = None, timeout: int = 600) -> list[str]:
     event = on_event or (lambda text: None)
     the_plan = plan(overlay)
-    require_cluster()
+    context = require_cluster()
+    if overlay == "local" and not gitops:
+        load_local_images(context, event)
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-    apply([namespace, secret_manifest(), airflow_metadata_secret()])
-    event("secrets created from the environment")
+    generated: list[str] = []
+    apply([namespace, *secret_objects(existing=existing_secrets(), generated=generated)])
+    event(f"secrets in place ({len(generated)} value(s) generated, the rest kept or from the environment)")
     if gitops:
+        # Server-side apply manages only this key of argocd-cm: the operator's other settings stay.
+        apply([health_customization()])
         apply([root_application(overlay, repo_url)])
         event("root Application handed to Argo CD")
         return [f"Application/mlops-root-{overlay}"]
+    # A Job's template is immutable, and a finished load test is not re-run by apply: replace it.
+    jobs = [o for o in the_plan.objects if o["kind"] == "Job"]
+    for job in jobs:
+        _run(["delete", "job", job["metadata"]["name"], "-n", NAMESPACE, "--ignore-not-found"])
     apply(the_plan.objects)
     event(f"applied {len(the_plan.objects)} objects")
     rolled = []
@@ -202,13 +328,14 @@ def up(overlay: str, gitops: bool, repo_url: str | None, on_event: Any = None, t
 
 
 def down(overlay: str) -> None:
+    """Delete what `up` applied, except data: PersistentVolumeClaims and the Secrets whose passwords
+    the databases were initialised with stay (a later `up` finds both)."""
     require_cluster()
-    objects = render(overlay_path(overlay))
+    objects = [o for o in render(overlay_path(overlay)) if o["kind"] != "PersistentVolumeClaim"]
     _run(
         ["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
         stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
     )
-    _run(["delete", "secret", SECRET_NAME, "airflow-metadata", "-n", NAMESPACE, "--ignore-not-found"])
 
 
 def status() -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ pytest.importorskip("kubernetes_validate")
 OVERLAYS = ["local", "prod"]
 # Our images and the Dockerfile that builds each.
 OUR_IMAGES = {"mlops-api": "serving/Dockerfile", "mlops-ui": "ui/Dockerfile", "mlops-airflow": "dags/Dockerfile"}
-SECRETS_CREATED_BY_MLOPS = {k8s.SECRET_NAME, "airflow-metadata"}
+SECRETS_CREATED_BY_MLOPS = {s["metadata"]["name"] for s in k8s.secret_objects(env={}, existing={})}
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 
 
@@ -59,7 +59,8 @@ def test_overlays_differ_as_designed() -> None:
     assert node_ports == {"api", "ui", "mlflow", "grafana"}
     api = next(o for o in prod if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
     local_api = next(o for o in local if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
-    assert api["spec"]["replicas"] == 3 > local_api["spec"]["replicas"]
+    hpa = next(o for o in prod if o["kind"] == "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] == 3 and "replicas" not in api["spec"] and "replicas" not in local_api["spec"]
     assert {o["kind"] for o in prod} >= {"Ingress", "HorizontalPodAutoscaler"}
     assert not {o["kind"] for o in local} & {"Ingress", "HorizontalPodAutoscaler"}
 
@@ -86,7 +87,8 @@ def test_images_are_pinned_and_ours_are_built_here(rendered) -> None:
             if repository in OUR_IMAGES:
                 assert (REPO / OUR_IMAGES[repository]).exists()
     values = yaml.safe_load((REPO / "kustomize/airflow/values.yaml").read_text())
-    assert values["images"]["airflow"]["repository"] in OUR_IMAGES and values["images"]["airflow"]["tag"] != "latest"
+    assert values["images"]["airflow"]["repository"].rpartition("/")[2] in OUR_IMAGES
+    assert values["images"]["airflow"]["tag"] != "latest"
 
 
 def test_no_literal_secrets(rendered) -> None:
@@ -124,7 +126,8 @@ def test_every_service_selects_a_pod_and_every_reference_exists(rendered) -> Non
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     assert ref["name"] in SECRETS_CREATED_BY_MLOPS
-                    assert ref["key"] in (*k8s.SECRET_KEYS, *k8s.OPTIONAL_SECRET_KEYS), f"{name}: {ref}"
+                    keys = (*k8s.SECRET_KEYS, *k8s.DERIVED_SECRET_KEYS, *k8s.OPTIONAL_SECRET_KEYS)
+                    assert ref["key"] in keys, f"{name}: {ref}"
     ingress = [o for o in objects if o["kind"] == "Ingress"]
     services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
     for rule in (r for i in ingress for r in i["spec"]["rules"]):
@@ -144,7 +147,7 @@ def test_generated_configuration_is_in_sync() -> None:
     assert (grafana / "provisioning/dashboards/mlops.yaml").read_text() == dashboard_provider(
         "/var/lib/grafana/dashboards"
     )
-    expected = prometheus_config({"mlops-api": "api:8000", "mlflow": "mlflow:5000"}, interval="15s")
+    expected = prometheus_config({"mlflow": "mlflow:5000"}, interval="15s", pods={"mlops-api": ("mlops", "api")})
     assert (REPO / "kustomize/prometheus/prometheus.yml").read_text() == expected
 
 
@@ -159,7 +162,10 @@ def test_argocd_app_of_apps(overlay: str) -> None:
     assert {a["metadata"]["name"] for a in children} == {f"mlops-{c}-{overlay}" for c in components}
     for app in apps:
         policy = app["spec"]["syncPolicy"]
-        assert policy["automated"] == {"prune": True, "selfHeal": True}
+        if app["metadata"]["name"] == f"mlops-locust-{overlay}":
+            assert "automated" not in policy, "syncing it runs a load test: by hand only"
+        else:
+            assert policy["automated"] == {"prune": True, "selfHeal": True}
         assert "CreateNamespace=true" in policy["syncOptions"]
         assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
         for source in app["spec"].get("sources", [app["spec"].get("source")]):
@@ -204,14 +210,26 @@ def test_without_a_kubeconfig_up_fails_with_one_clear_line(home: Path) -> None:
         ], lines
 
 
-def test_secret_comes_from_the_environment_and_refuses_gaps() -> None:
-    env = {key: f"value-{i}-x9" for i, key in enumerate(k8s.SECRET_KEYS)}
-    secret = k8s.secret_manifest(env)
-    assert secret["metadata"]["name"] == k8s.SECRET_NAME and secret["stringData"] == env
-    with pytest.raises(Exception, match="MYSQL_PASSWORD"):
-        k8s.secret_manifest({k: v for k, v in env.items() if k != "MYSQL_PASSWORD"})
+def test_secrets_come_from_the_environment_else_the_cluster_else_are_generated_once() -> None:
+    env = {key: f"value-{i}-x9" for i, key in enumerate(k8s.SECRET_KEYS[:3])}
+    generated: list[str] = []
+    first = {s["metadata"]["name"]: s["stringData"] for s in k8s.secret_objects(env, {}, generated)}
+    ours = first[k8s.SECRET_NAME]
+    assert {k: ours[k] for k in env} == env
+    assert set(generated) == {*k8s.SECRET_KEYS[3:], *(v for _, v in k8s.AIRFLOW_SECRETS.values())}
+    assert all(len(ours[k]) >= 32 for k in k8s.SECRET_KEYS[3:] if k != "MINIO_ROOT_USER")
+    # the next `up` keeps what the cluster holds (a new password would lock out the databases)
+    again: list[str] = []
+    second = {s["metadata"]["name"]: s["stringData"] for s in k8s.secret_objects({}, first, again)}
+    assert second == first and again == []
+    # the environment wins over the cluster
+    changed = k8s.secret_objects({"GRAFANA_ADMIN_PASSWORD": "another-real-one"}, first)
+    assert changed[0]["stringData"]["GRAFANA_ADMIN_PASSWORD"] == "another-real-one"
     with pytest.raises(Exception, match="placeholder"):
-        k8s.secret_manifest({**env, "GRAFANA_ADMIN_PASSWORD": "changeme"})
+        k8s.secret_objects({**env, "GRAFANA_ADMIN_PASSWORD": "changeme"}, {})
+    registry = k8s.secret_objects({"MLOPS_REGISTRY_USERNAME": "me", "MLOPS_REGISTRY_PASSWORD": "pat-x9"}, first)[-1]
+    assert registry["type"] == "kubernetes.io/dockerconfigjson"
+    assert json.loads(registry["stringData"][".dockerconfigjson"])["auths"]["ghcr.io"]["username"] == "me"
 
 
 def test_the_git_repository_is_set_in_one_place(tmp_path: Path) -> None:
@@ -226,3 +244,53 @@ def test_the_git_repository_is_set_in_one_place(tmp_path: Path) -> None:
     sources = [s for app in children for s in app["spec"].get("sources", [app["spec"].get("source")])]
     ours = [s["repoURL"] for s in sources if "chart" not in s]
     assert len(ours) == 10 and set(ours) == {"https://git.acme.test/me/fork.git"}
+
+
+def fake_tools(folder: Path, names: tuple[str, ...]) -> Path:
+    """Executables that record their arguments: no Docker engine or local cluster runs here."""
+    folder.mkdir()
+    for name in names:
+        tool = folder / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "{folder}/calls"\n')
+        tool.chmod(0o755)
+    return folder / "calls"
+
+
+@pytest.mark.parametrize(
+    ("context", "tool", "expected"),
+    [
+        ("kind-dev", "kind", "kind load docker-image mlops-api:local mlops-ui:local --name dev"),
+        ("k3d-mlops", "k3d", "k3d image import mlops-api:local mlops-ui:local --cluster mlops"),
+        ("minikube", "minikube", "minikube image load mlops-api:local mlops-ui:local --profile minikube"),
+    ],
+)
+def test_the_local_overlay_builds_and_loads_its_images(tmp_path, monkeypatch, context, tool, expected) -> None:
+    calls = fake_tools(tmp_path / "bin", ("docker", tool))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    k8s.load_local_images(context)
+    lines = calls.read_text().splitlines()
+    assert lines == [
+        "docker build -f serving/Dockerfile -t mlops-api:local .",
+        "docker build -f ui/Dockerfile -t mlops-ui:local .",
+        expected,
+    ]
+    # what the overlay runs is exactly what was built
+    images = {
+        c["image"]
+        for o in k8s.render(k8s.overlay_path("local"))
+        if o["kind"] in WORKLOADS
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert {i for i in images if i.startswith("mlops-")} == set(k8s.LOCAL_IMAGES)
+
+
+def test_without_docker_the_local_overlay_says_how_to_get_images_there(tmp_path, monkeypatch) -> None:
+    fake_tools(tmp_path / "bin", ("kind",))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    with pytest.raises(Exception, match="docker is not on PATH") as caught:
+        k8s.load_local_images("kind-dev")
+    assert "kind load docker-image" in caught.value.hint
+    fake_tools(tmp_path / "bin2", ("docker",))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin2"))
+    with pytest.raises(Exception, match="kind is not on PATH"):
+        k8s.load_local_images("kind-dev")

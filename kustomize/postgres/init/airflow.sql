@@ -1,0 +1,2 @@
+-- Airflow's metadata database, beside (not inside) our data database `mlops`.
+CREATE DATABASE airflow;
