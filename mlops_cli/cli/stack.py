@@ -129,6 +129,11 @@ def _where_to_look(app: Application, config, rows) -> None:
     ):
         if name in urls:
             app.out.print(f"  {what:<26} {urls[name]}", highlight=False)
+            if name == "mlflow":
+                from mlops_cli.registry.auth import admin, credentials_path
+
+                login = f"{admin(config).username}, password in {credentials_path(config)}"
+                app.out.print(f"  {'':<26} (sign in as {login})", highlight=False)
     app.out.print("the stack keeps running: `mlops status`, `mlops logs SERVICE -f`, `mlops down`.")
 
 

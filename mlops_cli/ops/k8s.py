@@ -14,6 +14,7 @@ from typing import Any
 
 from mlops_cli.errors import MlopsError
 from mlops_cli.ops import PROJECT_ROOT
+from mlops_cli.registry.auth import auth_config
 
 NAMESPACE = "mlops"
 SECRET_NAME = "mlops-secrets"
@@ -29,9 +30,12 @@ SECRET_KEYS = (
     "MLOPS_SIGNING_KEY",
     "GRAFANA_ADMIN_PASSWORD",
     "AIRFLOW_ADMIN_PASSWORD",
+    "MLFLOW_TRACKING_PASSWORD",  # MLflow's admin (basic-auth app), used by every client of ours
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
 )
+MLFLOW_ADMIN = "mlops-admin"  # the MLflow admin's user name in the cluster (Prometheus needs it literal)
 # Connection URIs built here with each password escaped: manifests never splice a password into a URI.
-DERIVED_SECRET_KEYS = ("MLFLOW_BACKEND_STORE_URI", "MLOPS_DATA_DB_URL")
+DERIVED_SECRET_KEYS = ("MLFLOW_BACKEND_STORE_URI", "MLOPS_DATA_DB_URL", "MLFLOW_AUTH_INI")
 OPTIONAL_SECRET_KEYS = ("MLOPS_DATA_SOURCE",)
 # The Airflow chart's own Secrets (values.yaml names them, so the chart generates nothing at random):
 # Secret name -> (its one key, the environment variable that may set it).
@@ -170,6 +174,9 @@ def secret_objects(
     postgres, mysql = quote(values["POSTGRES_PASSWORD"], safe=""), quote(values["MYSQL_PASSWORD"], safe="")
     values["MLFLOW_BACKEND_STORE_URI"] = f"mysql+pymysql://mlflow:{mysql}@mysql:3306/mlflow"
     values["MLOPS_DATA_DB_URL"] = f"postgresql://mlops:{postgres}@postgres:5432/mlops"
+    # the basic-auth app's users live in MySQL database mlflow_auth (created by mysql's init script)
+    users = f"mysql+pymysql://mlflow:{mysql}@mysql:3306/mlflow_auth"
+    values["MLFLOW_AUTH_INI"] = auth_config(users, MLFLOW_ADMIN)
     values.update({key: env[key] for key in OPTIONAL_SECRET_KEYS if env.get(key)})
     metadata = f"postgresql://mlops:{postgres}@postgres:5432/{AIRFLOW_DATABASE}"
     objects = [_secret(SECRET_NAME, values), _secret(AIRFLOW_METADATA_SECRET, {"connection": metadata})]

@@ -6,12 +6,16 @@ SCRAPE_INTERVAL = "5s"
 
 
 def prometheus_config(
-    targets: dict[str, str], interval: str = SCRAPE_INTERVAL, pods: dict[str, tuple[str, str]] | None = None
+    targets: dict[str, str],
+    interval: str = SCRAPE_INTERVAL,
+    pods: dict[str, tuple[str, str]] | None = None,
+    logins: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """A prometheus.yml scraping ``targets`` (job name -> host:port, path /metrics) and, on
     Kubernetes, ``pods`` (job name -> (namespace, app label)): every pod of that app found through
     the Kubernetes API, each on its port named ``http``, so that each replica is its own series
-    (a Service address would hit a random pod at every scrape)."""
+    (a Service address would hit a random pod at every scrape). ``logins``: job -> (user name,
+    password file) for targets behind basic auth (MLflow's basic-auth app)."""
     lines = [
         "# Written by mlops; regenerated on every `mlops up`.",
         "global:",
@@ -44,4 +48,7 @@ def prometheus_config(
             "    static_configs:",
             f"      - targets: ['{address}']",
         ]
+        if job in (logins or {}):
+            user, password_file = logins[job]
+            lines += ["    basic_auth:", f"      username: {user}", f"      password_file: {password_file}"]
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from mlops_cli.config import Settings
 from mlops_cli.errors import StackError
+from mlops_cli.registry import auth
 
 OPTIONAL_SERVICES = ("airflow",)
 
@@ -69,13 +70,16 @@ def mlflow_spec(settings: Settings) -> ServiceSpec:
             str(settings.mlflow_port),
             "--workers",
             "1",
+            # MLflow's basic-auth app: anonymous REST and UI requests get 401 (only /health is open)
+            "--app-name",
+            "basic-auth",
         ],
         host=settings.mlflow_host,
         port=settings.mlflow_port,
         health_path="/health",
         port_setting="MLOPS_MLFLOW_PORT",
         # through the environment: a database password never shows in `ps`, stack.json or the log
-        env={"MLFLOW_BACKEND_STORE_URI": str(settings.mlflow_tracking_uri)},
+        env={"MLFLOW_BACKEND_STORE_URI": str(settings.mlflow_tracking_uri), **auth.server_env(settings)},
     )
 
 
@@ -92,6 +96,17 @@ def data_api_spec(settings: Settings) -> ServiceSpec:
     )
 
 
+def _tracking_env(settings: Settings, tracking_uri: str | None) -> dict[str, str]:
+    """A client's view of MLflow: the server's URI and, for the stack's own server, its credentials
+    through MLflow's standard variables (environment only: never a command line or stack.json)."""
+    if not tracking_uri:
+        return {}
+    env = {"MLOPS_MLFLOW_TRACKING_URI": tracking_uri}
+    if tracking_uri == local_tracking_uri(settings):
+        env.update(auth.admin(settings).client_env())
+    return env
+
+
 def api_spec(settings: Settings, tracking_uri: str | None = None) -> ServiceSpec:
     host, port = settings.api_host, settings.api_port
     return ServiceSpec(
@@ -101,7 +116,7 @@ def api_spec(settings: Settings, tracking_uri: str | None = None) -> ServiceSpec
         port=port,
         health_path="/health/live",
         port_setting="MLOPS_API_PORT",
-        env={"MLOPS_MLFLOW_TRACKING_URI": tracking_uri} if tracking_uri else {},
+        env=_tracking_env(settings, tracking_uri),
         open_path="/docs",
     )
 
@@ -135,9 +150,7 @@ def ui_spec(settings: Settings, tracking_uri: str | None = None) -> ServiceSpec 
     missing = streamlit_command(settings)
     if isinstance(missing, str):
         return missing
-    env = {"MLOPS_API_URL": f"http://{settings.api_host}:{settings.api_port}"}
-    if tracking_uri:
-        env["MLOPS_MLFLOW_TRACKING_URI"] = tracking_uri
+    env = {"MLOPS_API_URL": f"http://{settings.api_host}:{settings.api_port}", **_tracking_env(settings, tracking_uri)}
     return ServiceSpec(
         name="ui",
         command=mlops_command("ui", "--host", settings.api_host, "--port", str(settings.ui_port)),

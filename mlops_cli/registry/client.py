@@ -9,6 +9,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import RegistryUnavailable, VersionNotFound
+from mlops_cli.registry.auth import offer_saved_credentials
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -51,6 +52,7 @@ def connect(settings: Settings) -> MlflowClient:
     uri = str(settings.mlflow_tracking_uri)
     if uri.startswith("sqlite"):
         settings.ensure_home()
+    offer_saved_credentials(settings, uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(uri, uri)

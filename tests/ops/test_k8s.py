@@ -56,7 +56,7 @@ def test_overlays_differ_as_designed() -> None:
     node_ports = {
         o["metadata"]["name"] for o in local if o["kind"] == "Service" and o["spec"].get("type") == "NodePort"
     }
-    assert node_ports == {"api", "ui", "mlflow", "grafana"}
+    assert node_ports == {"api", "ui", "grafana"}  # MLflow stays cluster-internal
     api = next(o for o in prod if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
     local_api = next(o for o in local if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
     hpa = next(o for o in prod if o["kind"] == "HorizontalPodAutoscaler")
@@ -147,7 +147,12 @@ def test_generated_configuration_is_in_sync() -> None:
     assert (grafana / "provisioning/dashboards/mlops.yaml").read_text() == dashboard_provider(
         "/var/lib/grafana/dashboards"
     )
-    expected = prometheus_config({"mlflow": "mlflow:5000"}, interval="15s", pods={"mlops-api": ("mlops", "api")})
+    expected = prometheus_config(
+        {"mlflow": "mlflow:5000"},
+        interval="15s",
+        pods={"mlops-api": ("mlops", "api")},
+        logins={"mlflow": ("mlops-admin", "/etc/prometheus-secrets/mlflow-password")},
+    )
     assert (REPO / "kustomize/prometheus/prometheus.yml").read_text() == expected
 
 

@@ -320,3 +320,70 @@ def test_airflow_values_match_the_chart_s_keys_and_types() -> None:
     typo["createUserJob"]["useHelmHook"] = False
     typo["executor"] = "LocalExecuter"
     assert len(list(validator.iter_errors(typo))) == 2
+
+
+# --- The registry wants a login (#13) ---------------------------------------------------------
+
+
+def containers_env(objects: list[dict]) -> dict[str, dict[str, dict]]:
+    """container -> its env by name, plus the Airflow chart's extra env as one 'container'."""
+    found = {}
+    for name, template in templates(objects):
+        for container in template["spec"]["containers"]:
+            found[f"{name}/{container['name']}"] = {v["name"]: v for v in container.get("env", [])}
+    found["airflow"] = {v["name"]: v for v in yaml.safe_load(VALUES["extraEnv"])}
+    return found
+
+
+def test_mlflow_runs_its_basic_auth_app_and_every_client_logs_in(rendered) -> None:
+    _, objects = rendered
+    mlflow = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow")
+    pod = mlflow["spec"]["template"]["spec"]
+    server = pod["containers"][0]
+    assert server["command"][server["command"].index("--app-name") + 1] == "basic-auth"
+    env = {v["name"]: v for v in server["env"]}
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "MLFLOW_TRACKING_PASSWORD"
+    config = Path(env["MLFLOW_AUTH_CONFIG_PATH"]["value"])
+    mount = next(m for m in server["volumeMounts"] if m["mountPath"] == str(config.parent))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["items"] == [{"key": "MLFLOW_AUTH_INI", "path": config.name}]
+    assert pod["securityContext"].get("fsGroup"), "the server must be able to read its configuration"
+    service = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "mlflow")
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP", "MLflow stays cluster-internal"
+    clients = {k: e for k, e in containers_env(objects).items() if "MLOPS_MLFLOW_TRACKING_URI" in e}
+    assert {"airflow", "Deployment/api/api", "Deployment/ui/ui"} <= set(clients)
+    for name, client in clients.items():
+        assert client["MLFLOW_TRACKING_USERNAME"]["value"] == k8s.MLFLOW_ADMIN, name
+        ref = client["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": k8s.SECRET_NAME, "key": "MLFLOW_TRACKING_PASSWORD"}, name
+    prometheus = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("prometheus"))
+    scrape = next(
+        j for j in yaml.safe_load(prometheus["data"]["prometheus.yml"])["scrape_configs"] if j["job_name"] == "mlflow"
+    )
+    login = scrape["basic_auth"]
+    assert login["username"] == k8s.MLFLOW_ADMIN
+    deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "prometheus")
+    spec = deployment["spec"]["template"]["spec"]
+    password = Path(login["password_file"])
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] == str(password.parent))
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["items"] == [{"key": "MLFLOW_TRACKING_PASSWORD", "path": password.name}]
+
+
+def test_the_auth_configuration_reads_back_in_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.parse import unquote
+
+    from mlflow.server.auth.config import read_auth_config
+
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in k8s.secret_objects({"MYSQL_PASSWORD": "100%-p@ss"}, {})}
+    (tmp_path / "basic_auth.ini").write_text(secrets[k8s.SECRET_NAME]["MLFLOW_AUTH_INI"])
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(tmp_path / "basic_auth.ini"))
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_USERNAME", raising=False)
+    config = read_auth_config()
+    assert config.admin_username == k8s.MLFLOW_ADMIN and config.default_permission == "NO_PERMISSIONS"
+    assert unquote(urlsplit(config.database_uri).password) == "100%-p@ss"
+    assert urlsplit(config.database_uri).path == "/mlflow_auth"
+    init = json.dumps(
+        [o for o in k8s.render(k8s.overlay_path("prod")) if o["metadata"]["name"].startswith("mysql-init")]
+    )
+    assert "CREATE DATABASE IF NOT EXISTS mlflow_auth" in init

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mlops_cli.ops.netutil import port_is_free
@@ -19,6 +20,20 @@ from tests.conftest import alive, our_pids, run_mlops
 
 pytestmark = pytest.mark.slow
 SERVICES = {"mlflow", "data-api", "api", "ui", "prometheus"}
+
+
+def check_mlflow_wants_a_login(home: Path, url: str) -> None:
+    """MLflow's basic-auth app: anonymous or wrong credentials get 401 on the REST API and the UI;
+    the admin generated into MLOPS_HOME (0600) gets in; the health probe stays open."""
+    admin = json.loads((home / "mlflow_admin.json").read_text())
+    search = f"{url}/api/2.0/mlflow/registered-models/search"
+    assert httpx.get(search).status_code == 401
+    assert httpx.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": "x"}).status_code == 401
+    assert httpx.get(f"{url}/").status_code == 401
+    assert httpx.get(search, auth=(admin["username"], "wrong-password")).status_code == 401
+    assert httpx.get(search, auth=(admin["username"], admin["password"])).status_code == 200
+    assert httpx.get(f"{url}/health").status_code == 200
+    assert (home / "mlflow_admin.json").stat().st_mode & 0o777 == 0o600
 
 
 def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str, str] | None = None) -> None:
@@ -31,6 +46,7 @@ def check_stack_cycle(home: Path, stack_env: dict[str, str], extra_env: dict[str
     status = json.loads(checked.stdout)
     assert {s["service"] for s in status} == SERVICES
     assert all(s["healthy"] for s in status), status
+    check_mlflow_wants_a_login(home, next(s["url"] for s in status if s["service"] == "mlflow"))
 
     trained = run_mlops("train", "--all", "--json", env=env)
     assert trained.returncode == 0, trained.stderr
@@ -162,18 +178,24 @@ def test_secrets_stay_off_command_lines_and_logs_and_files_stay_private(
     started = run_mlops("up", env={"MLOPS_MLFLOW_TRACKING_URI": tracking, "MLOPS_STACK_MAX_RESTARTS": "0"})
     assert started.returncode == 0, started.stderr + started.stdout
     leaks = []
+    admin = json.loads((home / "mlflow_admin.json").read_text())["password"]
     for pid in our_pids(home):
         pgid = os.getpgid(pid)
         for proc in Path("/proc").iterdir():
             try:
                 if proc.name.isdigit() and os.getpgid(int(proc.name)) == pgid:
-                    if password in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    command = (proc / "cmdline").read_bytes().decode(errors="replace")
+                    if password in command or admin in command:
                         leaks.append(f"command line of {proc.name}")
             except (ProcessLookupError, OSError):
                 continue
     for path in home.rglob("*"):
         if path.is_file() and path.suffix in (".log", ".json") and password in path.read_text(errors="replace"):
             leaks.append(str(path.relative_to(home)))
+    # nor the MLflow admin's password: in its own file (0600) and in processes' environments only
+    for path in [*home.rglob("*.log"), home / "stack.json"]:
+        if admin in path.read_text(errors="replace"):
+            leaks.append(f"{path.relative_to(home)} holds the MLflow admin password")
     assert not leaks
     exposed = [
         str(p.relative_to(home)) for p in [home, *home.rglob("*")] if not p.is_symlink() and p.stat().st_mode & 0o077

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import mlflow.pyfunc
 import pytest
 from fastapi.testclient import TestClient
@@ -31,10 +32,15 @@ class Payload(mlflow.pyfunc.PythonModel):
         return [1.0] * len(model_input)
 
 
-def test_a_foreign_version_aliased_champion_on_a_real_mlflow_server_is_refused(tmp_path: Path) -> None:
+def test_a_foreign_version_aliased_champion_on_a_real_mlflow_server_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server wants a login (basic-auth app): this attacker holds the registry's admin password
+    (a leaked credential, an insider), which is exactly what the API's own check must survive."""
     from mlflow import MlflowClient
 
     from mlops_cli.pipeline.train import run
+    from mlops_cli.registry.auth import admin
 
     home = tmp_path / ".mlops"
     port = free_port()
@@ -48,6 +54,9 @@ def test_a_foreign_version_aliased_champion_on_a_real_mlflow_server_is_refused(t
         api_settings = settings.model_copy(update={"mlflow_tracking_uri": url, "api_watch_interval": 0.3})
 
         # the attacker: an experiment whose artifacts they place, a pickled pyfunc, the alias
+        assert httpx.get(f"{url}/api/2.0/mlflow/registered-models/search").status_code == 401
+        for variable, value in admin(settings).client_env().items():
+            monkeypatch.setenv(variable, value)
         attacker = MlflowClient(url)
         marker = tmp_path / "pwned"
         experiment = attacker.create_experiment("innocent", artifact_location=(tmp_path / "evil").as_uri())
