@@ -29,9 +29,10 @@ class SourceError(MlopsError):
 class SourceExhausted(Exception):
     """The data source has served every batch. Not an error: the run ends cleanly."""
 
-    def __init__(self, detail: str = "every batch has been served") -> None:
+    def __init__(self, detail: str = "every batch has been served", server_said: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.server_said = server_said  # the data server's own words (course jargon), kept for logs
 
 
 class BatchNotFound(SourceError):

@@ -74,12 +74,12 @@ def test_train_all_over_http_until_the_source_is_exhausted(data_api: str, home: 
 
     again = run_mlops("train", "--all", env=env)
     assert again.returncode == 0, again.stderr
-    assert "no new batches: the source has served them all" in again.stdout and "--restart" in again.stdout
+    assert "no new batches: all 5 batches of generator" in again.stdout and "--restart" in again.stdout
     assert json.loads(run_mlops("train", "--all", "--json", env=env).stdout)["batches"] == []
 
     table = run_mlops("train", "--all", "--restart", env=env)
     assert table.returncode == 0, table.stderr
-    assert "the source has no more batches" in table.stdout and "champion: v" in table.stdout
+    assert "no more batches: all 5 batches of generator" in table.stdout and "champion: v" in table.stdout
     with sqlite3.connect(home / "data.db") as db:
         assert db.execute("SELECT count(DISTINCT batch), count(*) FROM batch_log").fetchone() == (5, 5)
 

@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 
 
 def _stdout() -> Console:
-    # Piped or captured output gets room for wide tables instead of rich's 80-column default.
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # Piped or captured output gets room for wide tables instead of rich's 80-column default,
+    # unless COLUMNS says how wide the reader is.
+    if sys.stdout.isatty():
+        return Console()
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
 
 
 @dataclass

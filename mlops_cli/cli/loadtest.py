@@ -44,6 +44,7 @@ def loadtest(
         TimeRemainingColumn(),
         console=app.err,
         transient=True,
+        disable=not app.err.is_terminal,  # piped: no bar, and no blank line where it was
     ) as progress:
         bar = progress.add_task("load", total=parse_duration(duration))
         result = run_loadtest(

@@ -9,8 +9,42 @@ from typing import Annotated
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli import buckets, config, dashboard, data, loadtest, models, predict, promote, serve, stack, train, ui
+from mlops_cli.cli import (
+    batches,
+    buckets,
+    config,
+    dashboard,
+    data,
+    loadtest,
+    models,
+    predict,
+    promote,
+    serve,
+    stack,
+    train,
+    ui,
+)
 from mlops_cli.cli.application import Application, application
+
+
+def _type_label(self, ctx) -> str | None:  # noqa: ANN001 — a typer method, replaced below
+    """An option's type in --help as click shows it: none for a flag, the metavar when one is
+    given, else TEXT, INTEGER, NUMBER, PATH (and ... when it repeats), choices as a|b."""
+    if getattr(self, "is_flag", False):
+        return None
+    if self.metavar:
+        return self.metavar
+    raw = _typer_display_type(self, ctx)[1:-1]
+    many = raw.startswith("list[")
+    raw = raw.removeprefix("list[").removesuffix("]").replace(" range", "")
+    names = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "FILE", "directory": "DIR"}
+    return names.get(raw, raw) + ("..." if many else "")
+
+
+# Typer 0.29 shows types as `<bool>`, `<list[str]>`, `<int range>` (tests/cli/test_main.py checks).
+_typer_display_type = typer.core.TyperOption.display_type
+typer.core.TyperOption.display_type_rich = _type_label
+typer.core.TyperArgument.display_type_rich = _type_label
 
 app = typer.Typer(
     name="mlops",
@@ -21,6 +55,7 @@ app = typer.Typer(
 )
 app.add_typer(data.group, name="data")
 app.add_typer(models.group, name="models")
+app.add_typer(batches.group, name="batches")
 app.add_typer(config.group, name="config")
 app.add_typer(dashboard.group, name="dashboard")
 app.add_typer(buckets.group, name="buckets")
@@ -28,7 +63,7 @@ app.command("train")(train.train)
 app.command("promote")(promote.promote)
 app.command("rollback")(promote.rollback)
 app.command("serve")(serve.serve)
-app.command("predict")(predict.predict)
+app.command("predict", epilog=predict.FIELDS_HELP)(predict.predict)
 app.command("up")(stack.up)
 app.command("down")(stack.down)
 app.command("status")(stack.status)

@@ -9,13 +9,24 @@ import typer
 
 from mlops_cli.cli.application import application, money
 from mlops_cli.cli.options import JsonOption
-from mlops_cli.schema import LISTING_FIELDS, NUMERIC_LISTING_FIELDS
+from mlops_cli.schema import LISTING_FIELDS, NUMERIC_LISTING_FIELDS, REQUIRED_LISTING_FIELDS
+
+FIELDS_HELP = (
+    f"Fields: {', '.join(REQUIRED_LISTING_FIELDS)} (required); "
+    f"{', '.join(f for f in LISTING_FIELDS if f not in REQUIRED_LISTING_FIELDS)} (optional: the model imputes them). "
+    "Example: mlops predict -s city=Austin -s state=Texas -s zip_code=78701 -s house_size=1800"
+)
 
 
 def predict(
     ctx: typer.Context,
-    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="FIELD=VALUE of one listing (repeat).")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Listings in a .json or .csv file.")] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", metavar="FIELD=VALUE", help="One field of one listing (repeat; fields below)."),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", metavar="PATH", help="Listings in a .json or .csv file.")
+    ] = None,
     url: Annotated[
         str | None, typer.Option(help="The inference API.", envvar="MLOPS_API_URL", show_envvar=True)
     ] = None,

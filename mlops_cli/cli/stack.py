@@ -94,6 +94,13 @@ def up(
     if train:
         _table(app, rows)
         _where_to_look(app, config, rows)
+    elif any(r.service == "api" and "serving v" in r.detail for r in rows):
+        # already trained: say what to do with a served model, not how to train one
+        app.out.print(
+            "the API serves a champion: `mlops predict -s city=… -s state=… -s zip_code=…`; "
+            "`mlops train --all` takes new batches; `mlops down` stops it all.",
+            highlight=False,
+        )
     else:
         app.out.print(
             "next: `mlops up --train` (or `mlops train --all`), then `mlops predict`; `mlops down` stops it all."

@@ -11,8 +11,10 @@ from mlops_cli.cli.application import Application, application, money
 from mlops_cli.cli.options import ReloadApiOption, SourceOption, WaitLockOption
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from mlops_cli.config import Settings
-    from mlops_cli.pipeline.engine import RunReport
+    from mlops_cli.pipeline.engine import BatchReport, RunReport
 
 
 class Runner(StrEnum):
@@ -147,34 +149,60 @@ END_HINTS = {
 }
 
 
-def render(app: Application, report: RunReport) -> None:
+def short_reason(batch: BatchReport) -> str:
+    """The decision and its outcome in a few words: "67% new → promoted", "only 23% new"."""
+    decision, *outcomes = batch.reason.split("; ")
+    if decision.startswith("no champion"):
+        said = "first model"
+    elif decision.startswith("drift"):
+        said = f"drift {batch.drift_score:.2f}" if batch.drift_score is not None else "drift"
+    elif decision.startswith("new rows") and batch.new_share is not None:
+        said = f"{batch.new_share:.0%} new" if batch.retrained else f"only {batch.new_share:.0%} new"
+    else:
+        said = decision if len(decision) <= 24 else decision[:23] + "…"
+    for outcome in outcomes:
+        words = outcome.split(" (")[0]
+        if words.endswith("reused"):  # "v1 was fitted on the same rows: reused"
+            words = f"reused {words.split()[0]}"
+        said += (" → " if said and not said.endswith(", ") else "") + words.replace("kept champion", "kept")
+        said = said if outcome is outcomes[-1] else said + ", "
+    return said
+
+
+def batch_table(report: RunReport) -> Table:
+    """One line per batch; fits 80 columns (tmux's default): a short why here, every number in
+    `mlops batches show N`."""
+    from rich import box
     from rich.table import Table
 
+    merged = any(b.answers > 1 for b in report.batches)
+    table = Table(title="Batches", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    columns = ("batch", *(("answers",) if merged else ()), "kept", "drop", "fit", "why")
+    for name in (*columns, "RMSE", "new", "champ"):
+        table.add_column(name, justify="left" if name in ("fit", "why") else "right", no_wrap=name != "why")
+    for b in report.batches:
+        table.add_row(
+            str(b.batch),
+            *((str(b.answers),) if merged else ()),
+            f"{b.rows_kept:,}",
+            f"{b.rows_dropped:,}",
+            "[green]yes[/green]" if b.retrained else ("no" if b.state == "done" else b.state),
+            short_reason(b),
+            money(b.rmse),
+            f"v{b.version}" if b.version else "-",
+            f"v{b.champion_version}" if b.champion_version else "-",
+        )
+    return table
+
+
+def render(app: Application, report: RunReport) -> None:
     if report.batches:
-        merged = any(b.answers > 1 for b in report.batches)
-        table = Table(title="Batches", title_justify="left")
-        columns = ("batch", *(("answers",) if merged else ()), "rows in", "kept", "dropped", "retrained", "why")
-        for name in (*columns, "RMSE", "version", "champion"):
-            table.add_column(name, justify="right" if name not in ("retrained", "why") else "left")
-        for b in report.batches:
-            table.add_row(
-                str(b.batch),
-                *((str(b.answers),) if merged else ()),
-                str(b.rows_received),
-                str(b.rows_kept),
-                str(b.rows_dropped),
-                "[green]yes[/green]" if b.retrained else ("no" if b.state == "done" else b.state),
-                b.reason,
-                money(b.rmse),
-                f"v{b.version}" if b.version else "-",
-                f"v{b.champion_version}" if b.champion_version else "-",
-            )
-        app.out.print(table)
+        app.out.print(batch_table(report))
     if report.end == "exhausted":
-        if report.batches:
-            app.out.print(f"the source has no more batches ({report.message})", highlight=False)
-        else:
-            app.out.print(f"no new batches: the source has served them all ({report.message})", highlight=False)
+        # one wording for `mlops train` and `mlops up --train`, in the CLI's own terms
+        first = "no more batches" if report.batches else "no new batches"
+        app.out.print(f"{first}: {report.message}.", highlight=False)
+        if not report.batches:
             app.out.print("`mlops train --all --restart` starts a fresh dataset from batch 0.", highlight=False)
     elif report.message:
         hint = END_HINTS.get(report.end)

@@ -215,13 +215,12 @@ def existing_secrets() -> dict[str, dict[str, str]]:
     }
 
 
-def require_cluster() -> str:
+def require_cluster(dry_run_hint: bool = False) -> str:
+    """The current kubectl context; ``dry_run_hint`` for the one command that has --dry-run (up)."""
     result = _run(["config", "current-context"], check=False)
     if result.returncode != 0 or not result.stdout.strip():
-        raise MlopsError(
-            "no Kubernetes cluster configured: kubectl has no current context",
-            hint="set KUBECONFIG (or `kubectl config use-context`), or use --dry-run",
-        )
+        hint = "set KUBECONFIG (or `kubectl config use-context`)" + (", or use --dry-run" if dry_run_hint else "")
+        raise MlopsError("no Kubernetes cluster configured: kubectl has no current context", hint=hint)
     return result.stdout.strip()
 
 
@@ -305,7 +304,7 @@ def health_customization() -> dict[str, Any]:
 def up(overlay: str, gitops: bool, repo_url: str | None, on_event: Any = None, timeout: int = 600) -> list[str]:
     event = on_event or (lambda text: None)
     the_plan = plan(overlay)
-    context = require_cluster()
+    context = require_cluster(dry_run_hint=True)
     if overlay == "local" and not gitops:
         load_local_images(context, event)
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}

@@ -340,7 +340,9 @@ class HttpSource:
                 if status == 400:
                     detail = _detail(body)
                     if is_end_of_data(detail):
-                        raise SourceExhausted(detail)
+                        # said in our words; the server's (course jargon, an endpoint) stay in server_said
+                        group = self.params["group_number"]
+                        raise SourceExhausted(f"{self.url} has served every batch of group {group}", detail)
                     raise SourceError(
                         f"data API {self.url} refused the request: {detail}",
                         hint="check MLOPS_DATA_GROUP (and MLOPS_DATA_DAY if the server takes a day)",

@@ -71,3 +71,36 @@ def test_unreachable_data_api_fails_clearly(home: Path) -> None:
     result = run_mlops("train", "--all", env=env)
     assert result.returncode == 1
     assert "failed after 2 attempts" in result.stderr and "Traceback" not in result.stderr
+
+
+def every_command(group=None, prefix=()):  # noqa: ANN001, ANN201 — walks click's command tree
+    import typer.main
+
+    from mlops_cli.cli.main import app
+
+    group = group or typer.main.get_command(app)
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from every_command(command, (*prefix, name))
+
+
+def test_help_fits_80_columns_and_shows_types_as_words() -> None:
+    """tmux's default width; types as TEXT/INTEGER/PATH, a flag without one (not <bool>)."""
+    for command in every_command():
+        result = subprocess.run(
+            [sys.executable, "-m", "mlops_cli", *command, "--help"],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "COLUMNS": "80", "TERM": "dumb"},
+        )
+        assert result.returncode == 0, (command, result.stderr)
+        assert all(len(line) <= 80 for line in result.stdout.splitlines()), command
+        for raw in ("<bool>", "<str>", "<list[", "range>", "<int>", "<path>"):
+            assert raw not in result.stdout, (command, raw)
+
+
+def test_predict_help_lists_the_fields_and_which_are_required() -> None:
+    text = " ".join(run_mlops("predict", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "Fields: city, state, zip_code (required); house_size, bed, bath, acre_lot (optional" in text
+    assert "--set -s FIELD=VALUE" in text.replace("│", " ").replace("  ", " ")
