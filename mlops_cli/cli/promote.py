@@ -27,6 +27,13 @@ def _report(app: Application, result, as_json: bool, reload_api: bool) -> None:
             f"RMSE {money(result.champion_rmse)}  ({result.test_rows} test rows)",
             highlight=False,
         )
+    if result.action == "rollback":
+        app.out.print(
+            f"[green]rolled back[/green]: champion v{result.previous_champion} → v{result.version}", highlight=False
+        )
+        if None not in (result.version_rmse, result.champion_rmse) and result.version_rmse > result.champion_rmse:
+            app.warn(f"v{result.version} scores worse than v{result.previous_champion} on today's test set")
+        return
     verdict = "[green]promoted[/green]" if result.promoted else "not promoted"
     app.out.print(f"{verdict}: {result.reason}. champion is v{result.champion_version}", highlight=False)
 
@@ -60,12 +67,30 @@ def promote(
 
 def rollback(
     ctx: typer.Context,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Roll back even when the previous champion scores worse today.")
+    ] = False,
     reload_api: ReloadApiOption = True,
     wait_lock: WaitLockOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Move the champion back to the previous champion."""
+    """Move the champion back to the previous champion (asks first if that one scores worse today)."""
+    import sys
+
     from mlops_cli.pipeline.promote import rollback as rollback_champion
 
     app = application(ctx)
-    _report(app, rollback_champion(app.settings(), wait_lock=wait_lock), as_json, reload_api)
+
+    def confirm(result) -> bool:  # noqa: ANN001
+        if yes:
+            return True
+        if not sys.stdin.isatty() or as_json:
+            return False
+        return typer.confirm(
+            f"v{result.version} scores worse than champion v{result.previous_champion} on today's test set "
+            f"(RMSE {money(result.version_rmse)} vs {money(result.champion_rmse)}). Roll back anyway?",
+            err=True,
+        )
+
+    result = rollback_champion(app.settings(), wait_lock=wait_lock, confirm_worse=confirm)
+    _report(app, result, as_json, reload_api)

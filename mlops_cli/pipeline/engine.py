@@ -520,7 +520,7 @@ def compare(pipe: Pipeline, round_id: int) -> None:
     test = pipe.test_sets.pop(round_id, None)
     if test is None:  # not trained by this process (another task, or before a crash)
         test = current_test_set(pipe.engine, up_to_round=round_id)
-    result = compare_versions(pipe.client, settings, version, test)
+    result = compare_versions(pipe.client, settings, version, test, engine=pipe.engine)
     with pipe.engine.begin() as conn:
         if result.promoted:
             record(conn, settings, result, pipe.actor, round_id=round_id)
@@ -538,7 +538,7 @@ def finish(pipe: Pipeline, round_id: int) -> None:
     r = get_round(pipe.engine, round_id)
     settings = pipe.settings
     if r["promoted"]:
-        move_champion(pipe.client, settings, r["version"], pipe.actor)
+        move_champion(pipe.client, settings, r["version"], pipe.actor, r["reason"])
         checkpoint("alias_moved", r["batch"])
         if pipe.reload_api:
             warning = request_reload(settings)

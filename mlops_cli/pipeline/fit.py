@@ -220,6 +220,25 @@ def _tag_version(
 ) -> None:
     for key, value in {**tags, **{k: repr(v) for k, v in metrics.items()}}.items():
         client.set_model_version_tag(settings.model_name, str(version), key, value)
+    # what the MLflow UI shows on the version's page (empty otherwise, like "Created by")
+    client.update_model_version(settings.model_name, str(version), description=describe(tags, metrics))
+
+
+def describe(tags: dict[str, str], metrics: dict[str, float]) -> str:
+    """A version in one sentence: model, data, score, who registered it."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    rmse = f"RMSE {metrics['rmse']:,.0f}" if "rmse" in metrics else "no score"
+    rows = int(tags.get("rows_train", "0") or 0)
+    return (
+        f"{tags.get('model_type', 'unknown')} model trained by mlops on batches {tags.get('batches', '?')} "
+        f"of dataset {tags.get('dataset', '?')} (round {tags.get('round', '?')}, {rows:,} training rows); "
+        f"{rmse} on its {tags.get('rows_test', '?')} test rows; registered by {who}."
+    )
 
 
 def train_and_register(

@@ -10,13 +10,22 @@ the alias again: the pipeline's ``finish`` step does, and a manual move can simp
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import PromotionRefused, RegistryError
-from mlops_cli.pipeline.storage import clean_data, engine_for, now, promotion_rows, read_table, record_promotion
+from mlops_cli.pipeline.storage import (
+    clean_data,
+    engine_for,
+    get_meta,
+    now,
+    promotion_rows,
+    read_table,
+    record_promotion,
+    set_meta,
+)
 from mlops_cli.registry.client import alias_version, configure, resolve_version
 from mlops_cli.registry.scoring import rmse_on
 
@@ -60,6 +69,46 @@ def current_test_set(engine: Engine, up_to_round: int | None = None) -> pd.DataF
     return read_table(engine, clean_data, where)
 
 
+def test_fingerprint(test: pd.DataFrame) -> str | None:
+    """Which rows a test set holds (their stored hashes), in 24 characters; None without hashes."""
+    import hashlib
+
+    if test.empty or "row_hash" not in test.columns:
+        return None
+    digest = hashlib.sha256(",".join(map(str, sorted(test["row_hash"].tolist()))).encode()).hexdigest()
+    return f"{len(test)}-{digest[:16]}"
+
+
+def cached_rmse(
+    settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: pd.DataFrame
+) -> float:
+    """RMSE of ``version`` on ``test``, remembered in the data DB: a version (its run) and a test set
+    (its rows) never change, so neither does the score — promote, rollback, `models list` and the
+    UI reuse it instead of loading the model again."""
+    fingerprint = test_fingerprint(test)
+    key = f"score:{run_id}:{fingerprint}" if engine is not None and run_id and fingerprint else None
+    if key:
+        with engine.connect() as conn:
+            known = get_meta(conn, key)
+        if known is not None:
+            return float(known)
+    value = rmse_on(settings, version, test)
+    if key:
+        with engine.begin() as conn:
+            set_meta(conn, **{key: repr(value)})
+    return value
+
+
+def known_scores(engine: Engine, runs: dict[int, str], test: pd.DataFrame) -> dict[int, float]:
+    """The remembered scores of ``runs`` (version -> run id) on ``test``; no model is loaded."""
+    fingerprint = test_fingerprint(test)
+    if fingerprint is None:
+        return {}
+    with engine.connect() as conn:
+        found = {v: get_meta(conn, f"score:{run}:{fingerprint}") for v, run in runs.items() if run}
+    return {v: float(s) for v, s in found.items() if s is not None}
+
+
 def actor() -> str:
     try:
         return getpass.getuser()
@@ -75,6 +124,7 @@ def compare(
     *,
     force: bool = False,
     action: str = "auto",
+    engine: Engine | None = None,
 ) -> PromotionResult:
     """Should ``version`` become champion? Decided on ``test``; nothing is moved or recorded.
 
@@ -82,10 +132,10 @@ def compare(
     ``force`` (recorded as forced); a manual promotion of a worse version without it raises
     :class:`PromotionRefused`.
     """
-    resolve_version(client, settings, version)
+    candidate = resolve_version(client, settings, version)
     champion = alias_version(client, settings, settings.champion_alias)
     if champion is None:
-        rmse = rmse_on(settings, version, test) if len(test) else None
+        rmse = cached_rmse(settings, engine, version, candidate.run_id, test) if len(test) else None
         return PromotionResult(
             version=version,
             promoted=True,
@@ -112,8 +162,8 @@ def compare(
         )
     if test.empty:
         raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
-    new_rmse = rmse_on(settings, version, test)
-    old_rmse = rmse_on(settings, old, test)
+    new_rmse = cached_rmse(settings, engine, version, candidate.run_id, test)
+    old_rmse = cached_rmse(settings, engine, old, champion.run_id, test)
     better = new_rmse <= old_rmse
     comparison = (
         f"RMSE {new_rmse:,.0f} {'<=' if better else '>'} champion v{old} {old_rmse:,.0f} on {len(test)} test rows"
@@ -152,9 +202,16 @@ def record(conn: Any, settings: Settings, result: PromotionResult, who: str, rou
     )
 
 
-def move_champion(client: MlflowClient, settings: Settings, version: int, who: str) -> None:
-    """Point ``champion`` at ``version`` (idempotent); it stops being the challenger."""
+def move_champion(client: MlflowClient, settings: Settings, version: int, who: str, why: str | None = None) -> None:
+    """Point ``champion`` at ``version`` (idempotent); it stops being the challenger. Its MLflow
+    description says when, by whom and why it became champion."""
     client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))
+    if why:
+        current = client.get_model_version(settings.model_name, str(version)).description or ""
+        stamp = f"Champion since {now().isoformat(timespec='seconds')}, by {who}: {why}."
+        client.update_model_version(
+            settings.model_name, str(version), description=f"{current.split(' Champion since')[0]} {stamp}".strip()
+        )
     challenger = alias_version(client, settings, settings.challenger_alias)
     if challenger is not None and int(challenger.version) == version:
         client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
@@ -166,7 +223,7 @@ def _promote_now(settings: Settings, engine: Engine, client: MlflowClient, resul
     if result.promoted:
         with engine.begin() as conn:
             record(conn, settings, result, who)
-        move_champion(client, settings, result.version, who)
+        move_champion(client, settings, result.version, who, result.reason)
 
 
 @contextmanager
@@ -190,8 +247,13 @@ def promote_if_better(
 ) -> PromotionResult:
     """``mlops promote N``: make ``version`` champion when it is at least as good on the current
     test set (or anyway, with ``force``). Holds the data DB's writer lock while it decides."""
+    from mlops_cli.registry.light import LightRegistry
+
+    LightRegistry(settings).version(version)  # an unknown version is said at once, MLflow unimported
     with _writing(settings, wait_lock) as (engine, client):
-        result = compare(client, settings, version, current_test_set(engine), force=force, action="manual")
+        result = compare(
+            client, settings, version, current_test_set(engine), force=force, action="manual", engine=engine
+        )
         _promote_now(settings, engine, client, result, who or actor())
     return result
 
@@ -205,7 +267,7 @@ def promote_challenger(settings: Settings, who: str | None = None, wait_lock: bo
                 f"model {settings.model_name} has no '{settings.challenger_alias}' alias",
                 hint="nothing waits for promotion",
             )
-        result = compare(client, settings, int(challenger.version), current_test_set(engine))
+        result = compare(client, settings, int(challenger.version), current_test_set(engine), engine=engine)
         _promote_now(settings, engine, client, result, who or actor())
     return result
 
@@ -222,8 +284,15 @@ def champion_history(settings: Settings, engine: Engine) -> list[int]:
     return stack
 
 
-def rollback(settings: Settings, who: str | None = None, wait_lock: bool = False) -> PromotionResult:
-    """Champion back to the previous champion; recorded as a promotion with action 'rollback'."""
+def rollback(
+    settings: Settings,
+    who: str | None = None,
+    wait_lock: bool = False,
+    confirm_worse: Callable[[PromotionResult], bool] | None = None,
+) -> PromotionResult:
+    """Champion back to the previous champion; recorded as a promotion with action 'rollback'.
+    When the previous champion scores worse on today's test set, ``confirm_worse`` decides (no
+    callback: roll back anyway); a refusal raises :class:`PromotionRefused` and moves nothing."""
     with _writing(settings, wait_lock) as (engine, client):
         champion = alias_version(client, settings, settings.champion_alias)
         if champion is None:
@@ -234,19 +303,27 @@ def rollback(settings: Settings, who: str | None = None, wait_lock: bool = False
         if len(stack) < 2:
             raise RegistryError(f"champion v{champion.version} has no previous champion to roll back to")
         current, previous = stack[-1], stack[-2]
-        resolve_version(client, settings, previous)
+        target = resolve_version(client, settings, previous)
+        serving = resolve_version(client, settings, current)
         test = current_test_set(engine)
         result = PromotionResult(
             version=previous,
             promoted=True,
             champion_version=previous,
             previous_champion=current,
-            version_rmse=rmse_on(settings, previous, test) if len(test) else None,
-            champion_rmse=rmse_on(settings, current, test) if len(test) else None,
+            version_rmse=cached_rmse(settings, engine, previous, target.run_id, test) if len(test) else None,
+            champion_rmse=cached_rmse(settings, engine, current, serving.run_id, test) if len(test) else None,
             test_rows=len(test),
             reason=f"rolled back from v{current} to v{previous}",
             action="rollback",
         )
+        worse = None not in (result.version_rmse, result.champion_rmse) and result.version_rmse > result.champion_rmse
+        if worse and confirm_worse is not None and not confirm_worse(result):
+            raise PromotionRefused(
+                f"not rolled back: v{previous} scores worse than v{current} on today's test set "
+                f"(RMSE {result.version_rmse:,.0f} > {result.champion_rmse:,.0f} on {result.test_rows} rows)",
+                hint="pass --yes to roll back anyway",
+            )
         _promote_now(settings, engine, client, result, who or actor())
     return result
 

@@ -240,6 +240,7 @@ def wipe_dataset(conn: Connection) -> None:
     for table in DATASET_TABLES:
         conn.execute(delete(table))
     conn.execute(delete(mlops_meta).where(mlops_meta.c.key.like("drift_reference:%")))
+    conn.execute(delete(mlops_meta).where(mlops_meta.c.key.like("score:%")))
 
 
 def _tuples(frame: pd.DataFrame) -> list[tuple]:

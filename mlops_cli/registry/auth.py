@@ -25,6 +25,9 @@ USERNAME_VARIABLE = "MLFLOW_TRACKING_USERNAME"
 PASSWORD_VARIABLE = "MLFLOW_TRACKING_PASSWORD"
 
 
+_offered: dict[str, str] = {}  # what this process put into the standard variables, if anything
+
+
 @dataclass(frozen=True)
 class Admin:
     username: str
@@ -55,7 +58,7 @@ def admin(settings: Settings) -> Admin:
         _create_private(path, json.dumps(generated, indent=2) + "\n")
     saved = json.loads(path.read_text())
     user, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
-    if user and password:
+    if user and password and {USERNAME_VARIABLE: user, PASSWORD_VARIABLE: password} != _offered:
         return Admin(user, password, saved["flask_secret_key"])
     return Admin(saved["username"], saved["password"], saved["flask_secret_key"])
 
@@ -90,11 +93,17 @@ def auth_config(database_uri: str, admin_username: str) -> str:
 
 
 def offer_saved_credentials(settings: Settings, uri: str) -> None:
-    """Before talking to ``uri``: if it is the stack's own MLflow server and the standard variables
-    are unset, set them from the saved credentials (never for any other server)."""
+    """Before talking to ``uri``: if it is the stack's own MLflow server, set the standard variables
+    from the saved credentials — unless the user set them (never for any other server)."""
     own = f"http://{settings.mlflow_host}:{settings.mlflow_port}"
-    if uri.rstrip("/") != own or os.environ.get(USERNAME_VARIABLE):
+    if uri.rstrip("/") != own:
         return
-    path = credentials_path(settings)
-    if path.exists():
-        os.environ.update(admin(settings).client_env())
+    current = {k: os.environ.get(k) for k in (USERNAME_VARIABLE, PASSWORD_VARIABLE)}
+    if current[USERNAME_VARIABLE] and current != _offered:
+        return  # the user's own credentials win
+    if credentials_path(settings).exists():
+        saved = json.loads(credentials_path(settings).read_text())
+        offered = {USERNAME_VARIABLE: saved["username"], PASSWORD_VARIABLE: saved["password"]}
+        os.environ.update(offered)
+        _offered.clear()
+        _offered.update(offered)

@@ -138,9 +138,10 @@ def model_aliases(client: MlflowClient, settings: Settings) -> dict[int, list[st
 
 
 def version_info(
-    client: MlflowClient, settings: Settings, mv: ModelVersion, aliases: dict[int, list[str]] | None = None
+    client: MlflowClient | None, settings: Settings, mv: Any, aliases: dict[int, list[str]] | None = None
 ) -> dict[str, Any]:
-    """One registered version as a plain dict (for tables and --json)."""
+    """One registered version (MLflow's ModelVersion or the light registry's Version) as a plain
+    dict, for tables and --json. Without ``aliases``, ``client`` looks them up."""
     tags = dict(mv.tags or {})
     if aliases is None:
         aliases = model_aliases(client, settings)
@@ -151,6 +152,7 @@ def version_info(
         "run_id": mv.run_id,
         "created": _iso(mv.creation_timestamp),
         "source": mv.source,
+        "description": getattr(mv, "description", None) or None,
     }
     for key in METRIC_TAGS:
         info[key] = float(tags[key]) if key in tags else None

@@ -1,30 +1,38 @@
-"""`mlops models list|show`: registered versions with aliases, metrics and the data they saw."""
+"""`mlops models list|show`: registered versions with aliases, metrics and the data they saw.
+
+Read through the light registry (no MLflow import): these are everyday commands.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.registry.client import alias_version, configure, model_aliases, resolve_version, version_info
+from mlops_cli.registry.client import version_info
+from mlops_cli.registry.light import LightRegistry
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
 
 
+def _by_version(aliases: dict[str, int]) -> dict[int, list[str]]:
+    by_version: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(version, []).append(alias)
+    return by_version
+
+
 def list_versions(settings: Settings) -> list[dict[str, Any]]:
-    client = configure(settings)
-    versions = client.search_model_versions(f"name='{settings.model_name}'")
-    aliases = model_aliases(client, settings)
-    return sorted((version_info(client, settings, mv, aliases) for mv in versions), key=lambda v: v["version"])
+    registry = LightRegistry(settings)
+    aliases = _by_version(registry.aliases())
+    return [version_info(None, settings, mv, aliases) for mv in registry.versions()]
 
 
 def show_version(settings: Settings, ref: str) -> dict[str, Any]:
-    client = configure(settings)
-    info = version_info(client, settings, resolve_version(client, settings, ref))
-    run = client.get_run(info["run_id"]) if info["run_id"] else None
-    if run is not None:
-        info["metrics"] = dict(run.data.metrics)
-        info["params"] = dict(run.data.params)
+    registry = LightRegistry(settings)
+    info = version_info(None, settings, registry.version(ref), _by_version(registry.aliases()))
+    if info["run_id"]:
+        info["metrics"], info["params"] = registry.run(info["run_id"])
     return info
 
 
@@ -35,7 +43,5 @@ class AliasState:
 
 
 def alias_state(settings: Settings) -> AliasState:
-    client = configure(settings)
-    champ = alias_version(client, settings, settings.champion_alias)
-    chall = alias_version(client, settings, settings.challenger_alias)
-    return AliasState(champion=int(champ.version) if champ else None, challenger=int(chall.version) if chall else None)
+    aliases = LightRegistry(settings).aliases()
+    return AliasState(champion=aliases.get(settings.champion_alias), challenger=aliases.get(settings.challenger_alias))
