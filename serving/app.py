@@ -19,6 +19,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from mlops_cli.config import Settings, load_settings
 from mlops_cli.errors import ModelRefused, RegistryUnavailable, VersionNotFound
+from serving.docs import offline_docs
 from serving.metrics import ApiMetrics, MetricsMiddleware
 from serving.model_server import LoadedModel, ModelHolder
 from serving.schemas import Listing, LoadModelRequest, LoadModelResponse, ModelInfo, Prediction
@@ -265,12 +266,15 @@ def create_app(
         version="1",
         description=f"House prices from `{settings.model_name}@{settings.champion_alias}`.",
         lifespan=lifespan,
+        docs_url=None,  # served by offline_docs: no CDN
+        redoc_url=None,
     )
     app.state.holder = holder
     app.state.metrics = metrics
     add_predict_route(app, settings.api_max_batch, settings.api_max_body_bytes, metrics)
     app.include_router(model_router(settings))
     app.include_router(health_router())
+    offline_docs(app)  # after /predict: the hot route is matched first
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from mlops_cli.config import Settings
 from mlops_cli.errors import MlopsError, SourceExhausted
 from mlops_cli.pipeline.sources import DataSource, IndexedSource
+from serving.docs import offline_docs
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 Group = Annotated[int, Query(description="group number, 1..N")]
@@ -76,7 +77,14 @@ def create_app(
     sample_share: float = 1.0,
     cursor_file: Path | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="mlops data API", version="1", description="Batches of realtor listings.")
+    app = FastAPI(
+        title="mlops data API",
+        version="1",
+        description="Batches of realtor listings.",
+        docs_url=None,  # served by offline_docs: no CDN
+        redoc_url=None,
+    )
+    offline_docs(app)
     registry = CollectorRegistry()
     labels = ["group_number", "day"]
     served = Counter("data_api_batches_served", "Answers with a batch", labels, registry=registry)

@@ -1,8 +1,8 @@
-"""`mlops models list|show`: registered versions, aliases and metrics."""
+"""`mlops models list|show|compare`: registered versions, aliases and metrics."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,35 +13,53 @@ group = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
 
 @group.command("list")
-def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Every registered version with aliases, RMSE, batches used and creation time."""
+def list_models(
+    ctx: typer.Context,
+    score: Annotated[
+        bool, typer.Option("--score", help="Score every version on today's test set (loads each model once).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Every registered version: aliases, model, RMSE at training and today, batches, rows."""
+    from rich import box
     from rich.table import Table
 
+    from mlops_cli.pipeline.promote import scores_today
     from mlops_cli.registry.models import list_versions
 
     app = application(ctx)
-    versions = list_versions(app.settings())
+    settings = app.settings()
+    versions = list_versions(settings)
+    today = scores_today(settings, {v["version"]: v["run_id"] for v in versions}, compute=score)
+    for v in versions:
+        v["rmse_today"] = today.get(v["version"])
     if as_json:
         app.print_json(versions)
         return
     if not versions:
         app.out.print("no registered versions yet: `mlops train --all` trains some", highlight=False)
         return
-    table = Table(title=versions[0]["name"], title_justify="left")
-    for name in ("version", "aliases", "RMSE", "MAE", "R²", "batches", "rows", "created"):
-        table.add_column(name, justify="left" if name in ("aliases", "batches", "created") else "right")
+    table = Table(
+        title=versions[0]["name"], title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for name in ("version", "aliases", "model", "RMSE@train", "today", "batches", "rows", "created"):
+        left = name in ("aliases", "model", "batches", "created")
+        table.add_column(name, justify="left" if left else "right", no_wrap=name != "aliases")
     for v in versions:
         table.add_row(
             f"v{v['version']}",
             ", ".join(v["aliases"]),
+            v["model_type"] or "-",
             money(v["rmse"]),
-            money(v["mae"]),
-            "-" if v["r2"] is None else f"{v['r2']:.3f}",
+            money(v["rmse_today"]),
             _batches(v["batches"]),
-            str(v["rows_train"] or "-"),
-            v["created"] or "-",
+            f"{v['rows_train']:,}" if v["rows_train"] else "-",
+            (v["created"] or "-")[:10],
         )
     app.out.print(table)
+    note = "RMSE@train: on its own test rows when trained; today: RMSE on every test row stored now"
+    missing = any(v["rmse_today"] is None for v in versions)
+    app.out.print(note + (" (`--score` fills the blanks)." if missing else "."), highlight=False)
 
 
 def _batches(batches: list[int]) -> str:
@@ -58,7 +76,9 @@ def show(
     ref: Annotated[str, typer.Argument(help="A version number (3 or v3) or an alias (champion).")],
     as_json: JsonOption = False,
 ) -> None:
-    """One version in detail: aliases, metrics, params, batches, run."""
+    """One version in detail: aliases, description, metrics, params, batches, run."""
+    from rich.table import Table
+
     from mlops_cli.registry.models import show_version
 
     app = application(ctx)
@@ -66,9 +86,69 @@ def show(
     if as_json:
         app.print_json(info)
         return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="right", style="bold", no_wrap=True)
+    grid.add_column()
     for key, value in info.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value)) or "-"
-        app.out.print(f"[bold]{key:>12}[/bold]  {value}", highlight=False)
+        grid.add_row(key, _shown(value))
+    app.out.print(grid, highlight=False)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_number(v)}" for k, v in sorted(value.items())) or "-"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value is None else _number(value)
+
+
+def _number(value: Any) -> str:
+    return (
+        f"{value:,.4g}"
+        if isinstance(value, float) and abs(value) < 1000
+        else (f"{value:,.0f}" if isinstance(value, float) else str(value))
+    )
+
+
+@group.command("compare")
+def compare(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Argument(help="A version number or alias (champion).")],
+    second: Annotated[str, typer.Argument(help="Another version number or alias.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Two versions side by side: every metric on today's test set, and at training."""
+    from rich import box
+    from rich.table import Table
+
+    from mlops_cli.pipeline.promote import metrics_today
+    from mlops_cli.registry.models import show_version
+
+    app = application(ctx)
+    settings = app.settings()
+    a, b = show_version(settings, first), show_version(settings, second)
+    today, rows = metrics_today(settings, [a["version"], b["version"]])
+    if as_json:
+        app.print_json({"test_rows": rows, "versions": [{**v, "today": today[v["version"]]} for v in (a, b)]})
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"on today's {rows:,} test rows", title_justify="left")
+    table.add_column("metric")
+    for v in (a, b):
+        table.add_column(
+            f"v{v['version']}" + (f" ({', '.join(v['aliases'])})" if v["aliases"] else ""), justify="right"
+        )
+    table.add_column("better", justify="left")
+    for metric, lower_is_better in (("rmse", True), ("mae", True), ("mape", True), ("r2", False)):
+        x, y = today[a["version"]][metric], today[b["version"]][metric]
+        best = "=" if x == y else f"v{a['version'] if (x < y) == lower_is_better else b['version']}"
+        table.add_row(metric.upper().replace("R2", "R²"), _metric(metric, x), _metric(metric, y), best)
+    table.add_row("RMSE@train", money(a["rmse"]), money(b["rmse"]), "(own test rows)")
+    table.add_row("model", a["model_type"] or "-", b["model_type"] or "-", "")
+    table.add_row("batches", _batches(a["batches"]), _batches(b["batches"]), "")
+    app.out.print(table)
+
+
+def _metric(name: str, value: float) -> str:
+    if name in ("rmse", "mae"):
+        return money(value)
+    return f"{value:.1%}" if name == "mape" else f"{value:.3f}"

@@ -239,19 +239,41 @@ def status(ctx: typer.Context, target: TargetOption = Target.local, as_json: Jso
 
 def logs(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="mlflow, data-api, api, ui, prometheus or airflow.")],
+    service: Annotated[
+        str | None,
+        typer.Argument(help="mlflow, data-api, api, ui, prometheus or airflow; none: all, interleaved."),
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many last lines to show.")] = 50,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many last lines to show (0: all).")] = 50,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only lines from this time on: 10m, 2h, 1d or 2026-11-28T10:00.", metavar="WHEN"),
+    ] = None,
 ) -> None:
-    """Show a service's log."""
+    """Show a service's log, or every service's interleaved by time with a prefix."""
     import sys
     import time
 
-    from mlops_cli.ops.stack import log_file, log_tail
+    from mlops_cli.ops.stack import line_time, log_file, log_tail, merged_logs
 
     app = application(ctx)
-    path = log_file(app.settings(), service)
-    if lines:
+    settings = app.settings()
+    start = _since(since) if since else None
+    if service is None:
+        for line in merged_logs(settings, start, lines):
+            print(line)
+        if follow:
+            _follow_all(settings)
+        return
+    path = log_file(settings, service)
+    if start is not None:
+        stamp, shown = None, []
+        for line in path.read_text(errors="replace").splitlines():
+            stamp = line_time(line) or stamp
+            if stamp is not None and stamp >= start:
+                shown.append(line)
+        print("\n".join(shown[-lines:] if lines else shown))
+    elif lines:
         print(log_tail(path, lines))
     if not follow:
         return
@@ -264,3 +286,43 @@ def logs(
                 sys.stdout.flush()
             else:
                 time.sleep(0.3)
+
+
+def _since(text: str):  # noqa: ANN202 — a datetime
+    """10m, 2h, 1d (ago) or an ISO time, as a local time."""
+    import re
+    from datetime import datetime, timedelta
+
+    relative = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if relative:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
+        return datetime.now() - timedelta(**{unit: int(relative.group(1))})  # noqa: DTZ005 — logs are local
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: give 10m, 2h, 1d or a time like 2026-11-28T10:00", param_hint="--since"
+        ) from None
+
+
+def _follow_all(settings) -> None:  # noqa: ANN001
+    import sys
+    import time
+
+    folder = settings.home / "logs"
+    handles = {}
+    for path in sorted(folder.glob("*.log")):
+        handle = path.open(errors="replace")
+        handle.seek(0, 2)
+        handles[path.stem] = handle
+    width = max(map(len, handles), default=0)
+    while True:
+        quiet = True
+        for name, handle in handles.items():
+            line = handle.readline()
+            if line:
+                quiet = False
+                sys.stdout.write(f"{name:<{width}} | {line}")
+                sys.stdout.flush()
+        if quiet:
+            time.sleep(0.3)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -436,6 +438,33 @@ def _api_readiness(url: str) -> tuple[bool | None, str]:
         body = response.json()
         return True, f"serving v{body.get('version')} ({body.get('path')} path)"
     return False, "live; no model yet"
+
+
+_STAMP = re.compile(r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)")
+
+
+def line_time(line: str) -> datetime | None:
+    """The time a log line was written, when it says (MLflow, uvicorn, Prometheus, our own lines)."""
+    found = _STAMP.search(line[:64])
+    return datetime(*map(int, found.groups())) if found else None  # noqa: DTZ001 — logs write local time
+
+
+def merged_logs(settings: Settings, since: datetime | None = None, lines: int = 50) -> list[str]:
+    """Every service's log interleaved by time, each line prefixed with its service; a line without
+    a time of its own (a traceback, Streamlit) keeps the time of the line before it."""
+    folder = settings.home / "logs"
+    if not folder.exists():
+        raise StackError("no logs yet", hint="`mlops up` starts the stack")
+    entries: list[tuple[datetime, int, str]] = []
+    width = max((len(p.stem) for p in folder.glob("*.log")), default=0)
+    for order, path in enumerate(sorted(folder.glob("*.log"))):
+        stamp = datetime.fromtimestamp(path.stat().st_ctime)  # noqa: DTZ006 — compared with local times
+        for line in path.read_text(errors="replace").splitlines():
+            stamp = line_time(line) or stamp
+            if line.strip() and (since is None or stamp >= since):
+                entries.append((stamp, order, f"{path.stem:<{width}} | {line}"))
+    entries.sort(key=lambda e: (e[0], e[1]))  # stable: a file's own order is kept within a second
+    return [text for _, _, text in entries[-lines:]] if lines else [text for _, _, text in entries]
 
 
 def log_file(settings: Settings, service: str) -> Path:

@@ -71,12 +71,18 @@ def current_test_set(engine: Engine, up_to_round: int | None = None) -> pd.DataF
 
 def test_fingerprint(test: pd.DataFrame) -> str | None:
     """Which rows a test set holds (their stored hashes), in 24 characters; None without hashes."""
-    import hashlib
-
     if test.empty or "row_hash" not in test.columns:
         return None
-    digest = hashlib.sha256(",".join(map(str, sorted(test["row_hash"].tolist()))).encode()).hexdigest()
-    return f"{len(test)}-{digest[:16]}"
+    return _fingerprint_of(test["row_hash"].tolist())
+
+
+def _fingerprint_of(hashes: list[int]) -> str | None:
+    import hashlib
+
+    if not hashes:
+        return None
+    digest = hashlib.sha256(",".join(map(str, sorted(int(h) for h in hashes))).encode()).hexdigest()
+    return f"{len(hashes)}-{digest[:16]}"
 
 
 def cached_rmse(
@@ -99,14 +105,34 @@ def cached_rmse(
     return value
 
 
-def known_scores(engine: Engine, runs: dict[int, str], test: pd.DataFrame) -> dict[int, float]:
-    """The remembered scores of ``runs`` (version -> run id) on ``test``; no model is loaded."""
-    fingerprint = test_fingerprint(test)
-    if fingerprint is None:
-        return {}
+def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False) -> dict[int, float]:
+    """RMSE of each version (version -> run id) on today's test set: the remembered ones only
+    (reading just the test rows' hashes, no model loaded), or with ``compute`` every one."""
+    from sqlalchemy import select
+
+    engine = engine_for(settings)
+    if compute:
+        test = current_test_set(engine)
+        return {v: cached_rmse(settings, engine, v, run, test) for v, run in runs.items()} if len(test) else {}
     with engine.connect() as conn:
+        hashes = conn.execute(select(clean_data.c.row_hash).where(clean_data.c.split == "test")).scalars().all()
+        fingerprint = _fingerprint_of(list(hashes))
+        if fingerprint is None:
+            return {}
         found = {v: get_meta(conn, f"score:{run}:{fingerprint}") for v, run in runs.items() if run}
     return {v: float(s) for v, s in found.items() if s is not None}
+
+
+def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, dict[str, float]], int]:
+    """Every metric of each version on today's test set (models loaded): `mlops models compare`."""
+    from mlops_cli.registry.scoring import load_model, regression_metrics
+    from mlops_cli.schema import FEATURES, TARGET
+
+    test = current_test_set(engine_for(settings))
+    if test.empty:
+        raise RegistryError("no test rows stored: nothing to compare on", hint="train at least one batch first")
+    actual = test[TARGET].to_numpy()
+    return {v: regression_metrics(actual, load_model(settings, v).predict(test[FEATURES])) for v in versions}, len(test)
 
 
 def actor() -> str:

@@ -37,6 +37,9 @@ def _load(uri: str, tracking: str) -> Any:
 
 def load_model(settings: Settings, version: int | str) -> Any:
     """The fitted sklearn pipeline of a registered version (cached: versions never change)."""
+    from mlops_cli.registry.client import connect
+
+    connect(settings)  # MLflow resolves models:/ URIs against the current registry URI
     try:
         return _load(f"models:/{settings.model_name}/{version}", str(settings.mlflow_tracking_uri))
     except Exception as exc:

@@ -102,3 +102,11 @@ def test_health_and_metrics_with_bounded_labels(client: TestClient) -> None:
     assert 'data_api_batches_served_total{day="tuesday",group_number="1"} 1.0' in metrics
     assert 'data_api_restarts_total{day="other",group_number="1"} 50.0' in metrics
     assert "day-1" not in metrics
+
+
+def test_the_docs_come_from_packaged_files_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs").text
+    assert "cdn." not in page and "/docs-static/swagger-ui-bundle.js" in page
+    script = client.get("/docs-static/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert "/docs-static/redoc.standalone.js" in client.get("/redoc").text
