@@ -11,6 +11,26 @@ from mlops_cli.errors import MlopsError
 
 PAGES = ("Predict", "Models", "Explore a version", "Data")
 NUMBERS = {"house_size": 1800.0, "bed": 3.0, "bath": 2.0, "acre_lot": 0.25}
+LABELS = {"house_size": "House size (sq ft)", "bed": "Bedrooms", "bath": "Bathrooms", "acre_lot": "Lot (acres)"}
+
+
+def shown(frame: pd.DataFrame, money=(), counts=(), percent=(), decimals=None) -> pd.DataFrame:  # noqa: ANN001
+    """A table as people read it: $123,456, 12,345, 47%, and "—" where there is no value."""
+    out = frame.copy()
+
+    def each(column: str, fmt) -> None:  # noqa: ANN001
+        out[column] = [fmt(v) if pd.notna(v) else "—" for v in out[column]]
+
+    for column in money:
+        each(column, lambda v: f"${v:,.0f}")
+    for column in counts:
+        each(column, lambda v: f"{int(v):,}")
+    for column in percent:
+        each(column, lambda v: f"{v:.0%}")
+    for column, places in (decimals or {}).items():
+        each(column, lambda v, p=places: f"{v:.{p}f}")
+    return out
+
 
 st.set_page_config(page_title="mlops — house prices", layout="wide")
 
@@ -32,7 +52,7 @@ def listing_form(key: str, places: dict[str, dict[str, list[str]]]) -> dict:
     cols = st.columns(4)
     values = {
         name: cols[i].number_input(
-            name.replace("_", " "),
+            LABELS[name],
             value=default,
             key=f"{key}-{name}",
             step=0.25 if name in ("bath", "acre_lot") else 1.0,
@@ -98,7 +118,15 @@ def predict_page() -> None:
         frame["predicted_price"] = answer["predictions"]
         frame["unseen"] = [", ".join(u) for u in answer["unseen"]]
         frame["model_version"] = answer["versions"]
-        st.dataframe(frame, width="stretch")
+        st.dataframe(
+            shown(frame, money=["predicted_price"]),
+            width="stretch",
+            column_config={
+                "predicted_price": "Predicted price",
+                "unseen": "Never seen in training",
+                "model_version": "Version",
+            },
+        )
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         st.download_button("Download predictions", buffer.getvalue(), "predictions.csv", "text/csv")
@@ -112,13 +140,32 @@ def models_page() -> None:
     st.header("Model versions")
     versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
     promotions = promotions_table(settings())
-    st.dataframe(versions.drop(columns="champion"), hide_index=True, width="stretch")
     from ui.data import rmse_on_current_test_set
 
     try:
         now = rmse_on_current_test_set(settings(), versions["version"].tolist())
     except MlopsError:
         now = {}
+    table = versions.drop(columns="champion").assign(today=versions["version"].map(now))
+    st.dataframe(
+        shown(table, money=["RMSE", "MAE", "today"], counts=["rows"], decimals={"R²": 3}),
+        hide_index=True,
+        width="stretch",
+        column_order=["version", "aliases", "model", "RMSE", "today", "MAE", "R²", "batches", "rows", "created"]
+        + ["validation RMSE"],
+        column_config={
+            "version": "Version",
+            "aliases": "Aliases",
+            "model": "Model",
+            "RMSE": "RMSE at training",
+            "today": "RMSE today",
+            "MAE": "MAE at training",
+            "batches": "Batches",
+            "rows": "Training rows",
+            "created": "Created",
+            "validation RMSE": "Validation RMSE (auto)",
+        },
+    )
     columns = ["version", "RMSE", "series", "champion"]
     long = pd.concat(
         [
@@ -141,7 +188,21 @@ def models_page() -> None:
         "RMSE of each version when it was trained, and of all versions on the same current test set; ◆ champion."
     )
     st.subheader("Promotion history")
-    st.dataframe(promotions, hide_index=True, width="stretch")
+    st.dataframe(
+        shown(promotions, money=["old_rmse", "new_rmse"], counts=["test_rows"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+            "actor": "By",
+            "action": "Action",
+            "old_version": "From",
+            "new_version": "To",
+            "old_rmse": "RMSE of From",
+            "new_rmse": "RMSE of To",
+            "test_rows": "Test rows",
+        },
+    )
 
 
 def explore_page() -> None:
@@ -170,11 +231,82 @@ def data_page() -> None:
 
     st.header("Data and retraining decisions")
     batches = fetch_or_stop(batches_table, "The data DB is not reachable", "No batches yet")
-    st.dataframe(batches.drop(columns="dropped"), hide_index=True, width="stretch")
+    multiple = bool((batches["answers"].fillna(1) > 1).any())
+    st.dataframe(
+        shown(
+            batches,
+            counts=["rows_received", "rows_kept", "rows_dropped"],
+            percent=["new_share"],
+            decimals={"drift_score": 3},
+        ),
+        hide_index=True,
+        width="stretch",
+        column_order=[
+            "batch",
+            "state",
+            *(["answers"] if multiple else []),
+            "rows_received",
+            "rows_kept",
+            "rows_dropped",
+            "retrained",
+            "why",
+            "new_share",
+            "drift_score",
+            "version",
+            "champion_version",
+        ],
+        column_config={
+            "batch": "Batch",
+            "state": "State",
+            "answers": "Answers",
+            "rows_received": "Rows in",
+            "rows_kept": "Kept",
+            "rows_dropped": "Dropped",
+            "retrained": "Retrained",
+            "why": st.column_config.TextColumn("Why", width="medium"),
+            "new_share": "New rows",
+            "drift_score": "Drift",
+            "version": "Version",
+            "champion_version": "Champion",
+        },
+    )
+    # the full reasoning, unclipped: one batch at a time
+    chosen = st.selectbox("Details of batch", batches["batch"].tolist(), key="data-batch")
+    row = batches[batches["batch"] == chosen].iloc[0]
+    dropped = row["dropped"] if isinstance(row["dropped"], dict) else {}
+    st.markdown(f"**Why:** {row['reason']}")
+    st.caption("Dropped: " + (", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(dropped.items())) or "none"))
     st.subheader("Rows kept and dropped per batch")
-    st.bar_chart(batches.set_index("batch")[["rows_kept", "rows_dropped"]])
-    st.subheader("Drift score per batch")
-    st.line_chart(batches.set_index("batch")[["drift_score", "new_share"]])
+    counts = batches.set_index("batch")[["rows_kept", "rows_dropped"]].rename(
+        columns={"rows_kept": "kept", "rows_dropped": "dropped"}
+    )
+    st.bar_chart(counts, x_label="batch", y_label="rows")
+    st.subheader("New rows and drift per batch, against their retraining thresholds")
+    st.altair_chart(threshold_chart(batches), width="stretch")
+
+
+def threshold_chart(batches: pd.DataFrame):  # noqa: ANN201 — an altair chart
+    """New-row share and drift score per batch, each with its retrain threshold as a dashed rule."""
+    import altair as alt
+
+    config = settings()
+    long = batches.melt(id_vars="batch", value_vars=["new_share", "drift_score"], var_name="series").dropna()
+    long["series"] = long["series"].map({"new_share": "new rows (share)", "drift_score": "drift score"})
+    rules = pd.DataFrame(
+        {
+            "series": ["new rows (share)", "drift score"],
+            "threshold": [config.retrain_min_new_share, config.drift_threshold],
+            "label": [
+                f"retrain at {config.retrain_min_new_share:.0%} new",
+                f"retrain at drift {config.drift_threshold:g}",
+            ],
+        }
+    )
+    color = alt.Color("series:N", title=None)
+    lines = alt.Chart(long).mark_line(point=True).encode(x="batch:O", y=alt.Y("value:Q", title=None), color=color)
+    rule = alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(y="threshold:Q", color=color)
+    text = alt.Chart(rules).mark_text(align="left", dx=4, dy=-6).encode(y="threshold:Q", text="label:N", color=color)
+    return lines + rule + text
 
 
 page = st.sidebar.radio("Page", PAGES, key="page")

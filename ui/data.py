@@ -31,17 +31,17 @@ def models_table(settings: Settings) -> pd.DataFrame:
         [
             {
                 "version": v["version"],
-                "aliases": ", ".join(v["aliases"]),
+                "aliases": ", ".join(v["aliases"]) or "—",
                 "model": v["model_type"] or "linear",  # versions from before the candidates were seed recipes
                 "RMSE": v["rmse"],
                 "MAE": v["mae"],
                 "R²": v["r2"],
                 "batches": ",".join(map(str, v["batches"])),
                 "rows": v["rows_train"],
-                "created": v["created"],
+                "created": (v["created"] or "—")[:16].replace("T", " "),
                 "champion": "champion" in v["aliases"],
                 # auto: every candidate's RMSE on the validation rows it was chosen on
-                "validation RMSE": ", ".join(f"{k} {r:,.0f}" for k, r in sorted(v["validation_rmse"].items())),
+                "validation RMSE": ", ".join(f"{k} {r:,.0f}" for k, r in sorted(v["validation_rmse"].items())) or "—",
             }
             for v in versions
         ]
@@ -50,15 +50,13 @@ def models_table(settings: Settings) -> pd.DataFrame:
 
 
 def rmse_on_current_test_set(settings: Settings, versions: list[int]) -> dict[int, float]:
-    """Every version scored on the same, current test set: the comparison promotions use."""
-    from mlops_cli.pipeline.promote import current_test_set
-    from mlops_cli.pipeline.storage import engine_for
-    from mlops_cli.registry.scoring import rmse_on
+    """Every version scored on the same, current test set: the comparison promotions use.
+    Scores are remembered per version and test set, so a page renders without reloading models."""
+    from mlops_cli.pipeline.promote import scores_today
+    from mlops_cli.registry.models import list_versions
 
-    test = current_test_set(engine_for(settings))
-    if test.empty:
-        return {}
-    return {version: rmse_on(settings, version, test) for version in versions}
+    runs = {v["version"]: v["run_id"] for v in list_versions(settings) if v["version"] in versions}
+    return scores_today(settings, runs, compute=True)
 
 
 def promotions_table(settings: Settings) -> pd.DataFrame:
@@ -68,13 +66,17 @@ def promotions_table(settings: Settings) -> pd.DataFrame:
 
     rows = promotion_rows(engine_for(settings), settings.model_name)
     columns = ["at", "actor", "action", "old_version", "new_version", "old_rmse", "new_rmse", "test_rows"]
-    return pd.DataFrame([{k: r[k] for k in columns} for r in rows], columns=columns)
+    frame = pd.DataFrame([{k: r[k] for k in columns} for r in rows], columns=columns)
+    for key in ("old_version", "new_version"):  # "v3", or "—" for none (a first champion has no "from")
+        frame[key] = [f"v{int(v)}" if pd.notna(v) else "—" for v in frame[key]]
+    return frame
 
 
 def batches_table(settings: Settings) -> pd.DataFrame:
     """One row per batch number, over every answer of it (skipped numbers included)."""
     import pandas as pd
 
+    from mlops_cli.pipeline.batches import short_reason
     from mlops_cli.pipeline.engine import all_batches
     from mlops_cli.pipeline.storage import engine_for
 
@@ -86,6 +88,7 @@ def batches_table(settings: Settings) -> pd.DataFrame:
         "rows_kept",
         "rows_dropped",
         "retrained",
+        "why",
         "reason",
         "new_share",
         "drift_score",
@@ -94,10 +97,18 @@ def batches_table(settings: Settings) -> pd.DataFrame:
         "dropped",
     ]
     report = all_batches(engine_for(settings))
-    rows = [{k: b.to_dict()[k] for k in columns} for b in report.batches]
+    rows = [{**{k: b.to_dict().get(k) for k in columns}, "why": short_reason(b)} for b in report.batches]
     for number in report.skipped_batches:
-        rows.append({"batch": number, "state": "skipped", "reason": "the source never served this batch number"})
-    return pd.DataFrame(sorted(rows, key=lambda r: r["batch"]), columns=columns)
+        rows.append(
+            {"batch": number, "state": "skipped", "why": "never served", "reason": "the source never served it"}
+        )
+    frame = pd.DataFrame(sorted(rows, key=lambda r: r["batch"]), columns=columns)
+    for key in ("version", "champion_version"):  # "v3", or "—": no None cells
+        frame[key] = [f"v{int(v)}" if pd.notna(v) else "—" for v in frame[key]]
+    for key in ("state", "why", "reason"):
+        frame[key] = frame[key].fillna("—")
+    frame["retrained"] = frame["retrained"].fillna(False).astype(bool)
+    return frame
 
 
 def predict_with_version(settings: Settings, version: int | str, listings: list[dict[str, Any]]) -> list[float]:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mlops_cli.config import Settings
-    from mlops_cli.pipeline.engine import BatchReport, RunReport
+    from mlops_cli.pipeline.engine import RunReport
 
 
 class Runner(StrEnum):
@@ -149,31 +149,13 @@ END_HINTS = {
 }
 
 
-def short_reason(batch: BatchReport) -> str:
-    """The decision and its outcome in a few words: "67% new → promoted", "only 23% new"."""
-    decision, *outcomes = batch.reason.split("; ")
-    if decision.startswith("no champion"):
-        said = "first model"
-    elif decision.startswith("drift"):
-        said = f"drift {batch.drift_score:.2f}" if batch.drift_score is not None else "drift"
-    elif decision.startswith("new rows") and batch.new_share is not None:
-        said = f"{batch.new_share:.0%} new" if batch.retrained else f"only {batch.new_share:.0%} new"
-    else:
-        said = decision if len(decision) <= 24 else decision[:23] + "…"
-    for outcome in outcomes:
-        words = outcome.split(" (")[0]
-        if words.endswith("reused"):  # "v1 was fitted on the same rows: reused"
-            words = f"reused {words.split()[0]}"
-        said += (" → " if said and not said.endswith(", ") else "") + words.replace("kept champion", "kept")
-        said = said if outcome is outcomes[-1] else said + ", "
-    return said
-
-
 def batch_table(report: RunReport) -> Table:
     """One line per batch; fits 80 columns (tmux's default): a short why here, every number in
     `mlops batches show N`."""
     from rich import box
     from rich.table import Table
+
+    from mlops_cli.pipeline.batches import short_reason
 
     merged = any(b.answers > 1 for b in report.batches)
     table = Table(title="Batches", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)

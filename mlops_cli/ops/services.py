@@ -142,6 +142,9 @@ def streamlit_command(settings: Settings) -> list[str] | str:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # a viewer's toolbar: no "Deploy" button (this app is deployed by mlops, not Streamlit Cloud)
+        "--client.toolbarMode",
+        "viewer",
     ]
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from mlops_cli.pipeline.engine import RunReport, all_batches
+from mlops_cli.pipeline.engine import BatchReport, RunReport, all_batches
 from mlops_cli.pipeline.storage import batch_log, engine_for
 
 if TYPE_CHECKING:
@@ -23,3 +23,23 @@ def rounds(settings: Settings, batch: int) -> list[dict[str, Any]]:
     with engine_for(settings).connect() as conn:
         rows = conn.execute(select(batch_log).where(batch_log.c.batch == batch).order_by(batch_log.c.id))
         return [dict(r) for r in rows.mappings()]
+
+
+def short_reason(batch: BatchReport) -> str:
+    """The decision and its outcome in a few words: "67% new → promoted", "only 23% new"."""
+    decision, *outcomes = batch.reason.split("; ")
+    if decision.startswith("no champion"):
+        said = "first model"
+    elif decision.startswith("drift"):
+        said = f"drift {batch.drift_score:.2f}" if batch.drift_score is not None else "drift"
+    elif decision.startswith("new rows") and batch.new_share is not None:
+        said = f"{batch.new_share:.0%} new" if batch.retrained else f"only {batch.new_share:.0%} new"
+    else:
+        said = decision if len(decision) <= 24 else decision[:23] + "…"
+    for outcome in outcomes:
+        words = outcome.split(" (")[0]
+        if words.endswith("reused"):  # "v1 was fitted on the same rows: reused"
+            words = f"reused {words.split()[0]}"
+        said += (" → " if said and not said.endswith(", ") else "") + words.replace("kept champion", "kept")
+        said = said if outcome is outcomes[-1] else said + ", "
+    return said

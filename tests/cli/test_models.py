@@ -54,8 +54,7 @@ def test_versions_at_training_and_today_compare_and_a_careful_rollback(home: Pat
     # now force the worst again and roll back twice: the second step goes to a worse version
     assert run_mlops("promote", str(worst), "--force", "--no-reload-api").returncode == 0
     assert run_mlops("rollback", "--no-reload-api").returncode == 0  # worst -> best
-    history = [v for v in (run_json("models", "show", "champion"),)]
-    assert history[0]["version"] == best
+    assert run_json("models", "show", "champion")["version"] == best
     again = run_mlops("rollback", "--no-reload-api")  # best -> whatever came before: worse today
     assert again.returncode == 1 and "scores worse than" in again.stderr and "--yes" in again.stderr
     assert run_json("models", "show", "champion")["version"] == best, "a refused rollback moves nothing"

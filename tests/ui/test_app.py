@@ -112,7 +112,18 @@ def test_data_page_shows_batches_and_decisions(ui_env: dict[str, str]) -> None:
     at = app("Data")
     table = at.dataframe[0].value
     assert table["batch"].tolist() == sorted(table["batch"].tolist()) and len(table) >= 1
-    assert {"rows_kept", "rows_dropped", "retrained", "reason", "drift_score"} <= set(table.columns)
+    assert {"rows_kept", "rows_dropped", "retrained", "why", "reason", "drift_score"} <= set(table.columns)
+    assert all(len(why) <= 40 for why in table["why"]), "a short why that fits; the full text under Details"
+    assert len(at.get("arrow_vega_lite_chart")) == 2 or len(at.get("vega_lite_chart")) >= 1
+
+
+@pytest.mark.parametrize("page", ["Models", "Data"])
+def test_no_none_in_any_table(ui_env: dict[str, str], page: str) -> None:
+    at = app(page)
+    for frame in at.dataframe:
+        table = frame.value
+        cells = [v for column in table.columns if table[column].dtype == object for v in table[column]]
+        assert None not in cells and "None" not in map(str, cells), (page, table.head())
 
 
 def test_an_unreachable_api_says_what_to_run(ui_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +157,7 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
                 executable_path=chromium,
                 args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
             page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
             page.get_by_role("button", name="Predict").click(timeout=60_000)
             page.get_by_text("Predicted price").wait_for(timeout=60_000)
@@ -154,9 +165,42 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
             shot = tmp_path / "predict.png"
             page.screenshot(path=str(shot), full_page=True)
             text = page.inner_text("body")
+            assert "Deploy" not in text, "Streamlit's Deploy button is hidden"
+            assert "House size (sq ft)" in text and "Zip code" in text
+
+            # many listings from a CSV: upload, see them priced, download them back
+            listings = tmp_path / "listings.csv"
+            listings.write_text("city,state,zip_code,house_size\nAustin,Texas,75003,1800\nAtlantis,Texas,75003,\n")
+            page.set_input_files("input[type=file]", str(listings))
+            download_button = page.get_by_role("button", name="Download predictions")
+            download_button.wait_for(timeout=60_000)
+            with page.expect_download(timeout=60_000) as started:
+                download_button.click()
+            priced = tmp_path / "priced.csv"
+            started.value.save_as(str(priced))
+            import pandas as pd
+
+            table = pd.read_csv(priced)
+            assert len(table) == 2 and (table["predicted_price"] > 0).all()
+            assert table["unseen"].fillna("").tolist()[1] == "city", "Atlantis was never seen"
+
+            # every page at 1400 px and at a laptop's 1024 px: screenshots, and nothing wider than the window
+            for width in (1400, 1024):
+                page.set_viewport_size({"width": width, "height": 900})
+                for name in ("Models", "Explore a version", "Data"):
+                    page.get_by_text(name, exact=True).first.click()
+                    page.get_by_role("heading").first.wait_for(timeout=60_000)
+                    time.sleep(2.0)
+                    page.screenshot(path=str(tmp_path / f"{name.split()[0].lower()}-{width}.png"), full_page=True)
+                    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the window"
+                    assert "Error" not in page.inner_text("section.main, [data-testid=stMain]")
             browser.close()
         assert "$" in text and "(champion)" in text
         assert shot.stat().st_size > 10_000
+        assert all(
+            (tmp_path / f"{n}-{w}.png").stat().st_size > 10_000 for n in ("models", "data") for w in (1400, 1024)
+        )
         # A pod's SIGTERM goes to `mlops ui` alone (PID 1, not its group): Streamlit must stop with it.
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) is not None
