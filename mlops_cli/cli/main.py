@@ -93,6 +93,25 @@ def root(
 
 
 VERBOSE_FLAGS = ("-v", "--verbose")
+# An optional library -> the extra that installs it.
+EXTRAS = {
+    "kubernetes_validate": "k8s",
+    "jsonschema": "k8s",
+    "yaml": "k8s",
+    "boto3": "s3",
+    "streamlit": "ui",
+    "locust": "loadtest",
+    "airflow": "airflow",
+    "psycopg": "postgres",
+    "pymysql": "mysql",
+    "uvicorn": "serving",
+    "prometheus_client": "serving",
+}
+
+
+def install_hint(extra: str) -> str:
+    """How to add an extra, for a clone and for an installed package alike."""
+    return f"pip install -e '.[{extra}]' in a clone of mlops, or pip install 'mlops[{extra}]'"
 
 
 def main() -> None:
@@ -122,6 +141,14 @@ def main() -> None:
     except KeyboardInterrupt:
         session.err.print("interrupted")
         sys.exit(130)
+    except ModuleNotFoundError as exc:  # an optional part that is not installed: say which extra
+        if session.verbose:
+            session.err.print_exception()
+        top = (exc.name or "").split(".")[0]
+        extra = EXTRAS.get(top)
+        hint = install_hint(extra) if extra else "pip install -e '.[all]' in a clone of mlops"
+        session.err.print(f"[red]error:[/red] {escape(f'this command needs {top}, which is not installed — {hint}')}")
+        sys.exit(1)
     except Exception as exc:  # the last line of defence: never a bare traceback
         if session.verbose:
             session.err.print_exception()

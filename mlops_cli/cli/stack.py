@@ -141,7 +141,7 @@ def _where_to_look(app: Application, config, rows) -> None:
 
                 login = f"{admin(config).username}, password in {credentials_path(config)}"
                 app.out.print(f"  {'':<26} (sign in as {login})", highlight=False)
-    app.out.print("the stack keeps running: `mlops status`, `mlops logs SERVICE -f`, `mlops down`.")
+    app.out.print("the stack keeps running: `mlops status`, `mlops logs -f` (every service), `mlops down`.")
 
 
 def _up_k8s(app: Application, overlay: str, dry_run: bool, gitops: bool, repo_url: str | None, as_json: bool) -> None:

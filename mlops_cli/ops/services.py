@@ -127,7 +127,7 @@ def streamlit_command(settings: Settings) -> list[str] | str:
 
     script = PROJECT_ROOT / "ui" / "app.py"
     if importlib.util.find_spec("streamlit") is None or not script.exists():
-        return "the Streamlit UI is not installed (pip install 'mlops[ui]')"
+        return "the Streamlit UI is not installed (pip install -e '.[ui]' in a clone, or pip install 'mlops[ui]')"
     return [
         sys.executable,
         "-m",
@@ -192,7 +192,9 @@ def airflow_spec(settings: Settings) -> ServiceSpec:
 
     airflow = shutil.which("airflow")
     if airflow is None:
-        raise StackError("Airflow is not installed", hint="pip install 'mlops[airflow]'")
+        raise StackError(
+            "Airflow is not installed", hint="pip install -e '.[airflow]' in a clone, or pip install 'mlops[airflow]'"
+        )
     host, port = settings.api_host, settings.airflow_port
     env = {
         "AIRFLOW_HOME": str(settings.home / "airflow"),

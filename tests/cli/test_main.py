@@ -131,3 +131,29 @@ def test_logs_of_every_service_interleaved_by_time_with_since(home: Path) -> Non
     assert run_mlops("logs", "-n", "2").stdout.splitlines()[-1].endswith("INFO done")
     bad = run_mlops("logs", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "10m, 2h, 1d" in bad.stderr
+
+
+def test_a_missing_optional_library_names_the_extra_to_install(home: Path, tmp_path: Path) -> None:
+    """kubernetes-validate absent (as without the k8s extra): one line naming the extra, for a clone
+    too — not a ModuleNotFoundError traceback."""
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'kubernetes_validate':\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "up", "--target", "k8s", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: this command needs kubernetes_validate, which is not installed — "
+        "pip install -e '.[k8s]' in a clone of mlops, or pip install 'mlops[k8s]'"
+    ]
