@@ -41,23 +41,28 @@ class _Sql:
             uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
         self.engine = create_engine(uri)
 
-    def _rows(self, query: str, **params: Any) -> list[Any]:
-        from sqlalchemy import text
-
+    def _rows(self, query: Any) -> list[Any]:
         with self.engine.connect() as conn:
-            return list(conn.execute(text(query), params))
+            return list(conn.execute(query))
 
     def versions(self, name: str) -> list[Version]:
+        # table() and column(): quoted as each dialect wants ("key" is reserved in MySQL)
+        from sqlalchemy import column, or_, select, table
+
+        mv = table(
+            "model_versions",
+            *(column(c) for c in ("name", "version", "run_id", "creation_time", "source", "description")),
+            column("current_stage"),
+        )
+        tags_table = table("model_version_tags", column("name"), column("version"), column("key"), column("value"))
         rows = self._rows(
-            "SELECT version, run_id, creation_time, source, description FROM model_versions "
-            "WHERE name = :name AND (current_stage IS NULL OR current_stage != :deleted)",
-            name=name,
-            deleted=DELETED,
+            select(mv.c.version, mv.c.run_id, mv.c.creation_time, mv.c.source, mv.c.description).where(
+                mv.c.name == name, or_(mv.c.current_stage.is_(None), mv.c.current_stage != DELETED)
+            )
         )
         tags: dict[int, dict[str, str]] = {}
-        for version, key, value in self._rows(
-            "SELECT version, key, value FROM model_version_tags WHERE name = :name", name=name
-        ):
+        query = select(tags_table.c.version, tags_table.c.key, tags_table.c.value).where(tags_table.c.name == name)
+        for version, key, value in self._rows(query):
             tags.setdefault(int(version), {})[key] = value
         return [
             Version(name, str(v), run, created, source, description, tags.get(int(v), {}))
@@ -65,13 +70,20 @@ class _Sql:
         ]
 
     def aliases(self, name: str) -> dict[str, int]:
-        rows = self._rows("SELECT alias, version FROM registered_model_aliases WHERE name = :name", name=name)
+        from sqlalchemy import column, select, table
+
+        aliases = table("registered_model_aliases", column("name"), column("alias"), column("version"))
+        rows = self._rows(select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name))
         return {alias: int(version) for alias, version in rows}
 
     def run(self, run_id: str) -> tuple[dict[str, float], dict[str, str]]:
-        metrics = self._rows("SELECT key, value FROM latest_metrics WHERE run_uuid = :run", run=run_id)
-        params = self._rows("SELECT key, value FROM params WHERE run_uuid = :run", run=run_id)
-        return {k: float(v) for k, v in metrics}, dict(params)
+        from sqlalchemy import column, select, table
+
+        def pairs(name: str) -> list[Any]:
+            kv = table(name, column("key"), column("value"), column("run_uuid"))
+            return self._rows(select(kv.c.key, kv.c.value).where(kv.c.run_uuid == run_id))
+
+        return {k: float(v) for k, v in pairs("latest_metrics")}, dict(pairs("params"))
 
 
 class _Rest:

@@ -61,7 +61,9 @@ def test_every_panel_query_returns_data_after_real_traffic(home: Path, stack_env
     assert set(result) >= {"host", "users", "duration_s", "endpoints", "total", "error_rate", "violations"}
     assert result["total"]["requests"] > 0 and result["error_rate"] == 0 and result["violations"] == []
     assert {e["name"] for e in result["endpoints"]} == {"/predict (1 listing)", "/predict (8 listings)"}
-    assert all(e["p95_ms"] >= e["p50_ms"] > 0 for e in result["endpoints"])
+    # Locust rounds times under 100 ms to whole ms: a sub-millisecond median reads 0
+    assert all(e["requests"] > 0 and e["p99_ms"] >= e["p95_ms"] >= e["p50_ms"] >= 0 for e in result["endpoints"])
+    assert any(e["p99_ms"] > 0 for e in result["endpoints"]), "percentiles were read at all"
     assert (home / "report.html").stat().st_size > 1000
 
     prometheus = f"http://127.0.0.1:{stack_env['MLOPS_PROMETHEUS_PORT']}"

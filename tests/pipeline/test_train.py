@@ -41,7 +41,8 @@ def loop_state(home: Path, env: dict[str, str]) -> dict[str, object]:
         }
     models = run_json("models", "list", env=env)
     state["versions"] = [(m["version"], m["batches"], m["round"], m["rmse"], m["aliases"]) for m in models]
-    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)  # explicit: another test may have set MLflow's global one
     experiment = client.get_experiment_by_name("house_prices")
     settings = load_settings(home=home)  # its signing key lives in that home
     registered = client.search_model_versions(f"name='{settings.model_name}'")
@@ -71,7 +72,8 @@ def loop_summary(home: Path) -> dict[str, object]:
         promotions = db.execute(
             "SELECT action, old_version, new_version, old_rmse, new_rmse, test_rows FROM promotions ORDER BY id"
         ).fetchall()
-    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)  # explicit: another test may have set MLflow's global one
     versions = {
         int(mv.version): {k: float(mv.tags[k]) for k in ("rmse", "mae", "r2", "mape")}
         for mv in client.search_model_versions("name='house_prices'")
@@ -433,7 +435,8 @@ def test_a_restart_over_the_same_data_registers_no_copy_of_the_champion(home: Pa
     assert retrained, "the same data retrains where it did before"
     assert all(b.version in registered or "nothing registered" in b.reason for b in retrained)
     assert all("reused" in b.reason or "nothing registered" in b.reason for b in retrained)
-    versions = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").search_model_versions("name='house_prices'")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    versions = MlflowClient(uri, registry_uri=uri).search_model_versions("name='house_prices'")
     assert {int(mv.version) for mv in versions} == registered, "no copy of a version was registered"
 
 

@@ -57,7 +57,7 @@ def test_a_foreign_version_aliased_champion_on_a_real_mlflow_server_is_refused(
         assert httpx.get(f"{url}/api/2.0/mlflow/registered-models/search").status_code == 401
         for variable, value in admin(settings).client_env().items():
             monkeypatch.setenv(variable, value)
-        attacker = MlflowClient(url)
+        attacker = MlflowClient(url, registry_uri=url)
         marker = tmp_path / "pwned"
         experiment = attacker.create_experiment("innocent", artifact_location=(tmp_path / "evil").as_uri())
         before = mlflow.get_tracking_uri()
