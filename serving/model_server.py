@@ -27,7 +27,7 @@ class LoadedModel:
     alias: str | None
     run_id: str | None
     metrics: dict[str, float | None]
-    kind: str  # "fast" (folded) or "pyfunc"
+    kind: str  # "fast" (folded linear), "trees" (compiled trees) or "pyfunc"
     predict: Predictor = field(repr=False)
     fallback_reason: str | None = None
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -126,7 +126,14 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
                 folded = fold(fitted)
                 return LoadedModel(**identity, kind="fast", predict=folded.predict, marked=folded.predict_marked)
             except NotFoldable as exc:
-                reason = str(exc)
+                reason = f"not additive: {exc}"
+                try:  # a tree ensemble: compiled for treelite's evaluator
+                    from serving.trees import compile_trees
+
+                    trees = compile_trees(fitted)
+                    return LoadedModel(**identity, kind="trees", predict=trees.predict, marked=trees.predict_marked)
+                except NotFoldable as tree_exc:
+                    reason += f"; not compiled as trees: {tree_exc}"
             except MlopsError:
                 raise
             except Exception as exc:  # not an sklearn flavour, or it failed to load as one
