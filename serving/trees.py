@@ -25,9 +25,44 @@ from serving.fastpath import UNKNOWN_PROBE, NotFoldable, _frame, known_categorie
 TOLERANCE = 1e-6  # relative, against the model's own predict
 
 
+class _Evaluator:
+    """treelite's documented C entry point (TreeliteGTILPredict) with its configuration parsed once:
+    ``treelite.gtil.predict`` parses a JSON configuration and asks the model its types and output
+    shape on every call — seven foreign calls, each releasing the GIL, for one row."""
+
+    def __init__(self, model: Any) -> None:
+        import ctypes
+
+        from treelite.core import _LIB, _check_call
+        from treelite.gtil.gtil import GTILConfig
+        from treelite.util import c_str
+
+        if (model.input_type, model.output_type) != ("float64", "float64"):
+            raise NotFoldable(f"treelite model types {model.input_type}/{model.output_type}, not float64")
+        self.model, self._lib, self._check = model, _LIB, _check_call
+        self._config = GTILConfig(nthread=1, predict_type="default")  # kept alive: it owns the handle
+        self._type = c_str("float64")
+        self._double = ctypes.POINTER(ctypes.c_double)
+        self._rows = ctypes.c_uint64
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(matrix), dtype=np.float64)  # one target, one class: (n, 1, 1) flattened
+        self._check(
+            self._lib.TreeliteGTILPredict(
+                self.model.handle,
+                matrix.ctypes.data_as(self._double),
+                self._type,
+                self._rows(len(matrix)),
+                out.ctypes.data_as(self._double),
+                self._config.handle,
+            )
+        )
+        return out
+
+
 @dataclass(kw_only=True)
 class CompiledTrees:
-    model: Any  # a treelite Model
+    evaluate: _Evaluator
     codes: dict[str, dict[str, float]]
     exp: bool
     checked_rows: int = 0
@@ -54,9 +89,9 @@ class CompiledTrees:
         return matrix
 
     def _predict(self, matrix: np.ndarray) -> list[float]:
-        import treelite.gtil
-
-        margins = np.asarray(treelite.gtil.predict(self.model, matrix, nthread=1), dtype=float).reshape(len(matrix))
+        margins = self.evaluate(matrix)
+        if len(margins) == 1:
+            return [math.exp(margins[0]) if self.exp else float(margins[0])]
         return (np.exp(margins) if self.exp else margins).tolist()
 
     def predict(self, rows: list[dict[str, Any]]) -> list[float]:
@@ -109,9 +144,12 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
     try:
         import treelite.sklearn
 
-        compiled = CompiledTrees(model=treelite.sklearn.import_model(trees), codes=codes, exp=exp)
+        evaluate = _Evaluator(treelite.sklearn.import_model(trees))
+    except NotFoldable:
+        raise
     except Exception as exc:  # treelite's own word on what it cannot take
         raise NotFoldable(f"treelite cannot import these trees: {type(exc).__name__}: {exc}") from None
+    compiled = CompiledTrees(evaluate=evaluate, codes=codes, exp=exp)
     compiled.checked_rows = check(compiled, model, known_categories(model), seed)
     return compiled
 
