@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     split_seed: int = 42
     max_categories: int = Field(60, ge=2, le=10_000, description="one-hot categories per column, rest pooled")
     model: Literal["linear", "ridge", "loglinear", "hgb", "auto"] = Field(
-        "linear",
+        "auto",
         description="model fitted at each retrain; auto fits every candidate and keeps the best on a validation split",
     )
 

@@ -81,6 +81,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if key.startswith("MLOPS_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+    # Tests pin the model they exercise (the seed recipe: fast, folded, snapshot-stable); the
+    # default, auto, is run by the README's main-job test and the model tests.
+    monkeypatch.setenv("MLOPS_MODEL", "linear")
     state = tmp_path / ".mlops"
     monkeypatch.setenv("MLOPS_HOME", str(state))
     # Nothing listens here: reload requests fail fast and must only warn.
@@ -407,6 +410,7 @@ def serving_settings(home: Path, **extra: object) -> Settings:
         "api_watch_interval": 0,
         "api_retry_interval": 0.2,
         "api_token": "test-token-" + "x" * 20,
+        "model": "linear",  # pinned, as the home fixture does; a test passes model= to choose
         **extra,
     }
     return load_settings(**values)

@@ -150,7 +150,8 @@ def test_down_never_kills_a_process_it_did_not_start(home: Path) -> None:
         stranger.wait()
 
 
-def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str]) -> None:
+def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str], monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("MLOPS_MODEL")  # the README's command, with the product's default model (auto)
     result = run_mlops("up", "--train", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -160,6 +161,9 @@ def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str]) 
     assert report["train"]["prediction"]["model"] == {"name": "house_prices", "version": champion, "alias": "champion"}
     api = next(s for s in report["services"] if s["service"] == "api")
     assert api["healthy"] and f"serving v{champion}" in api["detail"]
+    shown = json.loads(run_mlops("models", "show", "champion", "--json").stdout)
+    assert shown["model_type"] in ("linear", "ridge", "loglinear", "hgb"), "chosen by auto"
+    assert set(shown["validation_rmse"]) == {"linear", "ridge", "loglinear", "hgb"}
     table = run_mlops("up", "--train")
     assert table.returncode == 0 and "where to look:" in table.stdout and "already running" in table.stderr
 
