@@ -159,18 +159,25 @@ def fold(model: Any, rng_seed: int = 0) -> FoldedModel:
     return folded
 
 
-def check(folded: FoldedModel, model: Any, cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> int:
-    """Compare folded and real predictions on random mixed rows; raise NotFoldable on mismatch."""
+def mixed_rows(cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> list[dict[str, Any]]:
+    """Random listings a fast path is checked on: known, unknown and missing categories, numbers
+    with a tenth missing."""
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n):
         row: dict[str, Any] = {}
         for name in CATEGORICAL_FEATURES:
-            pool = [*cats[name], UNKNOWN_PROBE, None]
+            pool = [*cats.get(name, []), UNKNOWN_PROBE, None]
             row[name] = pool[rng.integers(len(pool))]
         for name in NUMERIC_FEATURES:
             row[name] = None if rng.random() < 0.1 else float(rng.uniform(0, 5000))
         rows.append(row)
+    return rows
+
+
+def check(folded: FoldedModel, model: Any, cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> int:
+    """Compare folded and real predictions on random mixed rows; raise NotFoldable on mismatch."""
+    rows = mixed_rows(cats, seed, n)
     expected = np.asarray(model.predict(_frame(rows)), dtype=float)
     got = np.asarray(folded.predict(rows))
     scale = np.maximum(np.abs(expected), 1.0)

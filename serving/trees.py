@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlops_cli.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from serving.fastpath import UNKNOWN_PROBE, NotFoldable, _frame, known_categories, normalise_category
+from serving.fastpath import NotFoldable, _frame, known_categories, mixed_rows, normalise_category
 
 TOLERANCE = 1e-6  # relative, against the model's own predict
 
@@ -156,16 +156,7 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
 
 def check(compiled: CompiledTrees, model: Any, cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> int:
     """Compiled against the model's own predictions on random mixed rows; NotFoldable on mismatch."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        row: dict[str, Any] = {}
-        for name in CATEGORICAL_FEATURES:
-            pool = [*cats.get(name, []), UNKNOWN_PROBE, None]
-            row[name] = pool[rng.integers(len(pool))]
-        for name in NUMERIC_FEATURES:
-            row[name] = None if rng.random() < 0.1 else float(rng.uniform(0, 5000))
-        rows.append(row)
+    rows = mixed_rows(cats, seed, n)
     expected = np.asarray(model.predict(_frame(rows)), dtype=float)
     got = np.asarray(compiled.predict(rows))
     worst = float(np.max(np.abs(got - expected) / np.maximum(np.abs(expected), 1.0)))

@@ -36,10 +36,10 @@ def short_reason(batch: BatchReport) -> str:
         said = f"{batch.new_share:.0%} new" if batch.retrained else f"only {batch.new_share:.0%} new"
     else:
         said = decision if len(decision) <= 24 else decision[:23] + "…"
+    said_after = []
     for outcome in outcomes:
-        words = outcome.split(" (")[0]
+        words = outcome.split(" (")[0].replace("kept champion", "kept")
         if words.endswith("reused"):  # "v1 was fitted on the same rows: reused"
             words = f"reused {words.split()[0]}"
-        said += (" → " if said and not said.endswith(", ") else "") + words.replace("kept champion", "kept")
-        said = said if outcome is outcomes[-1] else said + ", "
-    return said
+        said_after.append(words)
+    return " → ".join([said, ", ".join(said_after)]) if said_after else said

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import RegistryUnavailable, VersionNotFound
+from mlops_cli.errors import VersionNotFound
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -179,6 +179,3 @@ class LightRegistry:
         if found is None:
             raise VersionNotFound(f"model {name} has no version {text}", hint="`mlops models list` shows them")
         return found
-
-
-__all__ = ["LightRegistry", "RegistryUnavailable", "Version"]
