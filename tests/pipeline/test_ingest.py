@@ -100,3 +100,34 @@ def test_values_are_stored_normalised(settings) -> None:
     store(pipe, fetch(pipe, 0).round_id)
     row = read_table(engine_for(settings), raw_data).iloc[0]
     assert (row["zip_code"], row["city"], row["brokered_by"]) == ("00601", "Austin", "12")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"batch_number": 3, "data": [{"price": 1e5, "bed": 3, "city": "Mayag\\u00fcez", "zip_code": 601.0}]}',
+        '{"data": [{"price": NaN, "bed": Infinity}]}',  # not JSON, but what Python servers send
+        '{"data": [{"brokered_by": 123456789012345678901234567890}]}',  # beyond 64 bits
+        '{"data": [{"street": "\\ud800"}]}',  # a lone surrogate
+        '{"data": [{"price": 0.1, "acre_lot": 1.7976931348623157e308, "bath": -0.0, "bed": 5e-324}]}',
+        '{"data": [{"price": 1e400}]}',  # out of a double's range: the standard library reads inf
+    ],
+)
+def test_answers_are_parsed_to_the_values_the_standard_library_reads(text: str) -> None:
+    import json
+    import math
+
+    from mlops_cli.pipeline.ingest import parse_json
+
+    def same(a: object, b: object) -> bool:  # NaN equals NaN; -0.0 keeps its sign
+        if isinstance(a, float) and isinstance(b, float):
+            return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(map(same, a, b))
+        return type(a) is type(b) and a == b
+
+    assert same(parse_json(text.encode()), json.loads(text))
+    with pytest.raises(ValueError):
+        parse_json(b'{"data": [')
