@@ -32,12 +32,14 @@ END_OF_DATA_PHRASES = ("ya se recolecto toda la informacion minima necesaria", "
 class Answer:
     """One answer of a source: the batch number it names and its rows (not yet validated).
 
-    ``body`` holds the bytes as received for sources that cannot replay an answer.
+    ``body`` holds the bytes as received for sources that cannot replay an answer; ``seconds``
+    how long the server took to answer it (request sent → whole body received).
     """
 
     number: int
     rows: Any
     body: bytes | None = None
+    seconds: float | None = None
 
 
 class DataSource(Protocol):
@@ -55,9 +57,17 @@ class DataSource(Protocol):
         """Start again at the first batch."""
 
 
+def frame_json(frame: pd.DataFrame) -> bytes:
+    """The frame's rows as a JSON array of objects (NaN → null), as a data API sends them."""
+    return frame.to_json(orient="records", date_format="iso").encode()
+
+
 def frame_to_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready rows: NaN → None, numpy scalars → Python."""
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
+    """JSON-ready rows: NaN → None, numpy scalars → Python (exactly what a client of
+    :func:`frame_json` reads)."""
+    from mlops_cli.pipeline.ingest import parse_json
+
+    return parse_json(frame_json(frame))
 
 
 class IndexedSource:
@@ -73,6 +83,12 @@ class IndexedSource:
 
     def rows(self, batch: int) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def batch_json(self, batch: int) -> tuple[bytes, int]:
+        """The rows of ``batch`` as a JSON array (parsing to exactly ``rows(batch)``) and their
+        count: what a data API sends, without building a Python object per value first."""
+        rows = self.rows(batch)
+        return json.dumps(rows, allow_nan=False).encode(), len(rows)
 
     def identity(self) -> str:
         return self.name
@@ -133,10 +149,17 @@ class GeneratorSource(IndexedSource):
     def numbers(self) -> list[int]:
         return list(range(self.config.batches))
 
-    def rows(self, batch: int) -> list[dict[str, Any]]:
+    def _part(self, batch: int) -> pd.DataFrame:
         from mlops_cli.pipeline.generator import generate_batch
 
-        return frame_to_rows(generate_batch(batch, self.config))
+        return generate_batch(batch, self.config)
+
+    def rows(self, batch: int) -> list[dict[str, Any]]:
+        return frame_to_rows(self._part(batch))
+
+    def batch_json(self, batch: int) -> tuple[bytes, int]:
+        part = self._part(batch)
+        return frame_json(part), len(part)
 
 
 # Rows read to check a file's header and types before the whole file is read.
@@ -229,12 +252,17 @@ class FileSource(IndexedSource):
             return sorted(int(b) for b in self._frame["batch"].unique())
         return list(range(-(-len(self._frame) // self._chunk))) if len(self._frame) else []
 
-    def rows(self, batch: int) -> list[dict[str, Any]]:
+    def _part(self, batch: int) -> pd.DataFrame:
         if "batch" in self._frame.columns:
-            part = self._frame[self._frame["batch"] == batch].drop(columns="batch")
-        else:
-            part = self._frame.iloc[batch * self._chunk : (batch + 1) * self._chunk]
-        return frame_to_rows(part)
+            return self._frame[self._frame["batch"] == batch].drop(columns="batch")
+        return self._frame.iloc[batch * self._chunk : (batch + 1) * self._chunk]
+
+    def rows(self, batch: int) -> list[dict[str, Any]]:
+        return frame_to_rows(self._part(batch))
+
+    def batch_json(self, batch: int) -> tuple[bytes, int]:
+        part = self._part(batch)
+        return frame_json(part), len(part)
 
 
 class RequestFailed(Exception):
@@ -321,8 +349,11 @@ class HttpSource:
         except httpx.HTTPError as exc:
             raise RequestFailed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
 
-    def _get(self, path: str) -> Any:
+    def _get(self, path: str) -> tuple[bytes, Any, float]:
+        """The answer's body, its JSON document and the seconds the successful attempt took."""
         import httpx
+
+        from mlops_cli.pipeline.ingest import parse_json
 
         timeout = httpx.Timeout(self.deadline, connect=min(self.deadline, 10.0))
         problem = ""
@@ -331,7 +362,9 @@ class HttpSource:
                 if attempt:
                     time.sleep(self.backoff * 2 ** (attempt - 1))
                 try:
+                    started = time.perf_counter()
                     status, body = self._attempt(client, path)
+                    took = time.perf_counter() - started
                     if status >= 500:
                         raise RequestFailed(f"HTTP {status}")
                 except RequestFailed as exc:
@@ -353,7 +386,7 @@ class HttpSource:
                         hint="check MLOPS_DATA_SOURCE, MLOPS_DATA_GROUP and MLOPS_DATA_DAY",
                     )
                 try:
-                    return body, json.loads(body)
+                    return body, parse_json(body), took
                 except ValueError:
                     problem = "malformed JSON"
         raise SourceError(
@@ -363,13 +396,13 @@ class HttpSource:
 
     def fetch(self, batch: int | None = None) -> Answer:
         """The server's current answer (``batch`` is not sent: the server decides)."""
-        body, document = self._get("/data")
+        body, document, took = self._get("/data")
         if not isinstance(document, dict) or "data" not in document or "batch_number" not in document:
             raise SourceError(f"data API {self.url} answered without 'batch_number' and 'data'")
         number = document["batch_number"]
         if isinstance(number, bool) or not isinstance(number, int | float) or number != int(number) or number < 0:
             raise SourceError(f"data API {self.url} sent batch_number {number!r}, not a non-negative integer")
-        return Answer(number=int(number), rows=document["data"], body=body)
+        return Answer(number=int(number), rows=document["data"], body=body, seconds=took)
 
     def restart(self) -> None:
         self._get("/restart_data_generation")

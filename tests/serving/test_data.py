@@ -110,3 +110,31 @@ def test_the_docs_come_from_packaged_files_not_a_cdn(client: TestClient) -> None
     script = client.get("/docs-static/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
     assert "/docs-static/redoc.standalone.js" in client.get("/redoc").text
+
+
+@pytest.mark.parametrize("kind", ["generator", "file"])
+def test_a_whole_batch_is_sent_as_the_source_rows_exactly(home: Path, kind: str) -> None:
+    """The whole-batch answer is serialised straight from the source's frame: a client reads
+    exactly the rows the source gives (same values and types, missing as null), counted in
+    the metrics, and the body is plain JSON (no NaN)."""
+    import json
+
+    import pandas as pd
+
+    settings = load_settings(generator_batches=2, generator_batch_rows=300)
+    source = open_source(settings)
+    if kind == "file":  # a CSV with missing cells, text ids and a batch column
+        frame = pd.DataFrame(source.rows(0))
+        frame.loc[::7, "house_size"] = None
+        frame["batch"] = [i % 2 for i in range(len(frame))]
+        home.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(home / "listings.csv", index=False)
+        source = open_source(load_settings(data_source=f"csv:{home / 'listings.csv'}"))
+    client = TestClient(create_app(source))
+    response = client.get("/data", params={"group_number": 1})
+    assert response.headers["content-type"] == "application/json"
+    answer = json.loads(response.content, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))
+    assert answer["batch_number"] == 0 and answer["data"] == source.rows(0)
+    assert answer["data"] and all(set(row) == set(answer["data"][0]) for row in answer["data"])
+    metrics = client.get("/metrics").text
+    assert f'data_api_rows_served_total{{day="none",group_number="1"}} {len(source.rows(0))}.0' in metrics
