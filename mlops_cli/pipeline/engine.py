@@ -71,6 +71,8 @@ class Pipeline:
     progress: Progress | None = None
     warnings: list[str] = field(default_factory=list)
     answers: dict[int, Any] = field(default_factory=dict)
+    # The raw rows a round's store wrote, as reading them back would give them, for its clean.
+    stored: dict[int, pd.DataFrame] = field(default_factory=dict)
     seen: SeenHashes | None = None  # clean rows' hashes so far (see _seen_hashes)
     # The test rows a round's training read, for its comparison right after (same rows).
     test_sets: dict[int, pd.DataFrame] = field(default_factory=dict)
@@ -257,7 +259,7 @@ def store(pipe: Pipeline, round_id: int) -> None:
     """``fetched`` → ``stored``: the answer's new rows merged into the batch's raw rows
     (``duplicate``/``empty`` when it brings none; ``rejected`` when it is unusable)."""
     from mlops_cli.pipeline.ingest import new_rows, normalised_rows, rows_of_body
-    from mlops_cli.pipeline.storage import drop_body, insert_frame, read_body
+    from mlops_cli.pipeline.storage import as_read, drop_body, insert_frame, read_body
 
     r = get_round(pipe.engine, round_id)
     batch, what = r["batch"], f"batch {r['batch']} from {pipe.source.name}"
@@ -275,13 +277,15 @@ def store(pipe: Pipeline, round_id: int) -> None:
         raise
     with pipe.engine.begin() as conn:
         stored = read_table(conn, raw_data, raw_data.c.batch == batch)
-        fresh = new_rows(stored, frame)
-        insert_frame(conn, raw_data, fresh.assign(batch=batch, round=round_id)[[c.name for c in raw_data.columns]])
+        fresh = new_rows(stored, frame).assign(batch=batch, round=round_id)[[c.name for c in raw_data.columns]]
+        insert_frame(conn, raw_data, fresh)
         state = "stored" if len(fresh) else ("duplicate" if len(frame) else "empty")
         final = {"finished_at": now()} if state != "stored" else {}
         update_round(conn, round_id, state=state, rows_received=len(frame), rows_new=len(fresh), **final)
         if state != "stored":
             drop_body(conn, round_id)  # nothing new in it: every row is in raw_data already
+    if state == "stored":  # committed: clean takes these rows from memory, not from the DB again
+        pipe.stored[round_id] = as_read(raw_data, fresh)
     checkpoint("stored", batch)
 
 
@@ -296,9 +300,11 @@ def clean(pipe: Pipeline, round_id: int) -> None:
     r = get_round(pipe.engine, round_id)
     pipe.say(f"batch {r['batch']}: cleaning {r['rows_new']} rows")
     settings = pipe.settings
+    part = pipe.stored.pop(round_id, None)  # None: stored by another run (a crash, `resume`)
     with pipe.engine.begin() as conn:
-        # by batch first: raw_data is indexed by batch, and a round's rows are all of one batch
-        part = read_table(conn, raw_data, (raw_data.c.batch == r["batch"]) & (raw_data.c.round == round_id))
+        if part is None:
+            # by batch first: raw_data is indexed by batch, and a round's rows are all of one batch
+            part = read_table(conn, raw_data, (raw_data.c.batch == r["batch"]) & (raw_data.c.round == round_id))
         conn.execute(delete(clean_data).where(clean_data.c.round == round_id))
         seen = _seen_hashes(pipe, conn, round_id)
         result = clean_rows(part, seen.values, settings.test_size, settings.split_seed + r["batch"])

@@ -324,6 +324,28 @@ def read_table(
     return frame
 
 
+def as_read(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (rows just inserted into ``table``) as :func:`read_table` would give them back:
+    the same dtypes and values (floats as float64, text as ``str`` with missing as NaN, integers
+    as int64), in insertion order — without the read (1.3 s for a 220k-row batch here).
+
+    Every backend gives the inserted values back exactly (tested on SQLite, PostgreSQL and
+    MariaDB), but for the sign of -0.0 (SQLite, MySQL), which no hash or rule tells apart."""
+    import pandas as pd
+
+    columns = {}
+    for col in table.columns:
+        values = frame[col.name].reset_index(drop=True)
+        if isinstance(col.type, Float):
+            columns[col.name] = values.astype("float64")
+        elif col.type.python_type is str:
+            # read_table infers ``str`` from the values; a column with none is left ``object``
+            columns[col.name] = values.astype("str") if values.notna().any() else values.astype(object)
+        else:
+            columns[col.name] = values.astype("int64")
+    return pd.DataFrame(columns)
+
+
 def _mappings(bind: Engine | Connection, query: Any) -> list[Any]:
     """Run ``query`` on a connection, or on a fresh one of an engine."""
     from sqlalchemy.engine import Engine

@@ -72,3 +72,38 @@ def test_a_city_longer_than_the_column_is_stored_raw_and_dropped_in_cleaning(
     assert long_city.strip() in set(read_table(engine, raw_data)["city"])  # whole, not truncated
     assert len(read_table(engine, clean_data)) == 20
     assert batch_log_rows(engine)[-1]["dropped"] == {"text_too_long": 1}
+
+
+def test_cleaning_takes_the_rows_just_stored_from_memory_and_a_resumed_round_from_the_db(home: Path) -> None:
+    """In one run, clean uses the rows store just wrote (no second read of a 200k-row batch);
+    a round stored by an earlier run (a crash) is read from raw_data. Both clean the same."""
+    from sqlalchemy import event
+
+    from mlops_cli.pipeline.engine import open_pipeline
+
+    def cleaned(db: str, forget: bool) -> tuple[list[str], pd.DataFrame]:
+        settings = load_settings(generator_batches=1, generator_batch_rows=400, data_db_url=f"sqlite:///{db}")
+        pipe = open_pipeline(settings, reload_api=False)
+        round_id = fetch(pipe).round_id
+        store(pipe, round_id)
+        if forget:  # as after kill -9 between the steps: a new process has nothing in memory
+            pipe.stored.clear()
+        statements: list[str] = []
+
+        def listener(conn, cursor, statement, *args) -> None:
+            statements.append(statement)
+
+        event.listen(pipe.engine, "before_cursor_execute", listener)
+        try:
+            clean(pipe, round_id)
+        finally:
+            event.remove(pipe.engine, "before_cursor_execute", listener)
+        reads = [s for s in statements if s.startswith("SELECT") and "FROM raw_data" in s]
+        return reads, read_table(pipe.engine, clean_data, clean_data.c.round == round_id)
+
+    reads, kept = cleaned(str(home.parent / "one-run.db"), forget=False)
+    assert not reads, reads
+    reads, kept_again = cleaned(str(home.parent / "resumed.db"), forget=True)
+    assert reads, "a round stored by another run is read back"
+    assert len(kept) > 300
+    pd.testing.assert_frame_equal(kept, kept_again, check_exact=True)
