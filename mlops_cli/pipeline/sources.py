@@ -355,7 +355,11 @@ class HttpSource:
 
         from mlops_cli.pipeline.ingest import parse_json
 
-        timeout = httpx.Timeout(self.deadline, connect=min(self.deadline, 10.0))
+        # The deadline (one clock for connect + whole body, kept by _attempt) ends a slow answer;
+        # httpx's own timeouts come after it, or its ReadTimeout would race the deadline's message.
+        # Only connecting may fail sooner: after 10 s, when the deadline is longer than that.
+        late = self.deadline + 1
+        timeout = httpx.Timeout(late, connect=10.0 if self.deadline > 10 else late)
         problem = ""
         with httpx.Client(timeout=timeout) as client:
             for attempt in range(self.retries + 1):

@@ -159,3 +159,29 @@ def test_a_wrong_file_fails_on_its_header_before_the_rest_is_read(home: Path) ->
 def test_missing_file_is_a_config_error(home: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         open_source(load_settings(data_source="csv:nope.csv"))
+
+
+@pytest.mark.parametrize("deadline", [2.0, 9.5, 10.0, 60.0])
+def test_the_deadline_is_the_only_timeout_that_ends_a_slow_answer(home: Path, monkeypatch, deadline: float) -> None:
+    """httpx's own read timeout used to equal the deadline, so a stalled server was reported as
+    'ReadTimeout' or as 'no whole answer within Ns' depending on which thread woke first (the
+    [stall] case above failed under load). Read/write/pool timeouts now come after the deadline;
+    only connecting may fail sooner (10 s), and only when the deadline is longer than that."""
+    import httpx
+
+    seen: list[httpx.Timeout] = []
+
+    class Recording(httpx.Client):
+        def __init__(self, *args, timeout: httpx.Timeout, **kwargs) -> None:
+            seen.append(timeout)
+            super().__init__(*args, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(httpx, "Client", Recording)
+    api = DribbleAPI(batch_body(0).encode(), 0.0)  # answers at once
+    try:
+        HttpSource(api.url, load_settings(data_timeout=deadline, data_retries=0)).fetch()
+    finally:
+        api.server.shutdown()
+    (timeout,) = seen
+    assert min(timeout.read, timeout.write, timeout.pool) > deadline
+    assert timeout.connect > deadline or (deadline > 10 and timeout.connect == 10)
