@@ -202,7 +202,7 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
     if source.replayable and batch is None:
         batch = next_local_batch(pipe)
     pipe.say("asking the source for the next batch" if batch is None else f"batch {batch}: reading the source")
-    answer = source.fetch(batch)
+    answer = _ask(source, batch)
     number = answer.number
     if answer.body is not None and answer.seconds is not None:
         count = f"{len(answer.rows):,} rows, " if isinstance(answer.rows, list) else ""
@@ -232,6 +232,13 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
     checkpoint("fetched", number)
     pipe.answers[round_id] = answer.rows
     return Fetched(round_id=round_id, batch=number, repeat=number == last, skipped=skipped, answered_in=answer.seconds)
+
+
+def _ask(source: DataSource, batch: int | None) -> Any:
+    """The source's answer; an in-process source's rows as columns (no dict per row)."""
+    from mlops_cli.pipeline.sources import IndexedSource
+
+    return source.fetch(batch, columnar=True) if isinstance(source, IndexedSource) else source.fetch(batch)
 
 
 def _went_back(last: int, number: int) -> str:
@@ -269,7 +276,7 @@ def store(pipe: Pipeline, round_id: int) -> None:
         if rows is None:
             with pipe.engine.connect() as conn:
                 body = read_body(conn, round_id)
-            rows = rows_of_body(body, what) if body is not None else pipe.source.fetch(batch).rows
+            rows = rows_of_body(body, what) if body is not None else _ask(pipe.source, batch).rows
         frame = normalised_rows(rows, what)
     except MalformedBatchError as exc:
         with pipe.engine.begin() as conn:

@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MalformedBatchError
-from mlops_cli.schema import COLUMNS, rows_to_frame
+from mlops_cli.schema import COLUMNS, normalise, rows_to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +43,12 @@ def rows_of_body(body: bytes, what: str) -> Any:
 
 
 def normalised_rows(rows: Any, what: str) -> pd.DataFrame:
-    """Rows as received → the schema's columns, typed and normalised (MalformedBatchError if unusable)."""
+    """Rows as received (JSON objects, or a frame of them from an in-process source) → the
+    schema's columns, typed and normalised (MalformedBatchError if unusable)."""
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        return normalise(rows, what) if len(rows) else rows_to_frame([], what=what)
     return rows_to_frame(rows, what=what)
 
 

@@ -185,3 +185,52 @@ def test_the_deadline_is_the_only_timeout_that_ends_a_slow_answer(home: Path, mo
     (timeout,) = seen
     assert min(timeout.read, timeout.write, timeout.pool) > deadline
     assert timeout.connect > deadline or (deadline > 10 and timeout.connect == 10)
+
+
+def _both_routes(source, batch: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from mlops_cli.pipeline.ingest import normalised_rows
+
+    rows = source.fetch(batch).rows  # JSON objects, as a data API client has them
+    columns = source.fetch(batch, columnar=True).rows
+    pd.testing.assert_frame_equal(columns, pd.DataFrame.from_records(rows), check_exact=True)
+    return normalised_rows(columns, "columns"), normalised_rows(rows, "rows")
+
+
+@pytest.mark.parametrize("rows", [300, 5000])
+def test_in_process_sources_hand_over_columns_equal_to_their_rows(home: Path, rows: int) -> None:
+    """The loop takes an in-process source's batch as columns (1.7 s -> 0.5 s for 220k rows):
+    the same frame from_records builds from its JSON rows, value for value and dtype for dtype."""
+    from mlops_cli.pipeline.sources import GeneratorSource
+
+    source = GeneratorSource(load_settings(generator_batches=3, generator_batch_rows=rows, generator_seed=rows))
+    for batch in source.numbers():
+        columns, rows_route = _both_routes(source, batch)
+        pd.testing.assert_frame_equal(columns, rows_route, check_exact=True)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_file_sources_hand_over_columns_equal_to_their_rows(home: Path, suffix: str) -> None:
+    """Files bring what the generator does not: integers, text ids, all-missing columns, dates
+    as datetimes (Parquet: the JSON route), a batch column. (The generator's zip codes are
+    numbers and text mixed: the JSON route too.)"""
+    frame = pd.DataFrame(
+        {
+            **{k: [v] * 40 for k, v in ROW.items()},
+            "price": range(100_000, 100_040),  # integers
+            "zip_code": ["00601", 601, None, "78701.0"] * 10,
+            "acre_lot": [0.1234567890123, None, 1e-12, 3.0] * 10,  # rounded by to_json
+            "street": [None] * 40,  # no value at all
+            "brokered_by": ["10481.0", None, "x", "1"] * 10,
+            "prev_sold_date": pd.to_datetime(["2020-01-02", None, "1999-12-31", "2021-06-30"] * 10),
+            "batch": [0] * 20 + [1] * 20,
+        }
+    )
+    path = home.parent / f"listings{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:  # Parquet keeps types: one per column
+        frame.assign(zip_code=["00601", "601", None, "78701"] * 10, price=frame["price"] * 1.5).to_parquet(path)
+    source = FileSource(path, batches=2)
+    for batch in source.numbers():
+        columns, rows_route = _both_routes(source, batch)
+        pd.testing.assert_frame_equal(columns, rows_route, check_exact=True)
