@@ -126,14 +126,18 @@ class CourseServer:
     ``share`` of it each call; the batch number advances only on the first call after ``window``
     seconds; after the last batch it answers one 500, then ``400 {"detail": COURSE_END}`` for
     ever; an unknown group is ``400 {"detail": "Número de grupo inválido"}``. Records every query.
+
+    ``repeats``: each batch is also answered at least that many times again before the next one
+    (the real window is 300 s, so clients always see repeats; a test's short window alone would
+    let a slow machine miss them).
     """
 
-    def __init__(self, batches: list[list[dict]], window: float, share: float = 1.0) -> None:
+    def __init__(self, batches: list[list[dict]], window: float, share: float = 1.0, repeats: int = 0) -> None:
         import random
         from urllib.parse import parse_qs, urlparse
 
         self.queries: list[str] = []
-        state = {"batch": -1, "since": 0.0, "failed_once": False}
+        state = {"batch": -1, "since": 0.0, "failed_once": False, "answers": 0}
         server = self
 
         class Handler(QuietHandler):
@@ -142,14 +146,16 @@ class CourseServer:
                 url = urlparse(self.path)
                 group = parse_qs(url.query).get("group_number", [""])[0]
                 if url.path == "/restart_data_generation":
-                    state.update(batch=-1, since=0.0, failed_once=False)
+                    state.update(batch=-1, since=0.0, failed_once=False, answers=0)
                     self.answer(200, {"ok": True})
                     return
                 if group not in {str(g) for g in range(1, 11)}:
                     self.answer(400, {"detail": "Número de grupo inválido"})
                     return
-                if state["batch"] < 0 or time.monotonic() - state["since"] > window:
-                    state.update(batch=state["batch"] + 1, since=time.monotonic())
+                released = time.monotonic() - state["since"] > window and state["answers"] > repeats
+                if state["batch"] < 0 or released:
+                    state.update(batch=state["batch"] + 1, since=time.monotonic(), answers=0)
+                state["answers"] += 1
                 if state["batch"] >= len(batches):
                     if not state["failed_once"]:
                         state["failed_once"] = True
@@ -185,8 +191,8 @@ def course_batches(batches: int = 3, rows: int = 300) -> list[list[dict]]:
 def course_server() -> Iterator[Callable[..., CourseServer]]:
     servers: list[CourseServer] = []
 
-    def start(batches: list[list[dict]], window: float, share: float = 1.0) -> CourseServer:
-        servers.append(CourseServer(batches, window, share))
+    def start(batches: list[list[dict]], window: float, share: float = 1.0, repeats: int = 0) -> CourseServer:
+        servers.append(CourseServer(batches, window, share, repeats))
         return servers[-1]
 
     yield start

@@ -97,7 +97,7 @@ def test_dag_consumes_the_course_server_exactly_once_like_the_local_runner(
     from tests.conftest import course_batches
 
     small_generator_env(monkeypatch)
-    api = course_server(course_batches(5, 300), window=2)
+    api = course_server(course_batches(5, 300), window=2, repeats=1)  # every batch is answered again
     env = {**airflow_env, "MLOPS_DATA_SOURCE": api.url, "MLOPS_DATA_POLL_INTERVAL": "0.5", "MLOPS_DATA_BACKOFF": "0"}
     runs = dag_runs(env)
     *batches, last = runs

@@ -167,7 +167,7 @@ def test_kill_at_every_step_boundary_then_rerun_equals_an_uninterrupted_run(
 def test_the_course_server_is_consumed_exactly_once_to_a_clean_end(home: Path, course_server) -> None:
     """Repeats inside a release window (fresh samples), no day, a 500 then the Spanish end of data."""
     batches = course_batches(3, 300)
-    api = course_server(batches, window=3, share=0.5)
+    api = course_server(batches, window=3, share=0.5, repeats=1)  # answered again even on a slow machine
     # only the first batch trains, so the others are processed well inside their window
     env = {
         "MLOPS_DATA_SOURCE": api.url,
