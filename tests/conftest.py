@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -229,6 +230,23 @@ def scripted() -> Iterator[type[ScriptedAPI]]:
     yield make
     for server in servers:
         server.server.shutdown()
+
+
+@contextmanager
+def executed(engine) -> Iterator[list[str]]:
+    """Every SQL statement run on ``engine`` inside the block, in order."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 def batch_body(number: int) -> str:

@@ -171,7 +171,25 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(parts)
 
 
-class GeneratorSource(IndexedSource):
+class FrameSource(IndexedSource):
+    """An in-process source whose batches are frames (``_part``): rows as a data API client would
+    read them, columns for this process, JSON as `mlops data serve` sends it."""
+
+    def _part(self, batch: int) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def rows(self, batch: int) -> list[dict[str, Any]]:
+        return frame_to_rows(self._part(batch))
+
+    def columns(self, batch: int) -> pd.DataFrame:
+        return frame_columns(self._part(batch))
+
+    def batch_json(self, batch: int) -> tuple[bytes, int]:
+        part = self._part(batch)
+        return frame_json(part), len(part)
+
+
+class GeneratorSource(FrameSource):
     kind = "generator"
 
     def __init__(self, settings: Settings) -> None:
@@ -201,22 +219,12 @@ class GeneratorSource(IndexedSource):
 
         return generate_batch(batch, self.config)
 
-    def rows(self, batch: int) -> list[dict[str, Any]]:
-        return frame_to_rows(self._part(batch))
-
-    def columns(self, batch: int) -> pd.DataFrame:
-        return frame_columns(self._part(batch))
-
-    def batch_json(self, batch: int) -> tuple[bytes, int]:
-        part = self._part(batch)
-        return frame_json(part), len(part)
-
 
 # Rows read to check a file's header and types before the whole file is read.
 FILE_PROBE_ROWS = 1000
 
 
-class FileSource(IndexedSource):
+class FileSource(FrameSource):
     """A CSV or Parquet file cut into batches: by its ``batch`` column, else in equal chunks.
 
     The header and the first rows are checked before the file is read whole; the ``batch``
@@ -306,16 +314,6 @@ class FileSource(IndexedSource):
         if "batch" in self._frame.columns:
             return self._frame[self._frame["batch"] == batch].drop(columns="batch")
         return self._frame.iloc[batch * self._chunk : (batch + 1) * self._chunk]
-
-    def rows(self, batch: int) -> list[dict[str, Any]]:
-        return frame_to_rows(self._part(batch))
-
-    def columns(self, batch: int) -> pd.DataFrame:
-        return frame_columns(self._part(batch))
-
-    def batch_json(self, batch: int) -> tuple[bytes, int]:
-        part = self._part(batch)
-        return frame_json(part), len(part)
 
 
 class RequestFailed(Exception):

@@ -77,9 +77,8 @@ def test_a_city_longer_than_the_column_is_stored_raw_and_dropped_in_cleaning(
 def test_cleaning_takes_the_rows_just_stored_from_memory_and_a_resumed_round_from_the_db(home: Path) -> None:
     """In one run, clean uses the rows store just wrote (no second read of a 200k-row batch);
     a round stored by an earlier run (a crash) is read from raw_data. Both clean the same."""
-    from sqlalchemy import event
-
     from mlops_cli.pipeline.engine import open_pipeline
+    from tests.conftest import executed
 
     def cleaned(db: str, forget: bool) -> tuple[list[str], pd.DataFrame]:
         settings = load_settings(generator_batches=1, generator_batch_rows=400, data_db_url=f"sqlite:///{db}")
@@ -88,16 +87,8 @@ def test_cleaning_takes_the_rows_just_stored_from_memory_and_a_resumed_round_fro
         store(pipe, round_id)
         if forget:  # as after kill -9 between the steps: a new process has nothing in memory
             pipe.stored.clear()
-        statements: list[str] = []
-
-        def listener(conn, cursor, statement, *args) -> None:
-            statements.append(statement)
-
-        event.listen(pipe.engine, "before_cursor_execute", listener)
-        try:
+        with executed(pipe.engine) as statements:
             clean(pipe, round_id)
-        finally:
-            event.remove(pipe.engine, "before_cursor_execute", listener)
         reads = [s for s in statements if s.startswith("SELECT") and "FROM raw_data" in s]
         return reads, read_table(pipe.engine, clean_data, clean_data.c.round == round_id)
 

@@ -87,25 +87,16 @@ def test_a_stored_drift_reference_scores_exactly_like_the_rows_it_summarises(hom
 def test_deciding_reads_this_rounds_rows_only(home) -> None:
     """Per-batch work follows the batch: with a champion in place, the decision reads the new
     round's rows and the champion's stored summary, never the rows the champion was trained on."""
-    from sqlalchemy import event
-
     from mlops_cli.pipeline.engine import clean, decide, fetch, open_pipeline, process_round, store
     from mlops_cli.pipeline.storage import get_round
+    from tests.conftest import executed
 
     pipe = open_pipeline(load_settings(generator_batches=2, generator_batch_rows=300), reload_api=False)
     process_round(pipe, fetch(pipe).round_id)
     round_id = fetch(pipe).round_id
     store(pipe, round_id), clean(pipe, round_id)
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, *args) -> None:
-        statements.append(statement)
-
-    event.listen(pipe.engine, "before_cursor_execute", listener)
-    try:
+    with executed(pipe.engine) as statements:
         decide(pipe, round_id)
-    finally:
-        event.remove(pipe.engine, "before_cursor_execute", listener)
     reads = [s for s in statements if s.startswith("SELECT") and "FROM clean_data" in s]
     assert reads and all("clean_data.round = " in s for s in reads), reads
     assert get_round(pipe.engine, round_id)["drift_score"] is not None
