@@ -142,9 +142,16 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
         encoded = encoder.transform(pd.DataFrame(probe, columns=CATEGORICAL_FEATURES))[:, j]
         codes[name] = {value: float(code) for value, code in zip(seen, encoded, strict=True) if not math.isnan(code)}
     try:
+        import warnings
+
         import treelite.sklearn
 
-        evaluate = _Evaluator(treelite.sklearn.import_model(trees))
+        with warnings.catch_warnings():
+            # treelite casts sklearn's category list to integers, NaN included when the trees were
+            # fitted with missing text (seen at every load in `mlops logs api`); what it makes of
+            # the missing branch is checked below against the model's own predictions
+            warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
+            evaluate = _Evaluator(treelite.sklearn.import_model(trees))
     except NotFoldable:
         raise
     except Exception as exc:  # treelite's own word on what it cannot take
