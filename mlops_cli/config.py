@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     data_max_wait: float = Field(
         900.0, ge=0, description="longest wait for the data API's next batch number before stopping"
     )
+    data_max_skip: int = Field(
+        1000, ge=0, description="most batch numbers the data API may jump over at once (more: an error)"
+    )
     data_groups: int = Field(10, ge=1, le=10_000, description="`mlops data serve` accepts groups 1..N")
     data_api_release_window: float = Field(
         0.0, ge=0, description="`mlops data serve`: seconds a batch stays current (the course server: 300)"

@@ -122,9 +122,29 @@ def _each_distinct(values: pd.Series, normalised: Callable[[Any], Any]) -> pd.Se
     import numpy as np
     import pandas as pd
 
-    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+    try:
+        codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+    except TypeError:  # unhashable: a JSON object or list where text belongs
+        structured = values.map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
+        out = _each_distinct(values.where(~structured, None), normalised)
+        out[structured] = values[structured].map(structured_text)
+        return out
     mapped = np.array([normalised(v) for v in distinct] + [None], dtype=object)  # code -1: missing
     return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def structured_text(value: Any) -> str:
+    """A JSON object or list that arrived where text belongs, kept as its JSON text (raw_data
+    stores what was received); cleaning rejects it in a feature column (:func:`not_text`)."""
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def not_text(values: pd.Series) -> pd.Series:
+    """Which values are a JSON object or list kept as text (no city, state or zip starts with a
+    brace or a bracket)."""
+    return values.astype("string").str.startswith(("{", "[")).fillna(False).astype(bool)
 
 
 def normalise(frame: pd.DataFrame, what: str = "batch") -> pd.DataFrame:

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlops_cli.pipeline.storage import CLEAN_COLUMNS
-from mlops_cli.schema import CATEGORICAL_FEATURES, LIMITS, TARGET, TEXT_WIDTH
+from mlops_cli.schema import CATEGORICAL_FEATURES, LIMITS, TARGET, TEXT_WIDTH, not_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MIN_PRICE = 1_000.0
+# No house is listed above a billion dollars: beyond it a price is a typo or a hostile value
+# (1e308, Infinity), whatever the batch's size — the outlier rule below needs 20 rows.
+MAX_PRICE = 1e9
 # A price this many robust standard deviations from the batch's (log) median is an outlier.
 PRICE_OUTLIER_Z = 3.5
 
@@ -54,11 +57,13 @@ def invalid_reasons(frame: pd.DataFrame) -> pd.Series:
     price = frame[TARGET]
     mark(price.isna(), "missing_price")
     mark(price <= 0, "non_positive_price")
-    mark(price < MIN_PRICE, "implausible_price")
+    mark((price < MIN_PRICE) | (price > MAX_PRICE), "implausible_price")
     for col, (low, high) in LIMITS.items():
         mark(
             (frame[col] < low) | (frame[col] > high), "impossible_size" if col == "house_size" else f"impossible_{col}"
         )
+    for col in CATEGORICAL_FEATURES:
+        mark(not_text(frame[col]), "not_text")
     mark(frame["state"].isna(), "missing_state")
     too_long = np.zeros(len(frame), dtype=bool)
     for col in CATEGORICAL_FEATURES:  # raw text is stored whole; clean_data keeps TEXT_WIDTH

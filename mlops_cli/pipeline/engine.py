@@ -256,6 +256,15 @@ def _gap(pipe: Pipeline, conn: Connection, last: int | None, number: int) -> lis
         served = set(pipe.source.numbers())  # type: ignore[attr-defined]
         recorded = _recorded_batches(conn)
         return [n for n in range(first, number) if n not in served and n not in recorded]
+    if number - first > pipe.settings.data_max_skip:  # a broken or hostile server, not lost batches
+        from mlops_cli.errors import SourceError
+
+        raise SourceError(
+            f"the data API {'started at' if last is None else f'jumped from batch {last} to'} batch {number} "
+            f"({number - first:,} numbers skipped, "
+            f"more than MLOPS_DATA_MAX_SKIP={pipe.settings.data_max_skip}); nothing was stored",
+            hint="check the data API; raise MLOPS_DATA_MAX_SKIP if such jumps are expected",
+        )
     return list(range(first, number))
 
 

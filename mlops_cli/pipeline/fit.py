@@ -151,6 +151,8 @@ def fit(settings: Settings, train: pd.DataFrame, test: pd.DataFrame, model_type:
     """Fit on ``train``; metrics on ``test`` (on ``train`` when there is no test row yet)."""
     if len(train) < MIN_TRAIN_ROWS:
         raise MlopsError(f"only {len(train)} training rows; need at least {MIN_TRAIN_ROWS}")
+    if not np.isfinite(train[TARGET].to_numpy(dtype=float)).all():  # cleaning drops them; never fit on one
+        raise MlopsError("training rows hold a missing or infinite price; nothing was trained")
     evaluation = test if len(test) else train
     pipeline = build_pipeline(settings.max_categories, model_type, settings.split_seed)
     pipeline.fit(train[FEATURES], train[TARGET])

@@ -10,6 +10,7 @@ the alias again: the pipeline's ``finish`` step does, and a manual move can simp
 from __future__ import annotations
 
 import getpass
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -190,10 +191,17 @@ def compare(
         raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
     new_rmse = cached_rmse(settings, engine, version, candidate.run_id, test)
     old_rmse = cached_rmse(settings, engine, old, champion.run_id, test)
-    better = new_rmse <= old_rmse
-    comparison = (
-        f"RMSE {new_rmse:,.0f} {'<=' if better else '>'} champion v{old} {old_rmse:,.0f} on {len(test)} test rows"
-    )
+    if not math.isfinite(new_rmse):  # NaN compares False with everything: never let it decide silently
+        better = False
+        comparison = f"v{version}'s RMSE on {len(test)} test rows is not a finite number ({new_rmse})"
+    elif not math.isfinite(old_rmse):
+        better = True
+        comparison = f"champion v{old}'s RMSE on {len(test)} test rows is not a finite number ({old_rmse})"
+    else:
+        better = new_rmse <= old_rmse
+        comparison = (
+            f"RMSE {new_rmse:,.0f} {'<=' if better else '>'} champion v{old} {old_rmse:,.0f} on {len(test)} test rows"
+        )
     if not better and not force and action == "manual":
         raise PromotionRefused(
             f"version {version} is worse than champion v{old}: {comparison}", hint="use --force to promote anyway"

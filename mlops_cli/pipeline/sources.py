@@ -454,13 +454,31 @@ class HttpSource:
         body, document, took = self._get("/data")
         if not isinstance(document, dict) or "data" not in document or "batch_number" not in document:
             raise SourceError(f"data API {self.url} answered without 'batch_number' and 'data'")
-        number = document["batch_number"]
-        if isinstance(number, bool) or not isinstance(number, int | float) or number != int(number) or number < 0:
-            raise SourceError(f"data API {self.url} sent batch_number {number!r}, not a non-negative integer")
-        return Answer(number=int(number), rows=document["data"], body=body, seconds=took)
+        number = batch_number(document["batch_number"])
+        if number is None:
+            raise SourceError(
+                f"data API {self.url} sent batch_number {str(document['batch_number'])[:40]!r}, not an integer in "
+                f"0 .. {MAX_BATCH_NUMBER} (a non-negative integer is the contract); nothing was stored",
+                hint="check that MLOPS_DATA_SOURCE is a data API with the course contract",
+            )
+        return Answer(number=number, rows=document["data"], body=body, seconds=took)
 
     def restart(self) -> None:
         self._get("/restart_data_generation")
+
+
+# Batch numbers are stored as 32-bit integers (every database's INTEGER).
+MAX_BATCH_NUMBER = 2**31 - 1
+
+
+def batch_number(value: Any) -> int | None:
+    """A data API's ``batch_number`` as an int in 0 .. MAX_BATCH_NUMBER (``3`` or ``3.0``), or None:
+    text, true/false, fractions, NaN, infinities and numbers too large are no batch number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf") and value.is_integer()):
+        return None
+    return int(value) if 0 <= value <= MAX_BATCH_NUMBER else None
 
 
 def _detail(body: bytes) -> str:

@@ -64,7 +64,7 @@ def test_any_other_400_is_an_error_with_the_servers_detail(home: Path, scripted)
 @pytest.mark.parametrize("number", ['"two"', "-1", "1.5", "true"])
 def test_a_batch_number_that_is_not_a_count_is_an_error(home: Path, scripted, number: str) -> None:
     api = scripted([(200, f'{{"batch_number": {number}, "data": []}}', 0)])
-    with pytest.raises(SourceError, match="not a non-negative integer"):
+    with pytest.raises(SourceError, match="not an integer in 0"):
         HttpSource(api.url, fast_settings(home)).fetch()
 
 
@@ -234,3 +234,11 @@ def test_file_sources_hand_over_columns_equal_to_their_rows(home: Path, suffix: 
     for batch in source.numbers():
         columns, rows_route = _both_routes(source, batch)
         pd.testing.assert_frame_equal(columns, rows_route, check_exact=True)
+
+
+@pytest.mark.parametrize("number", ["NaN", "1e400", "-1e400", str(2**63), str(2**31)])
+def test_a_batch_number_beyond_the_contract_is_a_clear_error(home: Path, scripted, number: str) -> None:
+    """NaN, infinities and numbers past 2^31-1 are refused in one line, not an internal error."""
+    api = scripted([(200, f'{{"batch_number": {number}, "data": []}}', 0)])
+    with pytest.raises(SourceError, match=r"not an integer in 0 \.\. 2147483647"):
+        HttpSource(api.url, fast_settings(home)).fetch()
