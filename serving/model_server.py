@@ -94,29 +94,39 @@ def pyfunc_predictor(model: Any) -> Predictor:
 
 
 def load_registered(settings: Settings, ref: str | int | None = None, allow_fast: bool = True) -> LoadedModel:
-    """Load ``ref`` (a version number or alias; default the champion alias) from MLflow."""
-    import mlflow.pyfunc
-    import mlflow.sklearn
-
-    from mlops_cli.registry.client import connect, resolve_version, unreachable, version_info
-    from serving.fastpath import NotFoldable, fold, known_categories
+    """Load ``ref`` (a version number or alias; default the champion alias) from MLflow, from a
+    local copy verified against its signature first (``MLOPS_API_ALLOW_UNSIGNED`` skips the check)."""
+    from mlops_cli.registry.client import connect, resolve_version, version_info
+    from mlops_cli.registry.signing import verified_model
 
     client = connect(settings)
     ref = settings.champion_alias if ref is None else ref
     mv = resolve_version(client, settings, ref)
-    if not settings.api_allow_unsigned:
-        _check_trusted(settings, client, mv)
     info = version_info(client, settings, mv, aliases={})
-    uri = f"models:/{settings.model_name}/{mv.version}"
     alias = None if str(ref).lstrip("v").isdigit() else str(ref)
-    metrics = {key: info[key] for key in ("rmse", "mae", "r2", "mape")}
     identity = {
         "name": settings.model_name,
         "version": int(mv.version),
         "alias": alias,
         "run_id": mv.run_id,
-        "metrics": metrics,
+        "metrics": {key: info[key] for key in ("rmse", "mae", "r2", "mape")},
     }
+    try:
+        with verified_model(settings, mv, check=not settings.api_allow_unsigned) as folder:
+            return _load_from(folder, identity, allow_fast)
+    except ModelRefused as exc:
+        raise ModelRefused(f"{exc.message}; MLOPS_API_ALLOW_UNSIGNED=true would load it") from None
+
+
+def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> LoadedModel:
+    """The verified model in ``folder`` on the fastest path it allows: folded linear, compiled
+    trees, else MLflow's pyfunc."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    from serving.fastpath import NotFoldable, fold, known_categories
+
+    uri = str(folder)
     reason = "fast path disabled" if not allow_fast else None
     try:
         if allow_fast:
@@ -137,56 +147,16 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
             except MlopsError:
                 raise
             except Exception as exc:  # not an sklearn flavour, or it failed to load as one
-                if _is_outage(exc):
-                    raise
                 reason = f"not loadable as sklearn: {type(exc).__name__}"
         model = mlflow.pyfunc.load_model(uri)
     except MlopsError:
         raise
     except Exception as exc:
-        if _is_outage(exc):
-            raise unreachable(settings, exc) from None
-        raise ModelNotLoadable(f"cannot load {uri}: {type(exc).__name__}: {exc}") from None
-    log.warning("serving %s v%s through pyfunc: %s", settings.model_name, mv.version, reason)
+        raise ModelNotLoadable(
+            f"cannot load {identity['name']} v{identity['version']}: {type(exc).__name__}: {exc}"
+        ) from None
+    log.warning("serving %s v%s through pyfunc: %s", identity["name"], identity["version"], reason)
     return LoadedModel(**identity, kind="pyfunc", predict=pyfunc_predictor(model), fallback_reason=reason)
-
-
-def _check_trusted(settings: Settings, client: Any, mv: Any) -> None:
-    """Refuse (ModelRefused) a version mlops training did not sign, or one not saved in MLflow's
-    sklearn flavour: a custom pyfunc would run its own code in this process when loaded."""
-    from mlops_cli.registry.signing import unsigned_reason
-
-    reason = unsigned_reason(settings, mv)
-    if reason is None:
-        from pathlib import Path
-
-        import yaml
-        from mlflow.artifacts import download_artifacts
-
-        try:
-            path = download_artifacts(artifact_uri=f"models:/{settings.model_name}/{mv.version}/MLmodel")
-            flavors = yaml.safe_load(Path(path).read_text()).get("flavors", {})
-        except Exception as exc:
-            if _is_outage(exc):
-                raise
-            flavors = {}
-        if "sklearn" not in flavors:
-            reason = f"version {mv.version} is not in MLflow's sklearn flavour (flavours: {sorted(flavors) or 'none'})"
-    if reason is not None:
-        raise ModelRefused(f"refused {settings.model_name} {reason}; MLOPS_API_ALLOW_UNSIGNED=true would load it")
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """A failure to reach MLflow or its artifact store: a connection error (requests' and httpx's
-    derive from OSError) anywhere in the exception's chain of causes."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class ModelHolder:

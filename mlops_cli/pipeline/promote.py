@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import PromotionRefused, RegistryError
+from mlops_cli.errors import ModelRefused, PromotionRefused, RegistryError
 from mlops_cli.pipeline.storage import (
     clean_data,
     engine_for,
@@ -159,7 +159,12 @@ def compare(
     ``force`` (recorded as forced); a manual promotion of a worse version without it raises
     :class:`PromotionRefused`.
     """
+    from mlops_cli.registry.signing import unsigned_reason
+
     candidate = resolve_version(client, settings, version)
+    refused = unsigned_reason(settings, candidate)  # before any score: a remembered one loads nothing
+    if refused is not None:
+        raise ModelRefused(f"not promoted: {refused}", hint="only versions mlops training signed can be champion")
     champion = alias_version(client, settings, settings.champion_alias)
     if champion is None:
         rmse = cached_rmse(settings, engine, version, candidate.run_id, test) if len(test) else None
@@ -190,8 +195,12 @@ def compare(
     if test.empty:
         raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
     new_rmse = cached_rmse(settings, engine, version, candidate.run_id, test)
-    old_rmse = cached_rmse(settings, engine, old, champion.run_id, test)
-    if not math.isfinite(new_rmse):  # NaN compares False with everything: never let it decide silently
+    distrusted = unsigned_reason(settings, champion)  # never loaded, never scored: replaced
+    old_rmse = None if distrusted else cached_rmse(settings, engine, old, champion.run_id, test)
+    if distrusted:
+        better = True
+        comparison = f"champion v{old} cannot be trusted: {distrusted}"
+    elif not math.isfinite(new_rmse):  # NaN compares False with everything: never let it decide silently
         better = False
         comparison = f"v{version}'s RMSE on {len(test)} test rows is not a finite number ({new_rmse})"
     elif not math.isfinite(old_rmse):
@@ -337,8 +346,14 @@ def rollback(
         if len(stack) < 2:
             raise RegistryError(f"champion v{champion.version} has no previous champion to roll back to")
         current, previous = stack[-1], stack[-2]
+        from mlops_cli.registry.signing import unsigned_reason
+
         target = resolve_version(client, settings, previous)
         serving = resolve_version(client, settings, current)
+        refused = unsigned_reason(settings, target)
+        if refused is not None:
+            raise ModelRefused(f"not rolled back: {refused}", hint="`mlops promote N` a version mlops signed")
+        serving_trusted = unsigned_reason(settings, serving) is None  # an untrusted one is never loaded
         test = current_test_set(engine)
         result = PromotionResult(
             version=previous,
@@ -346,7 +361,9 @@ def rollback(
             champion_version=previous,
             previous_champion=current,
             version_rmse=cached_rmse(settings, engine, previous, target.run_id, test) if len(test) else None,
-            champion_rmse=cached_rmse(settings, engine, current, serving.run_id, test) if len(test) else None,
+            champion_rmse=cached_rmse(settings, engine, current, serving.run_id, test)
+            if len(test) and serving_trusted
+            else None,
             test_rows=len(test),
             reason=f"rolled back from v{current} to v{previous}",
             action="rollback",

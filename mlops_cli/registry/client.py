@@ -66,6 +66,19 @@ def unreachable(settings: Settings, exc: Exception) -> RegistryUnavailable:
     )
 
 
+def is_outage(exc: BaseException) -> bool:
+    """A failure to reach MLflow or its artifact store: a connection error (requests' and httpx's
+    derive from OSError) anywhere in the exception's chain of causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def configure(settings: Settings) -> MlflowClient:
     """Point MLflow at the settings' tracking URI and make sure our experiment exists."""
     import mlflow

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_cli.errors import RegistryError
+from mlops_cli.errors import ModelNotLoadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,22 +27,32 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
-@lru_cache(maxsize=16)
-def _load(uri: str, tracking: str) -> Any:
-    import mlflow.sklearn
-
-    return mlflow.sklearn.load_model(uri)
+# Verified models by (tracking URI, model name, version): a version's artifacts never change,
+# and one that was verified once stays what was verified (it is held in memory, not re-read).
+_verified: dict[tuple[str, str, int], Any] = {}
 
 
 def load_model(settings: Settings, version: int | str) -> Any:
-    """The fitted sklearn pipeline of a registered version (cached: versions never change)."""
-    from mlops_cli.registry.client import connect
+    """The fitted sklearn pipeline of a registered version, deserialised only after its artifacts
+    verified against their signature (ModelRefused otherwise; cached once verified)."""
+    import mlflow.sklearn
 
-    connect(settings)  # MLflow resolves models:/ URIs against the current registry URI
-    try:
-        return _load(f"models:/{settings.model_name}/{version}", str(settings.mlflow_tracking_uri))
-    except Exception as exc:
-        raise RegistryError(f"cannot load {settings.model_name} version {version}: {exc}") from None
+    from mlops_cli.registry.client import connect, resolve_version
+    from mlops_cli.registry.signing import verified_model
+
+    key = (str(settings.mlflow_tracking_uri), settings.model_name, int(str(version).lstrip("v")))
+    if key in _verified:
+        return _verified[key]
+    mv = resolve_version(connect(settings), settings, key[2])
+    with verified_model(settings, mv) as folder:
+        try:
+            model = mlflow.sklearn.load_model(str(folder))
+        except Exception as exc:
+            raise ModelNotLoadable(f"cannot load {settings.model_name} version {version}: {exc}") from None
+    if len(_verified) >= 16:
+        _verified.pop(next(iter(_verified)))
+    _verified[key] = model
+    return model
 
 
 def rmse_on(settings: Settings, version: int | str, test: pd.DataFrame) -> float:
