@@ -59,6 +59,10 @@ class LockHeld(MlopsError):
     """Another process is writing the same data DB."""
 
 
+class LockLost(MlopsError):
+    """This process's writer lock was lost (its connection dropped): it must not write on."""
+
+
 class RegistryError(MlopsError):
     """MLflow tracking/registry problems (callers branch on the subclasses)."""
 

@@ -483,6 +483,7 @@ def train(pipe: Pipeline, round_id: int) -> None:
             tags={**identity, "batch": str(r["batch"]), "batches": batches, FINGERPRINT_TAG: fingerprint},
             run_name=f"batch-{r['batch']}",
             on_run_started=started,
+            before_register=lambda: _still_the_writer(pipe),
         )
     with pipe.engine.begin() as conn:
         if reference is not None:  # the drift reference of this version, should it become champion
@@ -491,6 +492,15 @@ def train(pipe: Pipeline, round_id: int) -> None:
             conn, round_id, state="trained", version=result.version, rmse=result.metrics["rmse"], run_id=result.run_id
         )
     checkpoint("trained", r["batch"])
+
+
+def _still_the_writer(pipe: Pipeline) -> None:
+    """LockLost unless this run still holds the writer lock (checked before writing to MLflow,
+    which no data DB transaction covers)."""
+    from mlops_cli.pipeline.locking import check_fence
+
+    with pipe.engine.begin() as conn:
+        check_fence(conn)
 
 
 FINGERPRINT_TAG = "train_fingerprint"

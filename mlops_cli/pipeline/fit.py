@@ -254,6 +254,7 @@ def train_and_register(
     run_name: str,
     model_type: str | None = None,
     on_run_started: Callable[[str], None] | None = None,
+    before_register: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Fit on ``train``, score on ``test``, log to a new MLflow run tagged ``tags`` and register a
     version of the model carrying the same tags and its metrics.
@@ -297,6 +298,8 @@ def train_and_register(
             }
         )
         mlflow.log_metrics({**metrics, "rows_train": len(train), "rows_test": len(test)})
+        if before_register:  # e.g. the writer lock's fence: a writer that lost it registers nothing
+            before_register()
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",

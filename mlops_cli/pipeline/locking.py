@@ -4,6 +4,12 @@ server when its holder dies, so a ``kill -9`` never leaves the data DB locked.
 
 Who holds the lock (pid, host, since, command) is written to ``mlops_meta`` once it is taken,
 so that a second writer can say who it is waiting for.
+
+The lock fences: taking it advances an epoch in ``mlops_meta`` (``writer_epoch``), and every
+transaction that advances a round first checks, with that row locked, that the epoch is still
+this writer's and that the lock's own connection still holds the lock (:func:`check_fence`).
+A writer whose lock connection was dropped (the server then released the lock, and another run
+may hold it now) cannot commit: it stops with :class:`LockLost`, and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import LockHeld
+from mlops_cli.errors import LockHeld, LockLost
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -41,22 +47,50 @@ def _holder(engine: Engine) -> str:
     return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')} ({info.get('command')})"
 
 
-def _record_holder(engine: Engine, holding: bool) -> None:
-    from mlops_cli.pipeline.storage import now, set_meta
+EPOCH_KEY = "writer_epoch"
 
-    value = None
-    if holding:
-        command = " ".join(["mlops", *sys.argv[1:]])[:200] if sys.argv else "mlops"
-        value = json.dumps(
-            {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": now().isoformat(timespec="seconds"),
-                "command": command,
-            }
-        )
+
+def _take_epoch(engine: Engine) -> int:
+    """Record this process as the holder and advance the writer epoch; returns the new epoch."""
+    from mlops_cli.pipeline.storage import get_meta, now, set_meta
+
+    command = " ".join(["mlops", *sys.argv[1:]])[:200] if sys.argv else "mlops"
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now().isoformat(timespec="seconds")}
     with engine.begin() as conn:
-        set_meta(conn, writer=value)
+        epoch = int(get_meta(conn, EPOCH_KEY) or 0) + 1
+        set_meta(conn, writer=json.dumps({**holder, "command": command}), **{EPOCH_KEY: str(epoch)})
+    return epoch
+
+
+def _lost() -> LockLost:
+    return LockLost(
+        "lost the data DB's writer lock (its connection was dropped): another run may have started; "
+        "nothing more was written",
+        hint="rerun the same command to resume",
+    )
+
+
+# The fences this process holds, by data DB URL (innermost last): epoch and lock.
+_fences: dict[str, list[tuple[int, Any]]] = {}
+
+
+def check_fence(conn: Connection) -> None:
+    """Inside a transaction about to write: raise :class:`LockLost` unless this process still holds
+    the data DB's writer lock. The epoch row is read FOR UPDATE, so a writer taking the lock now
+    waits for this transaction, and this one sees any epoch taken before it."""
+    from sqlalchemy import select
+
+    from mlops_cli.pipeline.storage import mlops_meta
+
+    held = _fences.get(str(conn.engine.url))
+    if not held:
+        return
+    epoch, lock = held[-1]
+    if not lock.holds():
+        raise _lost()
+    query = select(mlops_meta.c.value).where(mlops_meta.c.key == EPOCH_KEY).with_for_update()
+    if conn.execute(query).scalar() != str(epoch):
+        raise _lost()
 
 
 class _FileLock:
@@ -76,6 +110,9 @@ class _FileLock:
 
     def release(self) -> None:
         self.lock.release()
+
+    def holds(self) -> bool:
+        return self.lock.is_locked  # a file lock lives as long as this process
 
 
 class _ServerLock:
@@ -98,10 +135,31 @@ class _ServerLock:
         if self.conn is None:
             self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         if self.dialect == "postgresql":
-            return bool(self._execute("SELECT pg_try_advisory_lock(:key)"))
-        return self._execute("SELECT GET_LOCK(:name, 0)") == 1
+            taken = bool(self._execute("SELECT pg_try_advisory_lock(:key)"))
+        else:
+            taken = self._execute("SELECT GET_LOCK(:name, 0)") == 1
+        if taken:  # the session that holds it: a reconnect would be another one, without the lock
+            self.session = self._execute(
+                "SELECT pg_backend_pid()" if self.dialect == "postgresql" else "SELECT CONNECTION_ID()"
+            )
+        return taken
+
+    def holds(self) -> bool:
+        """Whether the lock's session is still the one that took it (a dropped connection lost it)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if self.conn is None:
+            return False
+        try:
+            if self.dialect == "postgresql":
+                return self._execute("SELECT pg_backend_pid()") == self.session
+            return self._execute("SELECT IS_USED_LOCK(:name)") == self.session
+        except SQLAlchemyError:
+            return False
 
     def release(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         if self.conn is None:
             return
         try:
@@ -109,6 +167,8 @@ class _ServerLock:
                 self._execute("SELECT pg_advisory_unlock(:key)")
             else:
                 self._execute("SELECT RELEASE_LOCK(:name)")
+        except SQLAlchemyError:
+            pass  # the connection is gone, and with it the lock: the server released it
         finally:
             self.conn.close()
             self.conn = None
@@ -154,11 +214,29 @@ def writer_lock(
         if on_wait:
             on_wait(f"waiting for the data DB's writer lock, held by {holder}")
         time.sleep(0.5)
+    fences = _fences.setdefault(str(engine.url), [])
     try:
-        _record_holder(engine, holding=True)
+        fences.append((_take_epoch(engine), lock))
         yield
     finally:
         try:
-            _record_holder(engine, holding=False)
+            if fences and fences[-1][1] is lock:
+                _clear_holder(engine)
         finally:
+            if fences and fences[-1][1] is lock:
+                fences.pop()
             lock.release()
+
+
+def _clear_holder(engine: Engine) -> None:
+    """Forget the holder record, if this process still holds the lock (else it is another's)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mlops_cli.pipeline.storage import set_meta
+
+    try:
+        with engine.begin() as conn:
+            check_fence(conn)
+            set_meta(conn, writer=None)
+    except (LockLost, SQLAlchemyError):
+        pass  # a courtesy record: the next holder overwrites it

@@ -398,13 +398,20 @@ def drop_body(conn: Connection, round_id: int) -> None:
 
 
 def add_round(conn: Connection, **fields: Any) -> int:
-    """Insert a round (one answer of the source); returns its id."""
+    """Insert a round (one answer of the source); returns its id. Only while this writer holds the lock."""
+    from mlops_cli.pipeline.locking import check_fence
+
+    check_fence(conn)
     return int(conn.execute(insert(batch_log).values(**fields)).inserted_primary_key[0])
 
 
 def update_round(conn: Connection, round_id: int, **fields: Any) -> None:
+    """Advance a round, inside the step's transaction: only while this writer holds the lock."""
     from sqlalchemy import update
 
+    from mlops_cli.pipeline.locking import check_fence
+
+    check_fence(conn)
     conn.execute(update(batch_log).where(batch_log.c.id == round_id).values(**fields))
 
 

@@ -68,3 +68,103 @@ def test_a_holder_killed_with_sigkill_leaves_nothing_locked(data_db_url: str | N
     holder.wait()
     with writer_lock(engine, wait=10):  # the system or the server released it with the process
         pass
+
+
+def _round_summary(url: str, mlflow_db: Path) -> dict[str, object]:
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        summary = {
+            "rounds": conn.execute(
+                text("SELECT batch, state, retrained, version, promoted FROM batch_log ORDER BY id")
+            ).all(),
+            "promotions": conn.execute(
+                text("SELECT action, old_version, new_version FROM promotions ORDER BY id")
+            ).all(),
+        }
+    engine.dispose()
+    with sqlite3.connect(mlflow_db) as db:
+        summary["versions"] = db.execute("SELECT version, run_id IS NOT NULL FROM model_versions").fetchall()
+    return summary
+
+
+@pytest.mark.external_db
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["postgres", "mariadb"])
+def test_a_writer_whose_lock_connection_is_dropped_cannot_commit(
+    home: Path, tmp_path: Path, request: pytest.FixtureRequest, server: str
+) -> None:
+    """Run A pauses inside its first training (MLflow run started, nothing registered); the server
+    drops every connection of the data DB (the lock's included, so the lock is gone); run B takes
+    the lock and finishes the data; A resumes: it must stop with one line, register and commit
+    nothing, leaving the tables and versions one uninterrupted run leaves."""
+    from mlops_cli.ops.services import mlops_command
+    from tests.conftest import run_mlops
+
+    url = request.getfixturevalue(f"{server}_url")
+    env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "300", "MLOPS_DATA_DB_URL": url}
+    resume = tmp_path / "resume"
+    a = subprocess.Popen(
+        [*mlops_command(), "train", "--all", "--no-reload-api"],
+        env={**os.environ, **env, "MLOPS_FAULT_PAUSE_AT": "run_started@0", "MLOPS_FAULT_RESUME_FILE": str(resume)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(1200):
+            if Path(f"{resume}.paused").exists() or a.poll() is not None:
+                break
+            __import__("time").sleep(0.1)
+        assert Path(f"{resume}.paused").exists(), a.communicate()[1]
+        _drop_connections(server, url)
+        b = run_mlops("train", "--all", "--no-reload-api", env=env)
+        assert b.returncode == 0, b.stderr
+        resume.touch()
+        _, stderr = a.communicate(timeout=300)
+    finally:
+        a.kill()
+    assert a.returncode == 1
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "lost the data DB's writer lock" in lines[0], stderr
+    assert "SQL:" not in stderr and "parameters" not in stderr
+    after = _round_summary(url, home / "mlflow.db")
+
+    reference_home = tmp_path / "reference" / ".mlops"
+    reference_db = f"sqlite:///{reference_home}/data.db"
+    reference = run_mlops(
+        "train",
+        "--all",
+        "--no-reload-api",
+        env={**env, "MLOPS_HOME": str(reference_home), "MLOPS_DATA_DB_URL": reference_db},
+    )
+    assert reference.returncode == 0, reference.stderr
+    assert after == _round_summary(reference_db, reference_home / "mlflow.db")
+
+
+def _drop_connections(server: str, url: str) -> None:
+    """Every connection to the data DB terminated by the server (pg_terminate_backend / KILL)."""
+    database = url.rsplit("/", 1)[1]
+    if server == "postgres":
+        import psycopg
+
+        admin = url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            ).fetchall()
+    else:
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (database,))
+            killed = cursor.fetchall()
+            for (pid,) in killed:
+                cursor.execute(f"KILL {int(pid)}")
+        conn.close()
+    assert killed, "run A had no connection to drop"
