@@ -199,8 +199,6 @@ def model_router(settings: Settings) -> APIRouter:
     def load_model(holder: Holder, body: Annotated[LoadModelRequest | None, Body()] = None) -> dict[str, Any]:
         """Reload the champion alias (default) or load a given version or alias. The swap is atomic;
         a failed load keeps the old model serving and returns the error."""
-        if body is not None and body.version is not None and body.alias is not None:
-            raise HTTPException(422, detail="give a version or an alias, not both")
         ref = None if body is None else (body.version or body.alias)
         previous = holder.current.version if holder.current else None
         try:

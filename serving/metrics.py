@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import ClientDisconnect
 
 # Paths we label as themselves; anything else is "other" so that scanners cannot blow up cardinality.
 KNOWN_PATHS = {
@@ -35,6 +36,11 @@ class ApiMetrics:
             "Request latency",
             ["method", "path"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.client_disconnects = Counter(
+            "mlops_api_client_disconnects",
+            "Requests whose client hung up before its body arrived (not server errors)",
             registry=self.registry,
         )
         self.predictions = Counter("mlops_api_predictions", "Listings predicted", registry=self.registry)
@@ -105,5 +111,10 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_and_record)
-        finally:
-            self._record(method, path, status, time.perf_counter() - start)
+        except ClientDisconnect:  # the client hung up before its body arrived: nobody to answer
+            self.metrics.client_disconnects.inc()
+            return
+        except BaseException:
+            self._record(method, path, 500, time.perf_counter() - start)
+            raise
+        self._record(method, path, status, time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlops_cli.schema import Listing
 
@@ -38,8 +38,15 @@ class ModelInfo(BaseModel):
 class LoadModelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: Annotated[int | None, Field(ge=1, description="load this version")] = None
+    # registry versions are 32-bit integers: a larger number names no version (422, not an outage)
+    version: Annotated[int | None, Field(ge=1, le=2**31 - 1, description="load this version")] = None
     alias: Annotated[str | None, Field(min_length=1, max_length=64, description="load this alias")] = None
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> "LoadModelRequest":
+        if self.version is not None and self.alias is not None:
+            raise ValueError("give a version or an alias, not both")
+        return self
 
 
 class LoadModelResponse(BaseModel):

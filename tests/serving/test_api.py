@@ -305,3 +305,74 @@ def test_the_server_follows_the_alias_without_load_model_calls(registry_home: Pa
                 time.sleep(0.1)
         finally:
             promote_if_better(settings, first, force=True, who="test")
+
+
+@pytest.mark.parametrize("version", [0, -1, 2**31, 2**63, 10**30])
+def test_an_impossible_version_to_load_is_422_not_an_outage(client: TestClient, version: int) -> None:
+    answer = client.post("/load_model", json={"version": version}, headers=TOKEN)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][-1] == "version"
+
+
+def test_a_version_and_an_alias_together_is_a_422_shaped_like_every_other(client: TestClient) -> None:
+    answer = client.post("/load_model", json={"version": 1, "alias": "champion"}, headers=TOKEN)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert isinstance(detail, list) and "not both" in detail[0]["msg"]
+
+
+def test_a_client_that_disconnects_mid_body_is_no_server_error(settings) -> None:
+    """500 clients that hang up before their body arrives: no traceback, no status 500 counted,
+    each counted as a disconnect; the API answers the next client as before."""
+    import asyncio
+    import logging
+
+    app = create_app(settings, load_on_start=False)
+    errors: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors.append(record)
+
+    handler = Collect()
+    logging.getLogger().addHandler(handler)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def hang_up() -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        for _ in range(500):
+            await app(dict(scope), receive, send)
+        return sent
+
+    try:
+        sent = asyncio.run(hang_up())
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert not errors, [r.getMessage() for r in errors[:3]]
+    assert not any(m.get("status") == 500 for m in sent)
+    with TestClient(app) as api:
+        text = api.get("/metrics").text
+        assert 'status="500"' not in text
+        assert "mlops_api_client_disconnects_total 500.0" in text
+        assert api.get("/health/live").status_code == 200
