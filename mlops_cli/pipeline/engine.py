@@ -497,7 +497,7 @@ def train(pipe: Pipeline, round_id: int) -> None:
 def _still_the_writer(pipe: Pipeline) -> None:
     """LockLost unless this run still holds the writer lock (checked before writing to MLflow,
     which no data DB transaction covers)."""
-    from mlops_cli.pipeline.locking import check_fence
+    from mlops_cli.pipeline.storage import check_fence
 
     with pipe.engine.begin() as conn:
         check_fence(conn)

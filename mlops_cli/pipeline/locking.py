@@ -62,37 +62,6 @@ def _take_epoch(engine: Engine) -> int:
     return epoch
 
 
-def _lost() -> LockLost:
-    return LockLost(
-        "lost the data DB's writer lock (its connection was dropped): another run may have started; "
-        "nothing more was written",
-        hint="rerun the same command to resume",
-    )
-
-
-# The fences this process holds, by data DB URL (innermost last): epoch and lock.
-_fences: dict[str, list[tuple[int, Any]]] = {}
-
-
-def check_fence(conn: Connection) -> None:
-    """Inside a transaction about to write: raise :class:`LockLost` unless this process still holds
-    the data DB's writer lock. The epoch row is read FOR UPDATE, so a writer taking the lock now
-    waits for this transaction, and this one sees any epoch taken before it."""
-    from sqlalchemy import select
-
-    from mlops_cli.pipeline.storage import mlops_meta
-
-    held = _fences.get(str(conn.engine.url))
-    if not held:
-        return
-    epoch, lock = held[-1]
-    if not lock.holds():
-        raise _lost()
-    query = select(mlops_meta.c.value).where(mlops_meta.c.key == EPOCH_KEY).with_for_update()
-    if conn.execute(query).scalar() != str(epoch):
-        raise _lost()
-
-
 class _FileLock:
     def __init__(self, path: str) -> None:
         from filelock import FileLock
@@ -214,7 +183,9 @@ def writer_lock(
         if on_wait:
             on_wait(f"waiting for the data DB's writer lock, held by {holder}")
         time.sleep(0.5)
-    fences = _fences.setdefault(str(engine.url), [])
+    from mlops_cli.pipeline.storage import fences_of
+
+    fences = fences_of(engine)
     try:
         fences.append((_take_epoch(engine), lock))
         yield
@@ -232,7 +203,7 @@ def _clear_holder(engine: Engine) -> None:
     """Forget the holder record, if this process still holds the lock (else it is another's)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mlops_cli.pipeline.storage import set_meta
+    from mlops_cli.pipeline.storage import check_fence, set_meta
 
     try:
         with engine.begin() as conn:

@@ -397,10 +397,42 @@ def drop_body(conn: Connection, round_id: int) -> None:
 # --- rounds and promotions ---------------------------------------------------------------------
 
 
+# The fences this process holds, by data DB URL (innermost last): epoch and lock.
+_fences: dict[str, list[tuple[int, Any]]] = {}
+
+
+def check_fence(conn: Connection) -> None:
+    """Inside a transaction about to write: raise :class:`LockLost` unless this process still holds
+    the data DB's writer lock. The epoch row is read FOR UPDATE, so a writer taking the lock now
+    waits for this transaction, and this one sees any epoch taken before it."""
+    from mlops_cli.errors import LockLost
+
+    held = _fences.get(str(conn.engine.url))
+    if not held:
+        return
+    epoch, lock = held[-1]
+    if not lock.holds():
+        raise LockLost(
+            "lost the data DB's writer lock (its connection was dropped): another run may have started; "
+            "nothing more was written",
+            hint="rerun the same command to resume",
+        )
+    query = select(mlops_meta.c.value).where(mlops_meta.c.key == "writer_epoch").with_for_update()
+    if conn.execute(query).scalar() != str(epoch):
+        raise LockLost(
+            "lost the data DB's writer lock (its connection was dropped): another run may have started; "
+            "nothing more was written",
+            hint="rerun the same command to resume",
+        )
+
+
+def fences_of(engine: Engine) -> list[tuple[int, Any]]:
+    """The writer-lock fences this process holds on ``engine``'s data DB (innermost last)."""
+    return _fences.setdefault(str(engine.url), [])
+
+
 def add_round(conn: Connection, **fields: Any) -> int:
     """Insert a round (one answer of the source); returns its id. Only while this writer holds the lock."""
-    from mlops_cli.pipeline.locking import check_fence
-
     check_fence(conn)
     return int(conn.execute(insert(batch_log).values(**fields)).inserted_primary_key[0])
 
@@ -408,8 +440,6 @@ def add_round(conn: Connection, **fields: Any) -> int:
 def update_round(conn: Connection, round_id: int, **fields: Any) -> None:
     """Advance a round, inside the step's transaction: only while this writer holds the lock."""
     from sqlalchemy import update
-
-    from mlops_cli.pipeline.locking import check_fence
 
     check_fence(conn)
     conn.execute(update(batch_log).where(batch_log.c.id == round_id).values(**fields))
