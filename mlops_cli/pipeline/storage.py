@@ -411,14 +411,8 @@ def check_fence(conn: Connection) -> None:
     if not held:
         return
     epoch, lock = held[-1]
-    if not lock.holds():
-        raise LockLost(
-            "lost the data DB's writer lock (its connection was dropped): another run may have started; "
-            "nothing more was written",
-            hint="rerun the same command to resume",
-        )
     query = select(mlops_meta.c.value).where(mlops_meta.c.key == "writer_epoch").with_for_update()
-    if conn.execute(query).scalar() != str(epoch):
+    if not lock.holds() or conn.execute(query).scalar() != str(epoch):
         raise LockLost(
             "lost the data DB's writer lock (its connection was dropped): another run may have started; "
             "nothing more was written",
