@@ -26,7 +26,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mlops_cli.config import Settings
+    from mlops_cli.ops.services import ServiceSpec
 
 CHECK_EVERY = 1.0
 MAX_BACKOFF = 60.0
@@ -36,10 +39,24 @@ def say(text: str) -> None:
     print(f"{datetime.now(UTC).isoformat(timespec='seconds')} {text}", flush=True)
 
 
+def _specs(settings: Settings, running: Iterable[str]) -> dict[str, ServiceSpec]:
+    """How to start each service again. Airflow only when `up` started it: planning it fails
+    where Airflow is not installed (the README's `[ui]` install), and that must not stop the
+    watchdog from restarting the others."""
+    from mlops_cli.errors import StackError
+    from mlops_cli.ops.stack import plan
+
+    try:
+        return {spec.name: spec for spec in plan(settings, ("airflow",) if "airflow" in running else ()).services}
+    except StackError as exc:
+        say(f"cannot restart Airflow: {exc.message}")
+        return {spec.name: spec for spec in plan(settings).services}
+
+
 def watch(settings: Settings) -> None:
     """Restart dead services until SIGTERM."""
     from mlops_cli.ops.netutil import port_is_free
-    from mlops_cli.ops.stack import _spawn, is_ours, plan, read_state, stop_process_groups, write_state
+    from mlops_cli.ops.stack import _spawn, is_ours, read_state, stop_process_groups, write_state
 
     stopping = False
 
@@ -48,13 +65,17 @@ def watch(settings: Settings) -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, on_term)
-    specs = {spec.name: spec for spec in plan(settings, ("airflow",)).services}
+    planned = set(read_state(settings))
+    specs = _specs(settings, planned)
     not_before: dict[str, float] = {}
     given_up: set[str] = set()
     say(f"watching the stack in {settings.home} (at most {settings.stack_max_restarts} restarts per service)")
     while not stopping:
         time.sleep(CHECK_EVERY)
         state = read_state(settings)
+        if set(state) != planned:  # e.g. `mlops up --airflow` after `mlops up`
+            planned = set(state)
+            specs = _specs(settings, planned)
         for name, service in state.items():
             if stopping or is_ours(service) or name in given_up or name not in specs:
                 continue
