@@ -90,3 +90,48 @@ class PromotionRefused(MlopsError):
 
 class StackError(MlopsError):
     """A local service could not start, or the stack state is unusable."""
+
+
+class DiskFull(StorageError):
+    """The disk under the data DB, MLflow's files or MLOPS_HOME has no room left."""
+
+
+SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
+POSTGRES_DISK_FULL = "53100"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a failure comes from a full disk, anywhere in its chain of causes (by error code:
+    ENOSPC, SQLite's SQLITE_FULL, PostgreSQL's disk_full), whichever library wrapped it."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        if getattr(current, "sqlite_errorcode", None) == SQLITE_FULL:
+            return True
+        if getattr(current, "sqlstate", None) == POSTGRES_DISK_FULL:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def disk_full(folder: object, kept: str) -> DiskFull:
+    """One line for a full disk: which folder's disk, how much is free, what was kept."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(str(folder))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        free = f"{shutil.disk_usage(path).free / 1e6:,.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFull(
+        f"the disk holding {folder} is full ({free}): {kept}",
+        hint="free some space, then run the same command again: it resumes where this one stopped",
+    )

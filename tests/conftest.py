@@ -75,6 +75,14 @@ def good_rows(n: int, start: int = 0) -> list[dict]:
     return [{**ROW, "price": 200_000 + 1_000 * i, "house_size": 1000 + i} for i in range(start, start + n)]
 
 
+@pytest.fixture(autouse=True)
+def _reader_width_not_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing Airflow (the DAG module) sets COLUMNS=80 in the worker's environment; the
+    commands a test runs would then wrap their errors as in an 80-column terminal. A test
+    that wants a width sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working folder with MLOPS_HOME inside; no inherited MLOPS_* settings."""

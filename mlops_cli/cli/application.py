@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,16 @@ def _stdout() -> Console:
     return Console(width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
 
 
+def _err_width() -> int | None:
+    """How wide stderr's reader is: ``COLUMNS``, else the terminal; ``None`` when piped."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 40:
+        return int(columns)
+    if sys.stderr.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
 @dataclass
 class Application:
     verbose: bool = field(default_factory=lambda: os.environ.get("MLOPS_DEBUG", "").lower() in ("1", "true", "yes"))
@@ -46,9 +58,31 @@ class Application:
         print(json.dumps(document, indent=2, default=str))
 
     def warn(self, message: str) -> None:
+        self.problem("warning", message, style="yellow")
+
+    def problem(self, label: str, message: str, *, style: str = "red") -> None:
+        """``label: message`` on stderr, wrapped at the reader's width (``COLUMNS``, else the
+        terminal's) with the continuation indented under the message; piped without ``COLUMNS``
+        it stays one line, for logs and grep. URLs and paths are never broken."""
         from rich.markup import escape
 
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+        width = _err_width()
+        lead = f"{label}: "
+        lines = (
+            textwrap.wrap(
+                message,
+                width=max(width, len(lead) + 20),
+                initial_indent=lead,
+                subsequent_indent=" " * len(lead),
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            if width
+            else [lead + message]
+        ) or [lead]
+        first = f"[{style}]{label}:[/{style}] {escape(lines[0][len(lead) :])}"
+        for line in (first, *(escape(rest) for rest in lines[1:])):
+            self.err.print(line, highlight=False)
 
     def line(self, text: str) -> None:
         """One plain line on stdout (no markup, no highlighting)."""

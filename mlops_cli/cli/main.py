@@ -114,10 +114,18 @@ def install_hint(extra: str) -> str:
     return f"pip install -e '.[{extra}]' in a clone of mlops, or pip install 'mlops[{extra}]'"
 
 
-def main() -> None:
-    from rich.markup import escape
+def _home() -> str:
+    """MLOPS_HOME as the settings have it (for a message: never fails)."""
+    try:
+        from mlops_cli.config import load_settings
 
-    from mlops_cli.errors import MlopsError
+        return str(load_settings().home)
+    except Exception:
+        return os.environ.get("MLOPS_HOME", ".mlops")
+
+
+def main() -> None:
+    from mlops_cli.errors import DiskFull, MlopsError, disk_full, is_disk_full
 
     # Whatever mlops and the services it starts write (databases, logs, artifacts, the token)
     # is its owner's only: files 0600, folders 0700.
@@ -129,14 +137,18 @@ def main() -> None:
         session.verbose = True
         args = [args[0], *(arg for arg in args[1:] if arg not in VERBOSE_FLAGS)]
     try:
-        app(args=args, obj=session, prog_name="mlops")
+        try:
+            app(args=args, obj=session, prog_name="mlops")
+        except Exception as exc:
+            if is_disk_full(exc) and not isinstance(exc, DiskFull):
+                raise disk_full(_home(), "what was committed before stays") from exc
+            raise
     except MlopsError as exc:
         if session.verbose:
             session.err.print_exception()
         if exc.details:
             session.err.print(exc.details, highlight=False, markup=False)
-        message = exc.message + (f" — {exc.hint}" if exc.hint else "")
-        session.err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        session.problem("error", exc.message + (f" — {exc.hint}" if exc.hint else ""))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         session.err.print("interrupted")
@@ -147,15 +159,12 @@ def main() -> None:
         top = (exc.name or "").split(".")[0]
         extra = EXTRAS.get(top)
         hint = install_hint(extra) if extra else "pip install -e '.[all]' in a clone of mlops"
-        session.err.print(f"[red]error:[/red] {escape(f'this command needs {top}, which is not installed — {hint}')}")
+        session.problem("error", f"this command needs {top}, which is not installed — {hint}")
         sys.exit(1)
     except Exception as exc:  # the last line of defence: never a bare traceback
         if session.verbose:
             session.err.print_exception()
-        session.err.print(
-            f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} — run with -v for the traceback",
-            highlight=False,
-        )
+        session.problem("error", f"{type(exc).__name__}: {exc} — run with -v for the traceback")
         sys.exit(1)
 
 

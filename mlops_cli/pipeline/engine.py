@@ -611,11 +611,17 @@ def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
     was rolled back, so the round stays where it was and a rerun resumes it)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mlops_cli.errors import StorageError
+    from mlops_cli.errors import StorageError, disk_full, is_disk_full
 
     try:
         NEXT_STEP[r["state"]](pipe, r["id"])
-    except SQLAlchemyError as exc:
+    except Exception as exc:
+        if is_disk_full(exc):  # the data DB's, MLflow's or the artifacts' disk: said as such
+            raise disk_full(
+                pipe.settings.home, f"batch {r['batch']} stays {r['state']}, nothing half-written was kept"
+            ) from None
+        if not isinstance(exc, SQLAlchemyError):
+            raise
         raise StorageError(
             f"the data DB failed after batch {r['batch']} was {r['state']} "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",

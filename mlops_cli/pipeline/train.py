@@ -81,7 +81,13 @@ def _run_one(pipe: Pipeline, batch: int, touched: list[int]) -> RunReport:
                 message=f"batch {batch} was processed already",
                 warnings=pipe.warnings,
             )
-    fetched = fetch(pipe, batch)
+    try:
+        fetched = fetch(pipe, batch)
+    except SourceExhausted as done:
+        raise MlopsError(
+            f"batch {batch} is not available: {done.detail}",
+            hint="`mlops batches list` shows what was processed; `mlops train --all` takes every batch left",
+        ) from None
     touched += [*_skipped_ids(pipe, fetched), fetched.round_id]
     process_round(pipe, fetched.round_id)
     if fetched.batch != batch:

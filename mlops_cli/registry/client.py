@@ -38,6 +38,8 @@ def offline_mlflow_env() -> None:
 def _quiet_mlflow() -> None:
     for name in ("mlflow", "alembic", "sqlalchemy.engine", "urllib3", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # it logs (with tracebacks) every database error it then raises: we report the raise once
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=UserWarning, module="pydantic")
 

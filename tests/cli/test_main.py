@@ -153,7 +153,31 @@ def test_a_missing_optional_library_names_the_extra_to_install(home: Path, tmp_p
         env=env,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+    said = (
         "error: this command needs kubernetes_validate, which is not installed — "
         "pip install -e '.[k8s]' in a clone of mlops, or pip install 'mlops[k8s]'"
-    ]
+    )
+    assert result.stderr.strip().splitlines() == [said], "piped without COLUMNS: one line, for logs and grep"
+    narrow = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "up", "--target", "k8s", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "80"},
+    )
+    lines = narrow.stderr.splitlines()
+    assert narrow.returncode == 1 and max(map(len, lines)) <= 80 and len(lines) > 1, narrow.stderr
+    assert " ".join(narrow.stderr.split()) == said and all(line.startswith("       ") for line in lines[1:])
+
+
+def test_a_batch_the_source_does_not_have_is_one_refusal_that_names_it(home: Path, scripted) -> None:  # noqa: ANN001
+    """`train --batch 999` against a data API that has ended, and against the built-in generator:
+    one error naming batch 999 (not an exception's class name), wrapped at COLUMNS."""
+    from tests.conftest import COURSE_END
+
+    api = scripted([(400, json.dumps({"detail": COURSE_END}), 0)] * 3)
+    for flags in (["--source", api.url], []):
+        result = run_mlops("train", "--batch", "999", "--no-reload-api", *flags, env={"COLUMNS": "80"})
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 1 and "batch 999" in said and "Exhausted" not in said, result.stderr
+        assert said.startswith("error: ") and said.count("error:") == 1 and "`mlops train --all`" in said
+        assert max(map(len, result.stderr.splitlines())) <= 80, result.stderr

@@ -55,8 +55,13 @@ def test_versions_at_training_and_today_compare_and_a_careful_rollback(home: Pat
     assert run_mlops("promote", str(worst), "--force", "--no-reload-api").returncode == 0
     assert run_mlops("rollback", "--no-reload-api").returncode == 0  # worst -> best
     assert run_json("models", "show", "champion")["version"] == best
-    again = run_mlops("rollback", "--no-reload-api")  # best -> whatever came before: worse today
-    assert again.returncode == 1 and "scores worse than" in again.stderr and "--yes" in again.stderr
+    refused = run_mlops("promote", str(worst), "--no-reload-api", env=ENV)  # a refusal fits an 80-column terminal
+    assert refused.returncode == 1 and max(map(len, refused.stderr.splitlines())) <= 80, refused.stderr
+    assert "is worse than champion" in " ".join(refused.stderr.split()) and refused.stderr.count("error:") == 1
+    again = run_mlops("rollback", "--no-reload-api", env=ENV)  # best -> whatever came before: worse today
+    assert again.returncode == 1 and max(map(len, again.stderr.splitlines())) <= 80, again.stderr
+    said = " ".join(again.stderr.split())
+    assert "scores worse than" in said and "--yes" in said
     assert run_json("models", "show", "champion")["version"] == best, "a refused rollback moves nothing"
     forced = run_mlops("rollback", "--no-reload-api", "--yes")
     assert forced.returncode == 0 and "rolled back: champion" in forced.stdout and "worse" in forced.stderr
