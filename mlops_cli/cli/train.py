@@ -178,6 +178,8 @@ def batch_table(report: RunReport) -> Table:
 
 
 def render(app: Application, report: RunReport) -> None:
+    if report.followed:
+        app.out.print(f"source: {report.source} (the dataset's own; --source names another)", highlight=False)
     if report.batches:
         app.out.print(batch_table(report))
     if report.end == "exhausted":

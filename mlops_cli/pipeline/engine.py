@@ -70,6 +70,7 @@ class Pipeline:
     actor: str = "pipeline"
     progress: Progress | None = None
     warnings: list[str] = field(default_factory=list)
+    followed: bool = False  # the source is the dataset's own, not the configured one
     answers: dict[int, Any] = field(default_factory=dict)
     # The raw rows a round's store wrote, as reading them back would give them, for its clean.
     stored: dict[int, pd.DataFrame] = field(default_factory=dict)
@@ -116,23 +117,43 @@ def open_pipeline(settings: Settings, **options: Any) -> Pipeline:
 # --- the dataset and its source ------------------------------------------------------------------
 
 
-def _start_dataset(conn: Connection, source: DataSource) -> None:
+def _start_dataset(conn: Connection, pipe: Pipeline) -> None:
     set_meta(
         conn,
         dataset_id=uuid.uuid4().hex[:12],
-        source_kind=source.kind,
-        source_identity=source.identity(),
+        source_kind=pipe.source.kind,
+        source_identity=pipe.source.identity(),
+        source_setting=pipe.settings.data_source,  # what to open to follow this dataset later
         dataset_created=now().isoformat(timespec="seconds"),
     )
 
 
+def _follow_the_dataset(pipe: Pipeline, conn: Connection, stored: str) -> bool:
+    """No source named (flag, MLOPS_DATA_SOURCE, config file): take the dataset's own source,
+    e.g. the stack's data API after `mlops up --train`, so that `mlops train --all` goes on
+    with it instead of refusing the built-in generator. False when that is not possible."""
+    setting = get_meta(conn, "source_setting")
+    if "data_source" in pipe.settings.model_fields_set or setting in (None, pipe.settings.data_source):
+        return False
+    chosen, pipe.settings = pipe.settings, pipe.settings.model_copy(update={"data_source": setting})
+    pipe.__dict__.pop("source", None)
+    if pipe.source.identity() != stored:  # another group or day: not the same dataset after all
+        pipe.settings = chosen
+        pipe.__dict__.pop("source", None)
+        return False
+    pipe.followed = True
+    pipe.say(f"following the dataset's source: {setting}")
+    return True
+
+
 def claim_dataset(pipe: Pipeline) -> None:
-    """Check that the data DB's dataset comes from the configured source (or start one)."""
+    """Check that the data DB's dataset comes from the configured source (or start one); with
+    no source configured, follow the one the dataset was started from."""
     with pipe.engine.begin() as conn:
         stored = get_meta(conn, "source_identity")
         if stored is None:
-            _start_dataset(conn, pipe.source)
-        elif stored != pipe.source.identity():
+            _start_dataset(conn, pipe)
+        elif stored != pipe.source.identity() and not _follow_the_dataset(pipe, conn, stored):
             raise SourceChanged(
                 f"the data DB holds a dataset from {stored}, not from {pipe.source.identity()}",
                 hint="`mlops train --all --restart` starts a fresh dataset from the new source (stored rows are "
@@ -153,7 +174,7 @@ def restart_dataset(pipe: Pipeline) -> None:
     pipe.source.restart()
     with pipe.engine.begin() as conn:
         wipe_dataset(conn)
-        _start_dataset(conn, pipe.source)
+        _start_dataset(conn, pipe)
     pipe.__dict__.pop("dataset_id", None)
 
 
@@ -695,6 +716,8 @@ class RunReport:
     end: str = "exhausted"
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    source: str | None = None  # what the run read (MLOPS_DATA_SOURCE's form)
+    followed: bool = False  # no source named: the dataset's own was taken
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -703,6 +726,8 @@ class RunReport:
             "end": self.end,
             "message": self.message,
             "warnings": self.warnings,
+            "source": self.source,
+            "followed_dataset_source": self.followed,
         }
 
 

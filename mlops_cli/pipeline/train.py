@@ -64,9 +64,9 @@ def run(
         for round_id in unfinished_rounds(pipe.engine):
             touched.append(round_id)
             process_round(pipe, round_id)
-        if batch is not None:
-            return _run_one(pipe, batch, touched)
-        return _run_all(pipe, wait, touched)
+        report = _run_one(pipe, batch, touched) if batch is not None else _run_all(pipe, wait, touched)
+    report.source, report.followed = pipe.settings.data_source, pipe.followed
+    return report
 
 
 def _run_one(pipe: Pipeline, batch: int, touched: list[int]) -> RunReport:

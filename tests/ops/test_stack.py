@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -166,6 +167,23 @@ def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str], 
     assert set(shown["validation_rmse"]) == {"linear", "ridge", "loglinear", "hgb"}
     table = run_mlops("up", "--train")
     assert table.returncode == 0 and "where to look:" in table.stdout and "already running" in table.stderr
+    # the README's "Then try" block, pasted as a new user would (on the stack `up --train` left)
+    tried = {}
+    for line in then_try_block():
+        tried[line] = run_mlops(*shlex.split(line)[1:])
+        assert tried[line].returncode == 0, (line, tried[line].stdout, tried[line].stderr)
+    # `mlops train --all` goes on with the stack's data API, the dataset's own source
+    assert "source: http://127.0.0.1:" in tried["mlops train --all"].stdout
+    assert "no new batches" in tried["mlops train --all"].stdout
+
+
+def then_try_block() -> list[str]:
+    """The commands of the README's "Then try:" block, comments stripped."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("Then try:", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    assert lines and all(line.startswith("mlops ") for line in lines if line)
+    return [line for line in lines if line]
 
 
 @pytest.mark.external_db

@@ -358,6 +358,13 @@ def test_another_source_needs_restart_and_batch_past_the_end_is_an_error(
     assert [b["batch"] for b in restarted["batches"]] == [0, 1]
     with sqlite3.connect(home / "data.db") as db:
         assert db.execute("SELECT count(*) FROM raw_data").fetchone() == (60,)
+    # no source named: the loop goes on with the dataset's own (the CSV), not the built-in default
+    followed = run_mlops("train", "--all", "--no-reload-api")
+    assert followed.returncode == 0, followed.stderr
+    assert f"source: csv:{listings} (the dataset's own" in " ".join(followed.stdout.split())
+    assert "no new batches" in followed.stdout
+    named = run_mlops("train", "--all", "--source", "generator")  # a source named on purpose is not overridden
+    assert named.returncode == 1 and "holds a dataset from file" in named.stderr
 
 
 @pytest.mark.slow
