@@ -9,12 +9,17 @@ import typer
 
 from mlops_cli.cli.application import application, money
 from mlops_cli.cli.options import JsonOption
-from mlops_cli.schema import LISTING_FIELDS, NUMERIC_LISTING_FIELDS, REQUIRED_LISTING_FIELDS
+from mlops_cli.schema import EXAMPLE_LISTING, LISTING_FIELDS, NUMERIC_LISTING_FIELDS, REQUIRED_LISTING_FIELDS
+
+# a listing of the built-in data, so that the help's own example is a place the model knows
+EXAMPLE = "mlops predict " + " ".join(
+    f"-s {name}={EXAMPLE_LISTING[name]}" for name in ("city", "state", "zip_code", "house_size")
+)
 
 FIELDS_HELP = (
     f"Fields: {', '.join(REQUIRED_LISTING_FIELDS)} (required); "
     f"{', '.join(f for f in LISTING_FIELDS if f not in REQUIRED_LISTING_FIELDS)} (optional: the model imputes them). "
-    "Example: mlops predict -s city=Austin -s state=Texas -s zip_code=78701 -s house_size=1800"
+    f"Example: {EXAMPLE}"
 )
 
 

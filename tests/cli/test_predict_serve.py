@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[s
     assert "house_prices v" in table.stdout and "(champion)" in table.stdout and "Austin" in table.stdout
     answer = json.loads(run_mlops("predict", "--url", api, *LISTING_ARGS, "--json", env=registry_env).stdout)
     assert answer["model"]["alias"] == "champion" and len(answer["predictions"]) == 1
+
+
+def test_the_helps_own_example_is_a_place_the_model_knows(api: str, registry_env: dict[str, str]) -> None:
+    from mlops_cli.cli.predict import EXAMPLE
+
+    shown = " ".join(run_mlops("predict", "--help", env={"COLUMNS": "300"}).stdout.replace("│", " ").split())
+    assert f"Example: {EXAMPLE}" in shown
+    answer = run_mlops(*shlex.split(EXAMPLE)[1:], "--url", api, "--json", env=registry_env)
+    assert answer.returncode == 0 and json.loads(answer.stdout)["unseen"] == [[]], answer.stdout + answer.stderr
+    assert "never saw" not in run_mlops(*shlex.split(EXAMPLE)[1:], "--url", api, env=registry_env).stderr
 
 
 def test_predict_without_house_size_marks_a_value_never_seen(api: str, registry_env: dict[str, str]) -> None:
