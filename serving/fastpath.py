@@ -38,6 +38,8 @@ class FoldedModel:
     fill: dict[str, float]
     checked_rows: int = 0
     order: list[tuple[str, bool]] = field(default_factory=list)
+    log_numbers: bool = False  # the numbers enter as log1p(value) (loglinear)
+    log_price: bool = False  # the sum is log(price): the price is exp(sum)
 
     def predict_one(self, row: dict[str, Any], unseen: list[str] | None = None) -> float:
         """The price of ``row``; the text fields it holds that training never saw are appended
@@ -59,8 +61,11 @@ class FoldedModel:
             total += contribution
         for name in NUMERIC_FEATURES:
             value = row.get(name)
-            total += self.weights[name] * (self.fill[name] if value is None else value)
-        return total
+            if value is None:
+                total += self.weights[name] * self.fill[name]
+            else:
+                total += self.weights[name] * (math.log1p(value) if self.log_numbers else value)
+        return math.exp(total) if self.log_price else total
 
     def predict(self, rows: list[dict[str, Any]]) -> list[float]:
         return [self.predict_one(row) for row in rows]
@@ -120,19 +125,45 @@ def _walk(model: Any) -> list[Any]:
     return out
 
 
+def _log_numbers(model: Any) -> bool:
+    """Whether the numbers are log1p-scaled before the linear model (loglinear's recipe)."""
+    return any(getattr(step, "func", None) is np.log1p for step in _walk_all(model))
+
+
+def _walk_all(model: Any) -> list[Any]:
+    """``_walk`` and the transformers of pipelines nested in column transformers."""
+    out = []
+    for step in _walk(model):
+        out.append(step)
+        for _, transformer, _columns in getattr(step, "transformers_", []) or []:
+            out.extend(_walk(transformer))
+    return out
+
+
 def fold(model: Any, rng_seed: int = 0) -> FoldedModel:
-    """Fold ``model`` (anything with ``predict(DataFrame)``) or raise :class:`NotFoldable`."""
+    """Fold ``model`` (anything with ``predict(DataFrame)``) or raise :class:`NotFoldable`.
+
+    A log-price model (exp of a linear model, as ``loglinear`` is) folds in log space: its
+    inner pipeline is folded and checked there, and the price is exp of the sum."""
+    if hasattr(model, "regressor_"):
+        if not (model.func is np.log and model.inverse_func is np.exp):
+            raise NotFoldable("the target transform is not exp(log price)")
+        folded = fold(model.regressor_, rng_seed)
+        folded.log_price = True
+        return folded
     cats = known_categories(model)
     missing_features = [name for name in CATEGORICAL_FEATURES if name not in cats]
     if missing_features:
         raise NotFoldable(f"no fitted encoder found for {', '.join(missing_features)}")
     base_cat = {name: (cats[name][0] if cats[name] else UNKNOWN_PROBE) for name in CATEGORICAL_FEATURES}
+    log_numbers = _log_numbers(model)
+    unit = math.e - 1 if log_numbers else 1.0  # the value whose scaled form is 1
     base = {**base_cat, **dict.fromkeys(NUMERIC_FEATURES, 0.0)}
     probes: list[dict[str, Any]] = [base]
     for name in CATEGORICAL_FEATURES:
         probes += [{**base, name: value} for value in [*cats[name], UNKNOWN_PROBE, None]]
     for name in NUMERIC_FEATURES:
-        probes += [{**base, name: 1.0}, {**base, name: float("nan")}]
+        probes += [{**base, name: unit}, {**base, name: float("nan")}]
     predicted = np.asarray(model.predict(_frame(probes)), dtype=float)
     intercept = float(predicted[0])
     position = 1
@@ -153,7 +184,13 @@ def fold(model: Any, rng_seed: int = 0) -> FoldedModel:
         fill[name] = float(nan / one) if one != 0 else 0.0
         position += 2
     folded = FoldedModel(
-        intercept=intercept, categories=categories, unknown=unknown, missing=missing, weights=weights, fill=fill
+        intercept=intercept,
+        categories=categories,
+        unknown=unknown,
+        missing=missing,
+        weights=weights,
+        fill=fill,
+        log_numbers=log_numbers,
     )
     folded.checked_rows = check(folded, model, cats, rng_seed)
     return folded

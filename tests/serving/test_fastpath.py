@@ -21,8 +21,10 @@ def rows(home) -> pd.DataFrame:
     return clean_rows(raw, np.array([], dtype=np.int64), test_size=0.15, seed=1).kept
 
 
-def test_a_folded_linear_model_predicts_what_the_model_predicts(rows: pd.DataFrame, home) -> None:
-    model, _ = fit(load_settings(), rows, rows.iloc[:0], "linear")
+@pytest.mark.parametrize("model_type", ["linear", "ridge", "loglinear"])
+def test_a_folded_linear_model_predicts_what_the_model_predicts(rows: pd.DataFrame, home, model_type: str) -> None:
+    """loglinear folds in log space (log1p of the numbers, contributions summed, then exp)."""
+    model, _ = fit(load_settings(), rows, rows.iloc[:0], model_type)
     folded = fold(model)
     assert folded.checked_rows > 0
     listings = [{k: v for k, v in row.items() if v == v} for row in rows[FEATURES].head(50).to_dict("records")]
@@ -80,15 +82,16 @@ def test_trees_that_are_not_ours_are_not_compiled(rows: pd.DataFrame) -> None:
         compile_trees(forest)
 
 
-def test_the_api_serves_a_tree_champion_on_the_compiled_path(home) -> None:
+@pytest.mark.parametrize(("model_type", "path"), [("hgb", "trees"), ("loglinear", "fast")])
+def test_the_api_serves_a_tree_or_loglinear_champion_on_a_fast_path(home, model_type: str, path: str) -> None:
     from mlops_cli.pipeline.train import run
     from serving.model_server import load_registered
     from tests.conftest import serving_settings
 
-    settings = serving_settings(home, model="hgb", generator_batches=2)
+    settings = serving_settings(home, model=model_type, generator_batches=2)
     run(settings, reload_api=False)
     served = load_registered(settings)
-    assert served.kind == "trees" and served.info()["path"] == "trees" and served.fallback_reason is None
+    assert served.kind == path and served.info()["path"] == path and served.fallback_reason is None
     through_pyfunc = load_registered(settings, allow_fast=False)
     listings = [
         {"city": "Austin", "state": "Texas", "zip_code": "75003", "house_size": 1800, "bed": 3, "bath": 2},
