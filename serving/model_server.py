@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused, VersionNotFound
+from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused, RegistryUnavailable, VersionNotFound
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -190,8 +190,13 @@ class ModelHolder:
                 model = self.loader(self.settings, ref)
             except Exception as exc:
                 if str(exc) != self.last_error:  # the same failure again (retries) is not news
-                    kept = f"still serving v{self.current.version}" if self.current else "no model served yet"
-                    log.error("could not load %s@%s: %s; %s", self.settings.model_name, wanted, exc, kept)
+                    said = f"{exc.message} — {exc.hint}" if isinstance(exc, MlopsError) and exc.hint else str(exc)
+                    if self.current is None and isinstance(exc, RegistryUnavailable):
+                        # a first load while MLflow is still starting: expected, retried, not an error
+                        log.info("waiting for MLflow to load %s@%s: %s", self.settings.model_name, wanted, said)
+                    else:
+                        kept = f"still serving v{self.current.version}" if self.current else "no model served yet"
+                        log.error("could not load %s@%s: %s; %s", self.settings.model_name, wanted, said, kept)
                 self.last_error = str(exc)
                 self.no_champion = ref is None and isinstance(exc, VersionNotFound)
                 if self.on_load:

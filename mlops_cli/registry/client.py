@@ -60,11 +60,25 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient(uri, uri)
 
 
+def root_cause(exc: BaseException) -> str:
+    """A failure's cause in a few words, from the deepest exception of its chain ("connection
+    refused", "OperationalError: database is locked"), shortened at a word, never inside a URL."""
+    chain = [exc]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+        chain.append(cause)
+    deepest = chain[-1]
+    if isinstance(deepest, OSError) and deepest.strerror:
+        return deepest.strerror[:1].lower() + deepest.strerror[1:]
+    text = str(deepest).splitlines()[0] if str(deepest) else ""
+    if len(text) > 160:
+        text = text[:160].rsplit(" ", 1)[0] + " …"
+    return f"{type(deepest).__name__}: {text}" if text else type(deepest).__name__
+
+
 def unreachable(settings: Settings, exc: Exception) -> RegistryUnavailable:
     return RegistryUnavailable(
-        f"cannot reach MLflow at {_safe(str(settings.mlflow_tracking_uri))} "
-        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})",
-        hint="check MLOPS_MLFLOW_TRACKING_URI (is the server or database up?)",
+        f"cannot reach MLflow at {_safe(str(settings.mlflow_tracking_uri))}: {root_cause(exc)}",
+        hint="check MLOPS_MLFLOW_TRACKING_URI: is the server or database up?",
     )
 
 

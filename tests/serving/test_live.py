@@ -104,6 +104,13 @@ def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: d
             assert mlflow.poll() is None, (tmp_path / "mlflow.log").read_text()[-2000:]
             time.sleep(0.5)
         assert httpx.post(f"{url}/predict", json=LISTING).status_code == 200
+        # waiting for MLflow at start is news, not an error; the cause is said in a few words
+        started = (tmp_path / "api.log").read_text().split("serving house_prices", 1)[0]
+        assert " ERROR " not in started, started
+        waiting = (
+            f"waiting for MLflow to load house_prices@champion: cannot reach MLflow at http://127.0.0.1:{mlflow_port}"
+        )
+        assert f"{waiting}: connection refused — check" in started, started
 
         stop_group(mlflow)  # once loaded, an MLflow outage does not stop serving
         assert httpx.get(f"{url}/health/ready").status_code == 200
@@ -111,6 +118,7 @@ def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: d
         failed = httpx.post(f"{url}/load_model", headers=TOKEN, timeout=120)
         assert failed.status_code == 503 and "still serving" in failed.json()["detail"]
         assert httpx.post(f"{url}/predict", json=LISTING).status_code == 200
+        assert " ERROR could not load house_prices@champion: cannot reach MLflow" in (tmp_path / "api.log").read_text()
     finally:
         stop_group(api)
         if mlflow is not None:
