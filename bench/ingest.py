@@ -32,8 +32,9 @@ def main() -> int:
 
     from mlops_cli.config import normalise_db_url
     from mlops_cli.pipeline.generator import GeneratorConfig, generate_batch
-    from mlops_cli.pipeline.storage import insert_frame, metadata, raw_data
     from mlops_cli.schema import normalise
+    from mlops_cli.store.frames import insert_frame
+    from mlops_cli.store.tables import metadata, raw_data
 
     frame = normalise(generate_batch(0, GeneratorConfig(batch_rows=int(args.rows * 1.5))))
     frame = frame.head(args.rows).reset_index(drop=True)

@@ -121,9 +121,11 @@ def check_equal_predictions(api: str, home: Path, version: int) -> int:
 
     os.environ["MLOPS_HOME"] = str(home)
     from mlops_cli.config import load_settings
-    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
     from mlops_cli.registry.client import connect
     from mlops_cli.schema import FEATURES
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.frames import read_table
+    from mlops_cli.store.tables import clean_data
 
     settings = load_settings()
     connect(settings)

@@ -39,6 +39,8 @@ TARGET = "price"
 CATEGORICAL_FEATURES = ["city", "state", "zip_code"]
 NUMERIC_FEATURES = ["bed", "bath", "acre_lot", "house_size"]
 FEATURES = CATEGORICAL_FEATURES + NUMERIC_FEATURES
+# What a clean row holds: the price and the model's inputs (clean_data's listing columns).
+CLEAN_COLUMNS = [TARGET, *FEATURES]
 # What the pipeline needs; the rest of the schema may be absent from a source.
 REQUIRED = [TARGET, *FEATURES]
 # Identifiers and facts known only after the sale: they would leak or overfit.

@@ -97,7 +97,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLOPS_HOME", str(state))
     # Nothing listens here: reload requests fail fast and must only warn.
     monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
-    from mlops_cli.pipeline import storage
+    from mlops_cli.store import db as storage
 
     storage._engines.clear()
     return state
@@ -363,7 +363,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield admin.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        from mlops_cli.pipeline import storage
+        from mlops_cli.store import db as storage
 
         for url, engine in list(storage._engines.items()):
             if name in url:
@@ -398,9 +398,9 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Runs the loop once: at least two versions of house_prices, a champion."""
     home = tmp_path_factory.mktemp("registry") / ".mlops"
     settings = serving_settings(home)
-    from mlops_cli.pipeline.storage import engine_for
     from mlops_cli.pipeline.train import run
     from mlops_cli.registry.models import list_versions
+    from mlops_cli.store.db import engine_for
 
     run(settings, reload_api=False)
     if len(list_versions(settings)) < 2:
@@ -413,7 +413,8 @@ def train_extra_version(settings: Settings, model_type: str = "ridge", batches: 
     """Register one more version, fitted on the stored clean rows (of ``batches``), outside the loop."""
     from mlops_cli.pipeline.engine import open_pipeline
     from mlops_cli.pipeline.fit import train_and_register
-    from mlops_cli.pipeline.storage import clean_data, read_table
+    from mlops_cli.store.frames import read_table
+    from mlops_cli.store.tables import clean_data
 
     pipe = open_pipeline(settings)
     rows = read_table(pipe.engine, clean_data)

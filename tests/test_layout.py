@@ -1,8 +1,9 @@
 """The layout is the architecture: imports point inward only, and no module imports itself back.
 
-Layers, inside out: the core's base (``config``, ``errors``, ``schema``) ← ``registry`` ← ``pipeline``
-← ``ops``; then the adapters: ``serving`` and ``dags`` use the core, ``ui`` uses the core and
-``serving``'s model loading, and ``mlops_cli.cli`` (the `mlops` command) may start any of them.
+Layers, inside out: the core's base (``config``, ``errors``, ``schema``) ← ``store`` (the data
+DB) and ``registry`` (MLflow) ← ``pipeline`` ← ``ops``; then the adapters: ``serving`` and
+``dags`` use the core, ``ui`` uses the core and ``serving``'s model loading, and
+``mlops_cli.cli`` (the `mlops` command) may start any of them.
 Every import counts, including those inside functions.
 """
 
@@ -17,15 +18,17 @@ from tests.conftest import REPO
 
 PACKAGES = ("mlops_cli", "serving", "ui", "dags")
 # layer → the layers it may import (itself included)
+CORE = {"base", "store", "registry"}
 ALLOWED = {
     "base": {"base"},
+    "store": {"base", "store"},
     "registry": {"base", "registry"},
-    "pipeline": {"base", "registry", "pipeline"},
-    "ops": {"base", "registry", "pipeline", "ops"},
-    "serving": {"base", "registry", "pipeline", "ops", "serving"},
-    "ui": {"base", "registry", "pipeline", "ops", "serving", "ui"},
-    "dags": {"base", "registry", "pipeline", "ops", "dags"},
-    "cli": {"base", "registry", "pipeline", "ops", "serving", "ui", "cli"},
+    "pipeline": {*CORE, "pipeline"},
+    "ops": {*CORE, "pipeline", "ops"},
+    "serving": {*CORE, "pipeline", "ops", "serving"},
+    "ui": {*CORE, "pipeline", "ops", "serving", "ui"},
+    "dags": {*CORE, "pipeline", "ops", "dags"},
+    "cli": {*CORE, "pipeline", "ops", "serving", "ui", "cli"},
 }
 
 
@@ -111,3 +114,41 @@ def test_every_command_group_has_a_module_of_the_same_name() -> None:
     }
     workers = {Path(m.replace(".", "/")).name for m in MODULES if layer(m) != "cli"}
     assert sorted(commands - workers) == []
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Top-level names of what ``path`` imports outside ``if TYPE_CHECKING:`` blocks."""
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(inner) for inner in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+# MLflow's own tables are the registry's to read (registry/light.py answers without importing MLflow)
+SQL_OWNERS = ("mlops_cli.store", "mlops_cli.registry")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith(SQL_OWNERS)))
+def test_sql_lives_in_the_store(module: str) -> None:
+    """No statement runs on a database outside the store package: no SQLAlchemy import (type
+    hints aside) and no table of the data DB anywhere else (the store's clock aside)."""
+    tree = ast.parse(MODULES[module].read_text())
+    imported = _runtime_imports(MODULES[module])
+    assert not {name for name in imported if name.split(".")[0] == "sqlalchemy"}, f"{module} imports SQLAlchemy"
+    tables = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "mlops_cli.store.tables"
+        for alias in node.names
+    }
+    assert tables <= {"now"}, f"{module} reaches the data DB's tables ({sorted(tables)}): give the store a function"

@@ -12,13 +12,16 @@ if TYPE_CHECKING:
 
 def locations(settings: Settings) -> dict[str, dict[str, list[str]]]:
     """state → city → zip codes that exist in the clean data."""
-    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.listings import locations as stored_locations
 
-    rows = read_table(engine_for(settings), clean_data).dropna(subset=["state", "city", "zip_code"])
     out: dict[str, dict[str, list[str]]] = {}
-    for (state, city), group in rows.groupby(["state", "city"]):
-        out.setdefault(str(state), {})[str(city)] = sorted(group["zip_code"].astype(str).unique())
-    return {state: dict(sorted(cities.items())) for state, cities in sorted(out.items())}
+    for state, city, zip_code in stored_locations(engine_for(settings)):
+        out.setdefault(str(state), {}).setdefault(str(city), []).append(str(zip_code))
+    return {
+        state: {city: sorted(set(zips)) for city, zips in sorted(cities.items())}
+        for state, cities in sorted(out.items())
+    }
 
 
 def models_table(settings: Settings) -> pd.DataFrame:
@@ -62,7 +65,8 @@ def rmse_on_current_test_set(settings: Settings, versions: list[int]) -> dict[in
 def promotions_table(settings: Settings) -> pd.DataFrame:
     import pandas as pd
 
-    from mlops_cli.pipeline.storage import engine_for, promotion_rows
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.promotions import promotion_rows
 
     rows = promotion_rows(engine_for(settings), settings.model_name)
     columns = ["at", "actor", "action", "old_version", "new_version", "old_rmse", "new_rmse", "test_rows"]
@@ -78,7 +82,7 @@ def batches_table(settings: Settings) -> pd.DataFrame:
 
     from mlops_cli.pipeline.batches import short_reason
     from mlops_cli.pipeline.engine import all_batches
-    from mlops_cli.pipeline.storage import engine_for
+    from mlops_cli.store.db import engine_for
 
     columns = [
         "batch",

@@ -143,12 +143,10 @@ class AirflowResult:
 
 
 def _last_round(settings: Settings) -> int:
-    from sqlalchemy import func, select
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import last_round_id
 
-    from mlops_cli.pipeline.storage import batch_log, engine_for
-
-    with engine_for(settings).connect() as conn:
-        return int(conn.execute(select(func.max(batch_log.c.id))).scalar() or 0)
+    return last_round_id(engine_for(settings))
 
 
 def run_via_airflow(
@@ -201,13 +199,11 @@ def run_via_airflow(
         end, message = "exhausted", "the data source has no more batches"
     else:
         end, message = ("batch" if batch is not None else "exhausted"), None
-    from sqlalchemy import select
-
-    from mlops_cli.pipeline.storage import batch_log, engine_for
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import round_ids
 
     engine = engine_for(settings)
-    with engine.connect() as conn:
-        rounds = list(conn.execute(select(batch_log.c.id).where(batch_log.c.id > before)).scalars())
+    rounds = round_ids(engine, after=before)
     return AirflowResult(
         run_id=first,
         runs=runs,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from mlops_cli.pipeline.engine import BatchReport, RunReport, all_batches
-from mlops_cli.pipeline.storage import batch_log, engine_for
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.rounds import rounds_of_batch
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -20,9 +19,7 @@ def summaries(settings: Settings) -> RunReport:
 
 def rounds(settings: Settings, batch: int) -> list[dict[str, Any]]:
     """Every round (answer) of batch ``batch`` as stored in the batch log, oldest first."""
-    with engine_for(settings).connect() as conn:
-        rows = conn.execute(select(batch_log).where(batch_log.c.batch == batch).order_by(batch_log.c.id))
-        return [dict(r) for r in rows.mappings()]
+    return rounds_of_batch(engine_for(settings), batch)
 
 
 def short_reason(batch: BatchReport) -> str:

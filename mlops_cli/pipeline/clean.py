@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlops_cli.pipeline.storage import CLEAN_COLUMNS
-from mlops_cli.schema import CATEGORICAL_FEATURES, LIMITS, TARGET, TEXT_WIDTH, not_text
+from mlops_cli.schema import CATEGORICAL_FEATURES, CLEAN_COLUMNS, LIMITS, TARGET, TEXT_WIDTH, not_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,7 +111,7 @@ def clean_rows(part: pd.DataFrame, seen: np.ndarray, test_size: float, seed: int
     split and hash; the count of each drop reason."""
     import pandas as pd
 
-    from mlops_cli.pipeline.storage import row_hashes
+    from mlops_cli.store.frames import row_hashes
 
     frame = part[CLEAN_COLUMNS].reset_index(drop=True)
     reasons = invalid_reasons(frame)

@@ -26,22 +26,20 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from mlops_cli.errors import MalformedBatchError, SourceChanged, SourceExhausted, SourceWentBack
 from mlops_cli.pipeline.faults import checkpoint
-from mlops_cli.pipeline.storage import (
-    batch_log,
-    clean_data,
-    engine_for,
-    get_meta,
+from mlops_cli.store import listings, meta
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.rounds import (
+    counted_rounds,
     get_round,
-    now,
-    raw_data,
-    read_table,
-    set_meta,
+    last_batch,
+    recorded_batches,
+    round_ids,
+    rounds_of,
     update_round,
 )
+from mlops_cli.store.tables import now
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,7 +101,7 @@ class Pipeline:
     @cached_property
     def dataset_id(self) -> str:
         with self.engine.connect() as conn:
-            return get_meta(conn, "dataset_id") or ""
+            return meta.dataset_id(conn)
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -118,13 +116,13 @@ def open_pipeline(settings: Settings, **options: Any) -> Pipeline:
 
 
 def _start_dataset(conn: Connection, pipe: Pipeline) -> None:
-    set_meta(
+    meta.start_dataset(
         conn,
-        dataset_id=uuid.uuid4().hex[:12],
-        source_kind=pipe.source.kind,
-        source_identity=pipe.source.identity(),
-        source_setting=pipe.settings.data_source,  # what to open to follow this dataset later
-        dataset_created=now().isoformat(timespec="seconds"),
+        dataset=uuid.uuid4().hex[:12],
+        kind=pipe.source.kind,
+        identity=pipe.source.identity(),
+        setting=pipe.settings.data_source,
+        created=now().isoformat(timespec="seconds"),
     )
 
 
@@ -132,7 +130,7 @@ def _follow_the_dataset(pipe: Pipeline, conn: Connection, stored: str) -> bool:
     """No source named (flag, MLOPS_DATA_SOURCE, config file): take the dataset's own source,
     e.g. the stack's data API after `mlops up --train`, so that `mlops train --all` goes on
     with it instead of refusing the built-in generator. False when that is not possible."""
-    setting = get_meta(conn, "source_setting")
+    setting = meta.dataset_source(conn)[1]
     if "data_source" in pipe.settings.model_fields_set or setting in (None, pipe.settings.data_source):
         return False
     chosen, pipe.settings = pipe.settings, pipe.settings.model_copy(update={"data_source": setting})
@@ -150,7 +148,7 @@ def claim_dataset(pipe: Pipeline) -> None:
     """Check that the data DB's dataset comes from the configured source (or start one); with
     no source configured, follow the one the dataset was started from."""
     with pipe.engine.begin() as conn:
-        stored = get_meta(conn, "source_identity")
+        stored = meta.dataset_source(conn)[0]
         if stored is None:
             _start_dataset(conn, pipe)
         elif stored != pipe.source.identity() and not _follow_the_dataset(pipe, conn, stored):
@@ -168,7 +166,7 @@ def restart_dataset(pipe: Pipeline) -> None:
     Registered versions and the promotion history stay: the next champion is compared with
     the current one as usual.
     """
-    from mlops_cli.pipeline.storage import wipe_dataset
+    from mlops_cli.store.meta import wipe_dataset
 
     pipe.say("restarting the source")
     pipe.source.restart()
@@ -190,18 +188,10 @@ class Fetched:
     answered_in: float | None = None  # a data API's time to answer (request → whole body), seconds
 
 
-def _last_batch(conn: Connection) -> int | None:
-    return conn.execute(select(func.max(batch_log.c.batch))).scalar()
-
-
-def _recorded_batches(conn: Connection) -> set[int]:
-    return set(conn.execute(select(batch_log.c.batch).distinct()).scalars())
-
-
 def next_local_batch(pipe: Pipeline) -> int:
     """For a replayable source: its first batch the data DB has no record of."""
     with pipe.engine.connect() as conn:
-        recorded = _recorded_batches(conn)
+        recorded = recorded_batches(conn)
     numbers = pipe.source.numbers()  # type: ignore[attr-defined]
     pending = [n for n in numbers if n not in recorded]
     if not pending:
@@ -217,7 +207,7 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
     as a rejected round and :class:`SourceWentBack` is raised. Batch numbers the source jumped
     over are recorded as ``skipped`` rounds.
     """
-    from mlops_cli.pipeline.storage import add_round, write_body
+    from mlops_cli.store.rounds import add_round, write_body
 
     source = pipe.source
     if source.replayable and batch is None:
@@ -229,7 +219,7 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
         count = f"{len(answer.rows):,} rows, " if isinstance(answer.rows, list) else ""
         pipe.say(f"batch {number}: answered ({count}{len(answer.body) / 1e6:.1f} MB in {answer.seconds:.1f} s)")
     with pipe.engine.begin() as conn:
-        last = _last_batch(conn)
+        last = last_batch(conn)
         fields: dict[str, Any] = {"batch": number, "received_at": now(), "source": source.name[:255]}
         if answer.body is not None:
             fields.update(answer_bytes=len(answer.body), answer_sha256=hashlib.sha256(answer.body).hexdigest())
@@ -275,7 +265,7 @@ def _gap(pipe: Pipeline, conn: Connection, last: int | None, number: int) -> lis
         return []
     if pipe.source.replayable:
         served = set(pipe.source.numbers())  # type: ignore[attr-defined]
-        recorded = _recorded_batches(conn)
+        recorded = recorded_batches(conn)
         return [n for n in range(first, number) if n not in served and n not in recorded]
     if number - first > pipe.settings.data_max_skip:  # a broken or hostile server, not lost batches
         from mlops_cli.errors import SourceError
@@ -296,7 +286,7 @@ def store(pipe: Pipeline, round_id: int) -> None:
     """``fetched`` → ``stored``: the answer's new rows merged into the batch's raw rows
     (``duplicate``/``empty`` when it brings none; ``rejected`` when it is unusable)."""
     from mlops_cli.pipeline.ingest import new_rows, normalised_rows, rows_of_body
-    from mlops_cli.pipeline.storage import as_read, drop_body, insert_frame, read_body
+    from mlops_cli.store.rounds import drop_body, read_body
 
     r = get_round(pipe.engine, round_id)
     batch, what = r["batch"], f"batch {r['batch']} from {pipe.source.name}"
@@ -313,26 +303,24 @@ def store(pipe: Pipeline, round_id: int) -> None:
             update_round(conn, round_id, state="rejected", error=exc.message, finished_at=now())
         raise
     with pipe.engine.begin() as conn:
-        stored = read_table(conn, raw_data, raw_data.c.batch == batch)
-        fresh = new_rows(stored, frame).assign(batch=batch, round=round_id)[[c.name for c in raw_data.columns]]
-        insert_frame(conn, raw_data, fresh)
+        stored = listings.raw_rows_of_batch(conn, batch)
+        fresh = new_rows(stored, frame).assign(batch=batch, round=round_id)
+        written = listings.add_raw_rows(conn, fresh)
         state = "stored" if len(fresh) else ("duplicate" if len(frame) else "empty")
         final = {"finished_at": now()} if state != "stored" else {}
         update_round(conn, round_id, state=state, rows_received=len(frame), rows_new=len(fresh), **final)
         if state != "stored":
             drop_body(conn, round_id)  # nothing new in it: every row is in raw_data already
     if state == "stored":  # committed: clean takes these rows from memory, not from the DB again
-        pipe.stored[round_id] = as_read(raw_data, fresh)
+        pipe.stored[round_id] = written
     checkpoint("stored", batch)
 
 
 def clean(pipe: Pipeline, round_id: int) -> None:
     """``stored`` → ``cleaned``: the round's valid, new rows in ``clean_data``, with their split."""
     import numpy as np
-    from sqlalchemy import delete
 
     from mlops_cli.pipeline.clean import clean_rows
-    from mlops_cli.pipeline.storage import insert_frame
 
     r = get_round(pipe.engine, round_id)
     pipe.say(f"batch {r['batch']}: cleaning {r['rows_new']} rows")
@@ -340,13 +328,11 @@ def clean(pipe: Pipeline, round_id: int) -> None:
     part = pipe.stored.pop(round_id, None)  # None: stored by another run (a crash, `resume`)
     with pipe.engine.begin() as conn:
         if part is None:
-            # by batch first: raw_data is indexed by batch, and a round's rows are all of one batch
-            part = read_table(conn, raw_data, (raw_data.c.batch == r["batch"]) & (raw_data.c.round == round_id))
-        conn.execute(delete(clean_data).where(clean_data.c.round == round_id))
+            part = listings.raw_rows_of_round(conn, r["batch"], round_id)
         seen = _seen_hashes(pipe, conn, round_id)
         result = clean_rows(part, seen.values, settings.test_size, settings.split_seed + r["batch"])
         kept = result.kept.assign(batch=r["batch"], round=round_id)
-        insert_frame(conn, clean_data, kept[[c.name for c in clean_data.columns]])
+        listings.replace_clean_rows(conn, round_id, kept)
         update_round(
             conn,
             round_id,
@@ -379,10 +365,7 @@ def _seen_hashes(pipe: Pipeline, conn: Connection, round_id: int) -> SeenHashes:
     import numpy as np
 
     cached = pipe.seen if pipe.seen is not None and pipe.seen.upto < round_id else None
-    where = clean_data.c.round != round_id
-    if cached is not None:
-        where = where & (clean_data.c.round > cached.upto)
-    newer = read_table(conn, clean_data, where, columns=["row_hash", "round"])
+    newer = listings.clean_hashes(conn, besides=round_id, after=None if cached is None else cached.upto)
     values = newer["row_hash"].to_numpy(dtype="int64")
     if cached is not None:
         values = np.concatenate([cached.values, values])
@@ -397,26 +380,19 @@ def _champion(pipe: Pipeline) -> dict[str, Any] | None:
     return None if champion is None else version_info(pipe.client, pipe.settings, champion, aliases={})
 
 
-def reference_key(round_id: int) -> str:
-    """The ``mlops_meta`` key of the drift reference of the version trained in ``round_id``."""
-    return f"drift_reference:{round_id}"
-
-
 def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any], round_id: int) -> DriftReference:
     """The champion's training rows, summarised (stored when it was trained; computed and stored
     here otherwise); when it was trained on another dataset, the rows before this round."""
     from mlops_cli.pipeline.decide import DRIFT_COLUMNS, DriftReference
 
     if champion.get("dataset") == pipe.dataset_id and champion.get("round") is not None:
-        key = reference_key(champion["round"])
-        stored = get_meta(conn, key)
+        stored = meta.drift_reference(conn, champion["round"])
         if stored is not None:
             return DriftReference.from_json(stored)
-        where = (clean_data.c.split == "train") & (clean_data.c.round <= champion["round"])
-        reference = DriftReference.of(read_table(conn, clean_data, where, columns=DRIFT_COLUMNS))
-        set_meta(conn, **{key: reference.to_json()})
+        reference = DriftReference.of(listings.training_rows(conn, champion["round"], columns=DRIFT_COLUMNS))
+        meta.set_drift_reference(conn, champion["round"], reference.to_json())
         return reference
-    return DriftReference.of(read_table(conn, clean_data, clean_data.c.round < round_id, columns=DRIFT_COLUMNS))
+    return DriftReference.of(listings.rows_before(conn, round_id, DRIFT_COLUMNS))
 
 
 def decide(pipe: Pipeline, round_id: int) -> None:
@@ -431,12 +407,8 @@ def decide(pipe: Pipeline, round_id: int) -> None:
     pipe.say(f"batch {r['batch']}: deciding")
     champion = _champion(pipe)
     with pipe.engine.begin() as conn:
-        counted = conn.execute(
-            select(batch_log.c.id, batch_log.c.rows_kept, batch_log.c.retrained).where(
-                batch_log.c.id <= round_id, batch_log.c.state.in_(COUNTED)
-            )
-        ).all()
-        current = read_table(conn, clean_data, clean_data.c.round == round_id, columns=DRIFT_COLUMNS)
+        counted = counted_rounds(conn, round_id, tuple(COUNTED))
+        current = listings.round_rows(conn, round_id, DRIFT_COLUMNS)
         reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)
         last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
         decision = decide_retrain(
@@ -479,9 +451,9 @@ def train(pipe: Pipeline, round_id: int) -> None:
     if result is not None:  # registered before a crash, maybe before it was signed
         sign_version(client, pipe.settings, result.version, result.run_id)
     else:
-        upto = clean_data.c.round <= round_id  # two reads: no moment holds every row twice
-        train_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "train"))
-        test_rows = read_table(pipe.engine, clean_data, upto & (clean_data.c.split == "test"))
+        # two reads: no moment holds every row twice
+        train_rows = listings.training_rows(pipe.engine, round_id)
+        test_rows = listings.test_rows(pipe.engine, round_id)
         pipe.test_sets[round_id] = test_rows  # the comparison's test set: the same rows
         fingerprint = training_fingerprint(pipe.settings, train_rows)
         if _reuse_same_training(pipe, r, fingerprint):
@@ -508,7 +480,7 @@ def train(pipe: Pipeline, round_id: int) -> None:
         )
     with pipe.engine.begin() as conn:
         if reference is not None:  # the drift reference of this version, should it become champion
-            set_meta(conn, **{reference_key(round_id): reference})
+            meta.set_drift_reference(conn, round_id, reference)
         update_round(
             conn, round_id, state="trained", version=result.version, rmse=result.metrics["rmse"], run_id=result.run_id
         )
@@ -518,7 +490,7 @@ def train(pipe: Pipeline, round_id: int) -> None:
 def _still_the_writer(pipe: Pipeline) -> None:
     """LockLost unless this run still holds the writer lock (checked before writing to MLflow,
     which no data DB transaction covers)."""
-    from mlops_cli.pipeline.storage import check_fence
+    from mlops_cli.store.rounds import check_fence
 
     with pipe.engine.begin() as conn:
         check_fence(conn)
@@ -630,9 +602,8 @@ NEXT_STEP: dict[str, Callable[[Pipeline, int], None]] = {
 def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
     """The round's next step; a data DB failure becomes one clear error (the step's transaction
     was rolled back, so the round stays where it was and a rerun resumes it)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from mlops_cli.errors import StorageError, disk_full, is_disk_full
+    from mlops_cli.store.db import is_database_error
 
     try:
         NEXT_STEP[r["state"]](pipe, r["id"])
@@ -641,7 +612,7 @@ def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
             raise disk_full(
                 pipe.settings.home, f"batch {r['batch']} stays {r['state']}, nothing half-written was kept"
             ) from None
-        if not isinstance(exc, SQLAlchemyError):
+        if not is_database_error(exc):
             raise
         raise StorageError(
             f"the data DB failed after batch {r['batch']} was {r['state']} "
@@ -660,9 +631,7 @@ def process_round(pipe: Pipeline, round_id: int) -> dict[str, Any]:
 
 
 def unfinished_rounds(engine: Engine) -> list[int]:
-    with engine.connect() as conn:
-        query = select(batch_log.c.id).where(batch_log.c.state.not_in(FINAL_STATES)).order_by(batch_log.c.id)
-        return list(conn.execute(query).scalars())
+    return round_ids(engine, not_in=tuple(sorted(FINAL_STATES)))
 
 
 # --- reports --------------------------------------------------------------------------------------
@@ -762,13 +731,11 @@ def _batch_report(rounds: list[dict[str, Any]]) -> BatchReport:
     )
 
 
-def report_rounds(engine: Engine, round_ids: list[int], **extra: Any) -> RunReport:
+def report_rounds(engine: Engine, ids: list[int], **extra: Any) -> RunReport:
     """Rounds processed by a run → one report per batch number (skipped numbers listed apart)."""
-    if not round_ids:
+    if not ids:
         return RunReport(batches=[], **extra)
-    with engine.connect() as conn:
-        rows = conn.execute(select(batch_log).where(batch_log.c.id.in_(round_ids)).order_by(batch_log.c.id))
-        rounds = [dict(r) for r in rows.mappings()]
+    rounds = rounds_of(engine, ids)
     by_batch: dict[int, list[dict[str, Any]]] = {}
     skipped: list[int] = []
     for r in rounds:
@@ -781,9 +748,7 @@ def report_rounds(engine: Engine, round_ids: list[int], **extra: Any) -> RunRepo
 
 def all_batches(engine: Engine) -> RunReport:
     """Every batch of the dataset, summarised over all its rounds (the UI's and `batches` view)."""
-    with engine.connect() as conn:
-        ids = list(conn.execute(select(batch_log.c.id).order_by(batch_log.c.id)).scalars())
-    return report_rounds(engine, ids, end="", message=None)
+    return report_rounds(engine, round_ids(engine), end="", message=None)
 
 
 # --- orchestrator tasks: settings from the environment, ids in and out ----------------------------
@@ -802,7 +767,7 @@ def _task_pipeline(source: str | None, reload_api: bool = True) -> Pipeline:
 
 def task_prepare(*, source: str | None = None, restart: bool = False) -> None:
     """First task of a run: ``--restart`` (first run of a chain only), or the source check."""
-    from mlops_cli.pipeline.locking import writer_lock
+    from mlops_cli.store.locking import writer_lock
 
     pipe = _task_pipeline(source)
     with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
@@ -815,7 +780,7 @@ def task_fetch(*, source: str | None = None, batch: int | None = None) -> dict[s
     Returns ``{"round": id, "batch": n}``, ``{"exhausted": detail}``, or None when the source
     repeated a batch without anything new (the caller waits and asks again).
     """
-    from mlops_cli.pipeline.locking import writer_lock
+    from mlops_cli.store.locking import writer_lock
 
     pipe = _task_pipeline(source)
     with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
@@ -844,7 +809,7 @@ def advance(pipe: Pipeline, round_id: int, target: str) -> dict[str, Any]:
 
 def task_advance(round_id: int, target: str, *, source: str | None = None, reload_api: bool = True) -> dict[str, Any]:
     """One orchestrator task: the round's steps up to ``target``, under the writer lock."""
-    from mlops_cli.pipeline.locking import writer_lock
+    from mlops_cli.store.locking import writer_lock
 
     pipe = _task_pipeline(source, reload_api)
     with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):

@@ -17,18 +17,12 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import ModelRefused, PromotionRefused, RegistryError
-from mlops_cli.pipeline.storage import (
-    clean_data,
-    engine_for,
-    get_meta,
-    now,
-    promotion_rows,
-    read_table,
-    record_promotion,
-    set_meta,
-)
 from mlops_cli.registry.client import alias_version, configure, resolve_version
 from mlops_cli.registry.scoring import rmse_on
+from mlops_cli.store import listings, meta
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.promotions import promotion_rows, record_promotion
+from mlops_cli.store.tables import now
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,10 +58,7 @@ class PromotionResult:
 
 def current_test_set(engine: Engine, up_to_round: int | None = None) -> pd.DataFrame:
     """The stored test rows (of rounds up to ``up_to_round``): the set every comparison uses."""
-    where = clean_data.c.split == "test"
-    if up_to_round is not None:
-        where = where & (clean_data.c.round <= up_to_round)
-    return read_table(engine, clean_data, where)
+    return listings.test_rows(engine, up_to_round)
 
 
 def test_fingerprint(test: pd.DataFrame) -> str | None:
@@ -93,35 +84,32 @@ def cached_rmse(
     (its rows) never change, so neither does the score — promote, rollback, `models list` and the
     UI reuse it instead of loading the model again."""
     fingerprint = test_fingerprint(test)
-    key = f"score:{run_id}:{fingerprint}" if engine is not None and run_id and fingerprint else None
-    if key:
+    remembered = engine is not None and run_id and fingerprint
+    if remembered:
         with engine.connect() as conn:
-            known = get_meta(conn, key)
+            known = meta.remembered_score(conn, run_id, fingerprint)
         if known is not None:
-            return float(known)
+            return known
     value = rmse_on(settings, version, test)
-    if key:
+    if remembered:
         with engine.begin() as conn:
-            set_meta(conn, **{key: repr(value)})
+            meta.remember_score(conn, run_id, fingerprint, value)
     return value
 
 
 def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False) -> dict[int, float]:
     """RMSE of each version (version -> run id) on today's test set: the remembered ones only
     (reading just the test rows' hashes, no model loaded), or with ``compute`` every one."""
-    from sqlalchemy import select
-
     engine = engine_for(settings)
     if compute:
         test = current_test_set(engine)
         return {v: cached_rmse(settings, engine, v, run, test) for v, run in runs.items()} if len(test) else {}
+    fingerprint = _fingerprint_of(listings.test_hashes(engine))
+    if fingerprint is None:
+        return {}
     with engine.connect() as conn:
-        hashes = conn.execute(select(clean_data.c.row_hash).where(clean_data.c.split == "test")).scalars().all()
-        fingerprint = _fingerprint_of(list(hashes))
-        if fingerprint is None:
-            return {}
-        found = {v: get_meta(conn, f"score:{run}:{fingerprint}") for v, run in runs.items() if run}
-    return {v: float(s) for v, s in found.items() if s is not None}
+        found = {v: meta.remembered_score(conn, run, fingerprint) for v, run in runs.items() if run}
+    return {v: score for v, score in found.items() if score is not None}
 
 
 def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, dict[str, float]], int]:
@@ -272,7 +260,7 @@ def _promote_now(settings: Settings, engine: Engine, client: MlflowClient, resul
 @contextmanager
 def _writing(settings: Settings, wait_lock: bool) -> Iterator[tuple[Engine, MlflowClient]]:
     """The data DB and the registry, with the data DB's writer lock held (one mover at a time)."""
-    from mlops_cli.pipeline.locking import writer_lock
+    from mlops_cli.store.locking import writer_lock
 
     engine = engine_for(settings)
     client = configure(settings)

@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from mlops_cli.errors import MlopsError, SourceExhausted
 from mlops_cli.pipeline.engine import (
     Fetched,
@@ -24,7 +22,7 @@ from mlops_cli.pipeline.engine import (
     restart_dataset,
     unfinished_rounds,
 )
-from mlops_cli.pipeline.storage import batch_log
+from mlops_cli.store.rounds import rounds_of_batch, skipped_round_ids
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -55,7 +53,7 @@ def run(
     yet), the loop polls every ``MLOPS_DATA_POLL_INTERVAL`` seconds for up to ``MLOPS_DATA_MAX_WAIT``,
     or stops at once when ``wait`` is False.
     """
-    from mlops_cli.pipeline.locking import writer_lock
+    from mlops_cli.store.locking import writer_lock
 
     pipe = open_pipeline(settings, reload_api=reload_api, progress=progress)
     touched: list[int] = []
@@ -71,8 +69,7 @@ def run(
 
 def _run_one(pipe: Pipeline, batch: int, touched: list[int]) -> RunReport:
     if pipe.source.replayable:
-        with pipe.engine.connect() as conn:
-            states = list(conn.execute(select(batch_log.c.state).where(batch_log.c.batch == batch)).scalars())
+        states = [r["state"] for r in rounds_of_batch(pipe.engine, batch)]
         if states and states[-1] not in ("rejected", "skipped"):
             return report_rounds(
                 pipe.engine,
@@ -102,9 +99,7 @@ def _run_one(pipe: Pipeline, batch: int, touched: list[int]) -> RunReport:
 def _skipped_ids(pipe: Pipeline, fetched: Fetched) -> list[int]:
     if not fetched.skipped:
         return []
-    with pipe.engine.connect() as conn:
-        query = select(batch_log.c.id).where(batch_log.c.batch.in_(fetched.skipped), batch_log.c.state == "skipped")
-        return list(conn.execute(query).scalars())
+    return skipped_round_ids(pipe.engine, fetched.skipped)
 
 
 def _run_all(pipe: Pipeline, wait: bool, touched: list[int]) -> RunReport:

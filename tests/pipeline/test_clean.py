@@ -10,7 +10,10 @@ from mlops_cli.config import load_settings
 from mlops_cli.pipeline.clean import clean_rows
 from mlops_cli.pipeline.engine import clean, fetch, store
 from mlops_cli.pipeline.ingest import normalised_rows
-from mlops_cli.pipeline.storage import batch_log_rows, clean_data, engine_for, raw_data, read_table
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.frames import read_table
+from mlops_cli.store.rounds import batch_log_rows
+from mlops_cli.store.tables import clean_data, raw_data
 from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
 
 

@@ -88,7 +88,7 @@ def test_deciding_reads_this_rounds_rows_only(home) -> None:
     """Per-batch work follows the batch: with a champion in place, the decision reads the new
     round's rows and the champion's stored summary, never the rows the champion was trained on."""
     from mlops_cli.pipeline.engine import clean, decide, fetch, open_pipeline, process_round, store
-    from mlops_cli.pipeline.storage import get_round
+    from mlops_cli.store.rounds import get_round
     from tests.conftest import executed
 
     pipe = open_pipeline(load_settings(generator_batches=2, generator_batch_rows=300), reload_api=False)

@@ -16,8 +16,11 @@ def test_a_failed_step_leaves_the_round_where_it_was_and_a_rerun_resumes_it(
 
     from mlops_cli.config import load_settings
     from mlops_cli.errors import StorageError
-    from mlops_cli.pipeline.storage import batch_log_rows, clean_data, count_rows, engine_for
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.frames import count_rows
+    from mlops_cli.store.rounds import batch_log_rows
+    from mlops_cli.store.tables import clean_data
 
     settings = load_settings(generator_batches=2, generator_batch_rows=200)
     engine = engine_for(settings)
@@ -45,8 +48,11 @@ def test_a_terminated_postgres_connection_mid_step_loses_nothing(home: Path, pos
 
     from mlops_cli.config import load_settings
     from mlops_cli.errors import StorageError
-    from mlops_cli.pipeline.storage import batch_log_rows, clean_data, count_rows, engine_for
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.frames import count_rows
+    from mlops_cli.store.rounds import batch_log_rows
+    from mlops_cli.store.tables import clean_data
 
     settings = load_settings(data_db_url=postgres_url, generator_batches=2, generator_batch_rows=200)
     engine = engine_for(settings)

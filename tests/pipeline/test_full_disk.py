@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_mlops
-from tests.pipeline.test_locking import _round_summary
+from tests.store.test_locking import _round_summary
 
 pytestmark = pytest.mark.slow
 

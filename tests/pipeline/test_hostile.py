@@ -52,8 +52,9 @@ def varied_rows(n: int, start: int = 0) -> list[dict]:
     ids=["city-object", "city-list", "state-object", "zip-list", "date-object", "street-object"],
 )
 def test_a_text_field_that_is_not_text_is_a_counted_rejection(home: Path, scripted, hostile: dict) -> None:
-    from mlops_cli.pipeline.storage import batch_log_rows, engine_for
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import batch_log_rows
 
     bad = {**ROW, "price": 250_000, "house_size": 1_234, **hostile}
     api = scripted(answers(varied_rows(60), [*varied_rows(30, start=100), bad]))
@@ -74,8 +75,9 @@ def test_an_absurd_price_in_a_small_batch_is_dropped_and_never_poisons_a_score(
 ) -> None:
     """One absurd price in a batch under 20 rows (too few for the outlier rule): dropped by the
     absolute limits, so every later retrain scores a finite RMSE and can still be promoted."""
-    from mlops_cli.pipeline.storage import batch_log_rows, engine_for
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import batch_log_rows
 
     small = varied_rows(12, start=100)
     body = json.dumps([*small, {**ROW, "house_size": 1_777, "price": "PRICE"}]).replace('"PRICE"', price)
@@ -120,8 +122,9 @@ def test_a_candidate_whose_score_is_not_finite_is_never_promoted(home: Path, mon
 
 def test_a_gap_longer_than_the_limit_is_an_error_not_a_million_rounds(home: Path, scripted) -> None:
     from mlops_cli.errors import SourceError
-    from mlops_cli.pipeline.storage import batch_log_rows, engine_for
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import batch_log_rows
 
     script = answers(varied_rows(60))
     script.insert(1, (200, json.dumps({"batch_number": 1_000_003, "data": varied_rows(30, start=100)}), 0))

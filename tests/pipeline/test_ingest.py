@@ -9,7 +9,10 @@ from mlops_cli.config import load_settings
 from mlops_cli.errors import MalformedBatchError
 from mlops_cli.pipeline.engine import fetch, store
 from mlops_cli.pipeline.ingest import new_rows, normalised_rows
-from mlops_cli.pipeline.storage import batch_log_rows, engine_for, raw_data, read_body, read_table
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.frames import read_table
+from mlops_cli.store.rounds import batch_log_rows, read_body
+from mlops_cli.store.tables import raw_data
 from tests.conftest import ROW, FixedSource, good_rows, pipeline_with
 
 

@@ -9,10 +9,13 @@ from mlops_cli.errors import PromotionRefused, RegistryError
 from mlops_cli.pipeline.engine import clean, fetch, store
 from mlops_cli.pipeline.promote import compare, promote_challenger, promote_if_better, rollback
 from mlops_cli.pipeline.sources import GeneratorSource
-from mlops_cli.pipeline.storage import clean_data, engine_for, promotion_rows, read_table
 from mlops_cli.registry.client import configure
 from mlops_cli.registry.models import alias_state, list_versions
 from mlops_cli.registry.scoring import rmse_on
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.frames import read_table
+from mlops_cli.store.promotions import promotion_rows
+from mlops_cli.store.tables import clean_data
 from tests.conftest import pipeline_with, train_extra_version
 
 

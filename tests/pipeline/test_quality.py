@@ -30,12 +30,14 @@ def test_auto_on_real_listings_beats_the_seed_recipe_and_is_served(tmp_path: Pat
     from mlflow import MlflowClient
 
     from mlops_cli.pipeline.fit import CANDIDATES, build_pipeline
-    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
     from mlops_cli.pipeline.train import run
     from mlops_cli.registry.client import alias_version, configure
     from mlops_cli.registry.models import show_version
     from mlops_cli.registry.scoring import load_model, regression_metrics
     from mlops_cli.schema import FEATURES, TARGET
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.frames import read_table
+    from mlops_cli.store.tables import clean_data
     from serving.app import create_app
     from serving.model_server import wait_until_loaded
     from ui.data import models_table

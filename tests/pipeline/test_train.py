@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.ops.services import mlops_command
-from mlops_cli.pipeline.storage import CLEAN_COLUMNS
+from mlops_cli.store.tables import CLEAN_COLUMNS
 from tests.conftest import QuietHandler, course_batches, run_json, run_mlops, serve_in_thread
 
 ROUND_COLUMNS = (

@@ -110,8 +110,9 @@ def test_the_loop_and_rollback_replace_an_untrusted_champion_without_loading_it(
     rollback from an untrusted champion loads only the version it goes back to."""
     from mlops_cli.config import load_settings
     from mlops_cli.pipeline.promote import rollback
-    from mlops_cli.pipeline.storage import batch_log_rows, engine_for
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import batch_log_rows
 
     settings, client = trained
     evil = register_payload(settings, client, tmp_path, run_id=None, copy_from=1)

@@ -143,7 +143,9 @@ def test_health_answers_like_ready(client: TestClient, settings) -> None:
 def test_predictions_match_mlflow_pyfunc(client: TestClient, settings) -> None:
     import mlflow.pyfunc
 
-    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.frames import read_table
+    from mlops_cli.store.tables import clean_data
 
     rows = read_table(engine_for(settings), clean_data).dropna(subset=["house_size", "city"]).head(300)[FEATURES]
     rows.loc[rows.index[:5], "city"] = "Nowhere"  # an unseen category
@@ -251,9 +253,11 @@ def test_a_model_that_cannot_be_folded_is_served_through_pyfunc(settings, tmp_pa
     from sklearn.neighbors import KNeighborsRegressor
 
     from mlops_cli.pipeline.fit import build_pipeline
-    from mlops_cli.pipeline.storage import clean_data, engine_for, read_table
     from mlops_cli.registry.client import configure
     from mlops_cli.registry.signing import sign_version
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.frames import read_table
+    from mlops_cli.store.tables import clean_data
 
     pyfunc_settings = serving_settings(
         settings.home.parent / "other" / ".mlops",

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from mlops_cli.config import load_settings
-from mlops_cli.pipeline.storage import as_read, engine_for, insert_frame, raw_data, read_table, row_hashes
 from mlops_cli.schema import COLUMNS
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.frames import as_read, insert_frame, read_table, row_hashes
+from mlops_cli.store.tables import raw_data
 
 TRICKY = pd.DataFrame(
     {
@@ -103,8 +105,11 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
     opened, its rows kept, and a later round is still deduplicated against them."""
     from sqlalchemy import text
 
-    from mlops_cli.pipeline import storage
     from mlops_cli.pipeline.engine import clean, fetch, store
+    from mlops_cli.store import db
+    from mlops_cli.store.meta import get_meta
+    from mlops_cli.store.rounds import get_round
+    from mlops_cli.store.tables import SCHEMA_VERSION, clean_data
     from tests.conftest import FixedSource, good_rows, pipeline_with
 
     settings = load_settings()
@@ -112,19 +117,19 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
     pipe = pipeline_with(settings, source)
     first = fetch(pipe).round_id
     store(pipe, first), clean(pipe, first)
-    before = read_table(pipe.engine, storage.clean_data)
+    before = read_table(pipe.engine, clean_data)
     with pipe.engine.begin() as conn:  # what schema 2 looked like
         conn.execute(text("ALTER TABLE clean_data DROP COLUMN row_hash"))
         conn.execute(text("UPDATE mlops_meta SET value = '2' WHERE key = 'schema_version'"))
     pipe.engine.dispose()
-    monkeypatch.setattr(storage, "_engines", {})
+    monkeypatch.setattr(db, "_engines", {})
 
     pipe = pipeline_with(settings, source)
-    after = read_table(pipe.engine, storage.clean_data)
+    after = read_table(pipe.engine, clean_data)
     pd.testing.assert_frame_equal(after, before)
     with pipe.engine.connect() as conn:
-        assert storage.get_meta(conn, "schema_version") == storage.SCHEMA_VERSION
+        assert get_meta(conn, "schema_version") == SCHEMA_VERSION
     second = fetch(pipe).round_id
     store(pipe, second), clean(pipe, second)
-    r = storage.get_round(pipe.engine, second)
+    r = get_round(pipe.engine, second)
     assert (r["rows_kept"], r["dropped"]) == (5, {"duplicate": 5})

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.config import load_settings
-from mlops_cli.pipeline.locking import LockHeld, writer_lock
-from mlops_cli.pipeline.storage import engine_for
+from mlops_cli.store.db import engine_for
+from mlops_cli.store.locking import LockHeld, writer_lock
 
 # A second process: tries the lock (waiting or not) and says what happened.
 CHILD = """
 import sys, time
-from mlops_cli.pipeline.locking import LockHeld, writer_lock
+from mlops_cli.store.locking import LockHeld, writer_lock
 from mlops_cli.config import load_settings
-from mlops_cli.pipeline.storage import engine_for
+from mlops_cli.store.db import engine_for
 mode = sys.argv[1]
 engine = engine_for(load_settings())
 try:

@@ -35,7 +35,7 @@ PG_KEY = int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big", 
 
 
 def _holder(engine: Engine) -> str:
-    from mlops_cli.pipeline.storage import get_meta
+    from mlops_cli.store.meta import get_meta
 
     try:
         with engine.connect() as conn:
@@ -52,7 +52,8 @@ EPOCH_KEY = "writer_epoch"
 
 def _take_epoch(engine: Engine) -> int:
     """Record this process as the holder and advance the writer epoch; returns the new epoch."""
-    from mlops_cli.pipeline.storage import get_meta, now, set_meta
+    from mlops_cli.store.meta import get_meta, set_meta
+    from mlops_cli.store.tables import now
 
     command = " ".join(["mlops", *sys.argv[1:]])[:200] if sys.argv else "mlops"
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now().isoformat(timespec="seconds")}
@@ -183,7 +184,7 @@ def writer_lock(
         if on_wait:
             on_wait(f"waiting for the data DB's writer lock, held by {holder}")
         time.sleep(0.5)
-    from mlops_cli.pipeline.storage import fences_of
+    from mlops_cli.store.rounds import fences_of
 
     fences = fences_of(engine)
     try:
@@ -203,7 +204,8 @@ def _clear_holder(engine: Engine) -> None:
     """Forget the holder record, if this process still holds the lock (else it is another's)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mlops_cli.pipeline.storage import check_fence, set_meta
+    from mlops_cli.store.meta import set_meta
+    from mlops_cli.store.rounds import check_fence
 
     try:
         with engine.begin() as conn:

@@ -1,0 +1,81 @@
+"""Opening the data DB: one cached engine per URL, tables created, the schema version checked
+(an older layout is upgraded where it can be, refused with a hint where it cannot)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
+
+from mlops_cli.errors import StorageError
+from mlops_cli.store.frames import insert_frame, read_table, row_hashes
+from mlops_cli.store.meta import get_meta, set_meta
+from mlops_cli.store.tables import SCHEMA_VERSION, clean_data, metadata
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from mlops_cli.config import Settings
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(settings: Settings) -> Engine:
+    """A (cached) engine for the data DB, with the tables created if missing."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = str(settings.data_db_url)
+    if url in _engines:
+        return _engines[url]
+    if url.startswith("sqlite"):
+        settings.ensure_home()
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+        metadata.create_all(engine)
+        _check_schema(engine)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(
+            f"cannot open the data DB ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            hint="check MLOPS_DATA_DB_URL and that the database server is running",
+        ) from None
+    _engines[url] = engine
+    return engine
+
+
+def _check_schema(engine: Engine) -> None:
+    """Refuse a data DB laid out by an older mlops instead of misreading it."""
+    from sqlalchemy import inspect
+
+    columns = {c["name"] for c in inspect(engine).get_columns("batch_log")}
+    if "state" not in columns:
+        raise StorageError(
+            "the data DB was written by an older mlops (its batch_log has no round states)",
+            hint="move the data DB away (embedded: MLOPS_HOME/data.db) or drop its tables, then train again",
+        )
+    if "row_hash" not in {c["name"] for c in inspect(engine).get_columns("clean_data")}:
+        _add_row_hashes(engine)
+    with engine.begin() as conn:
+        if get_meta(conn, "schema_version") != SCHEMA_VERSION:
+            set_meta(conn, schema_version=SCHEMA_VERSION)
+
+
+def _add_row_hashes(engine: Engine) -> None:
+    """Schema 2 → 3: clean_data gains ``row_hash``. Its rows are rewritten with their hashes in
+    one transaction (the table has no key to update them by); nothing else changes."""
+    from sqlalchemy import text
+
+    names = [c.name for c in clean_data.columns if c.name != "row_hash"]
+    with engine.begin() as conn:
+        rows = read_table(conn, clean_data, columns=names)
+        conn.execute(text("ALTER TABLE clean_data ADD COLUMN row_hash BIGINT NOT NULL DEFAULT 0"))
+        conn.execute(delete(clean_data))
+        insert_frame(conn, clean_data, rows.assign(row_hash=row_hashes(rows))[[c.name for c in clean_data.columns]])
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the data DB (SQLAlchemy's or its driver's), for callers
+    that turn it into one line without importing SQLAlchemy."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError)
