@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_json, run_mlops
+
+pytestmark = pytest.mark.slow  # runs `mlops` some thirty times on a trained registry (90 s)
 
 ENV = {
     "MLOPS_GENERATOR_BATCHES": "4",
