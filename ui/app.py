@@ -227,48 +227,19 @@ def explore_page() -> None:
 
 
 def data_page() -> None:
+    from mlops_cli.pipeline.records import LABELS, SHOWN_FIELDS, of_kind
     from ui.data import batches_table
 
     st.header("Data and retraining decisions")
     batches = fetch_or_stop(batches_table, "The data DB is not reachable", "No batches yet")
     multiple = bool((batches["answers"].fillna(1) > 1).any())
+    order = [c for c in batches.columns if c in (*SHOWN_FIELDS, "why") and (c != "answers" or multiple)]
     st.dataframe(
-        shown(
-            batches,
-            counts=["rows_received", "rows_kept", "rows_dropped"],
-            percent=["new_share"],
-            decimals={"drift_score": 3},
-        ),
+        shown(batches, counts=of_kind("count"), percent=of_kind("share"), decimals=dict.fromkeys(of_kind("score"), 3)),
         hide_index=True,
         width="stretch",
-        column_order=[
-            "batch",
-            "state",
-            *(["answers"] if multiple else []),
-            "rows_received",
-            "rows_kept",
-            "rows_dropped",
-            "retrained",
-            "why",
-            "new_share",
-            "drift_score",
-            "version",
-            "champion_version",
-        ],
-        column_config={
-            "batch": "Batch",
-            "state": "State",
-            "answers": "Answers",
-            "rows_received": "Rows in",
-            "rows_kept": "Kept",
-            "rows_dropped": "Dropped",
-            "retrained": "Retrained",
-            "why": st.column_config.TextColumn("Why", width="medium"),
-            "new_share": "New rows",
-            "drift_score": "Drift",
-            "version": "Version",
-            "champion_version": "Champion",
-        },
+        column_order=order,
+        column_config={**LABELS, "why": st.column_config.TextColumn("Why", width="medium")},
     )
     # the full reasoning, unclipped: one batch at a time
     chosen = st.selectbox("Details of batch", batches["batch"].tolist(), key="data-batch")

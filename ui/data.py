@@ -82,22 +82,16 @@ def batches_table(settings: Settings) -> pd.DataFrame:
 
     from mlops_cli.pipeline.batches import short_reason
     from mlops_cli.pipeline.engine import all_batches
+    from mlops_cli.pipeline.records import SHOWN_FIELDS, of_kind
     from mlops_cli.store.db import engine_for
 
+    # the record's own fields, the short why rendered from its reasoning after "retrained"
+    shown = list(SHOWN_FIELDS)
     columns = [
-        "batch",
-        "state",
-        "answers",
-        "rows_received",
-        "rows_kept",
-        "rows_dropped",
-        "retrained",
+        *shown[: shown.index("retrained") + 1],
         "why",
+        *shown[shown.index("retrained") + 1 :],
         "reason",
-        "new_share",
-        "drift_score",
-        "version",
-        "champion_version",
         "dropped",
     ]
     report = all_batches(engine_for(settings))
@@ -107,9 +101,9 @@ def batches_table(settings: Settings) -> pd.DataFrame:
             {"batch": number, "state": "skipped", "why": "never served", "reason": "the source never served it"}
         )
     frame = pd.DataFrame(sorted(rows, key=lambda r: r["batch"]), columns=columns)
-    for key in ("version", "champion_version"):  # "v3", or "—": no None cells
+    for key in of_kind("version"):  # "v3", or "—": no None cells
         frame[key] = [f"v{int(v)}" if pd.notna(v) else "—" for v in frame[key]]
-    for key in ("state", "why", "reason"):
+    for key in (*of_kind("text"), "why"):
         frame[key] = frame[key].fillna("—")
     frame["retrained"] = frame["retrained"].fillna(False).astype(bool)
     return frame

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.pipeline.engine import BatchReport, RunReport, all_batches
+from mlops_cli.pipeline.engine import RunReport, all_batches
+from mlops_cli.pipeline.records import BatchRecord
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.rounds import rounds_of_batch
 
@@ -22,7 +23,7 @@ def rounds(settings: Settings, batch: int) -> list[dict[str, Any]]:
     return rounds_of_batch(engine_for(settings), batch)
 
 
-def short_reason(batch: BatchReport) -> str:
+def short_reason(batch: BatchRecord) -> str:
     """The decision and its outcome in a few words: "67% new → promoted", "only 23% new"."""
     decision, *outcomes = batch.reason.split("; ")
     if decision.startswith("no champion"):

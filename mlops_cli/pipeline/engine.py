@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MalformedBatchError, SourceChanged, SourceExhausted, SourceWentBack
 from mlops_cli.pipeline.faults import checkpoint
+from mlops_cli.pipeline.records import BatchRecord
 from mlops_cli.store import listings, meta
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.rounds import (
@@ -636,50 +637,10 @@ def unfinished_rounds(engine: Engine) -> list[int]:
 
 # --- reports --------------------------------------------------------------------------------------
 
-SUMMARY_KEYS = (
-    "batch",
-    "state",
-    "answers",
-    "rows_received",
-    "rows_kept",
-    "retrained",
-    "reason",
-    "rmse",
-    "version",
-    "champion_version",
-)
-
-
-@dataclass(kw_only=True)
-class BatchReport:
-    """One batch number, over the rounds (answers) of it that a run processed."""
-
-    batch: int
-    state: str
-    answers: int
-    rows_received: int
-    rows_kept: int
-    rows_dropped: int
-    dropped: dict[str, int]
-    retrained: bool
-    reason: str
-    rmse: float | None
-    version: int | None
-    champion_version: int | None
-    promoted: bool = False
-    drift_score: float | None = None
-    new_share: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in SUMMARY_KEYS}
-
 
 @dataclass(kw_only=True)
 class RunReport:
-    batches: list[BatchReport]
+    batches: list[BatchRecord]
     skipped_batches: list[int] = field(default_factory=list)
     # why the run ended: exhausted | repeating (--no-wait) | waited (MLOPS_DATA_MAX_WAIT) | batch (--batch N)
     end: str = "exhausted"
@@ -700,7 +661,7 @@ class RunReport:
         }
 
 
-def _batch_report(rounds: list[dict[str, Any]]) -> BatchReport:
+def _batch_report(rounds: list[dict[str, Any]]) -> BatchRecord:
     decided = [r for r in rounds if r["reason"] and r["state"] not in ("skipped",)] or rounds
     last = decided[-1]
     trained = [r for r in rounds if r["version"] is not None]
@@ -712,7 +673,7 @@ def _batch_report(rounds: list[dict[str, Any]]) -> BatchReport:
     reason = last["reason"] or last["error"] or ""
     if not last["reason"] and states[-1] == "duplicate":
         reason = "the answer repeated rows already stored"
-    return BatchReport(
+    return BatchRecord(
         batch=rounds[0]["batch"],
         state="done" if "done" in states else states[-1],
         answers=len(rounds),
