@@ -55,6 +55,10 @@ class StorageError(MlopsError):
     """The data DB cannot be reached or written."""
 
 
+class ConnectionDropped(StorageError):
+    """The data DB's connection dropped during a step (nothing of the step was kept)."""
+
+
 class LockHeld(MlopsError):
     """Another process is writing the same data DB."""
 

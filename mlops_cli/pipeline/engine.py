@@ -603,8 +603,8 @@ NEXT_STEP: dict[str, Callable[[Pipeline, int], None]] = {
 def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
     """The round's next step; a data DB failure becomes one clear error (the step's transaction
     was rolled back, so the round stays where it was and a rerun resumes it)."""
-    from mlops_cli.errors import StorageError, disk_full, is_disk_full
-    from mlops_cli.store.db import is_database_error
+    from mlops_cli.errors import ConnectionDropped, StorageError, disk_full, is_disk_full
+    from mlops_cli.store.db import describe, is_database_error, is_disconnect
 
     try:
         NEXT_STEP[r["state"]](pipe, r["id"])
@@ -612,6 +612,11 @@ def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
         if is_disk_full(exc):  # the data DB's, MLflow's or the artifacts' disk: said as such
             raise disk_full(
                 pipe.settings.home, f"batch {r['batch']} stays {r['state']}, nothing half-written was kept"
+            ) from None
+        if is_disconnect(exc):
+            raise ConnectionDropped(
+                f"lost the connection to {describe(pipe.engine)} after batch {r['batch']} was {r['state']}",
+                hint="check that the database server is up, then run the same command again: it resumes",
             ) from None
         if not is_database_error(exc):
             raise
@@ -622,13 +627,31 @@ def _step(pipe: Pipeline, r: dict[str, Any]) -> None:
         ) from None
 
 
+# A dropped data DB connection is a transient fault: the step (rolled back) runs again, from the
+# round's stored state, this many times in a row before the run gives up.
+DISCONNECT_RETRIES = 3
+
+
 def process_round(pipe: Pipeline, round_id: int) -> dict[str, Any]:
     """Run every step ``round_id`` still needs; returns the round's final record."""
+    import time
+
+    from mlops_cli.errors import ConnectionDropped
+
+    dropped = 0
     while True:
-        r = get_round(pipe.engine, round_id)
-        if r["state"] in FINAL_STATES:
-            return r
-        _step(pipe, r)
+        try:
+            r = get_round(pipe.engine, round_id)
+            if r["state"] in FINAL_STATES:
+                return r
+            _step(pipe, r)
+            dropped = 0
+        except ConnectionDropped as exc:
+            dropped += 1
+            if dropped > DISCONNECT_RETRIES:
+                raise
+            pipe.say(f"{exc.message}: trying again ({dropped}/{DISCONNECT_RETRIES})")
+            time.sleep(0.5 * 2 ** (dropped - 1))
 
 
 def unfinished_rounds(engine: Engine) -> list[int]:

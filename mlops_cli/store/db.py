@@ -79,3 +79,17 @@ def is_database_error(exc: BaseException) -> bool:
     from sqlalchemy.exc import SQLAlchemyError
 
     return isinstance(exc, SQLAlchemyError)
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc`` is the data DB's connection dropping (a server restart, a terminated
+    backend, a network cut): a transient fault, retried by the loop."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def describe(engine: Engine) -> str:
+    """The data DB in words, without host or credentials: "the PostgreSQL data DB 'mlops'"."""
+    names = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB", "sqlite": "SQLite"}
+    return f"the {names.get(engine.dialect.name, engine.dialect.name)} data DB '{engine.url.database or ''}'"

@@ -8,8 +8,10 @@ so that a second writer can say who it is waiting for.
 The lock fences: taking it advances an epoch in ``mlops_meta`` (``writer_epoch``), and every
 transaction that advances a round first checks, with that row locked, that the epoch is still
 this writer's and that the lock's own connection still holds the lock (:func:`check_fence`).
-A writer whose lock connection was dropped (the server then released the lock, and another run
-may hold it now) cannot commit: it stops with :class:`LockLost`, and a rerun resumes.
+A writer whose lock connection was dropped (the server then released the lock) takes it again
+when nobody took it meanwhile (the epoch is still its own) and goes on; when another run took
+it, the epoch has moved on and the writer cannot commit: it stops with :class:`LockLost`, and a
+rerun resumes.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ class _FileLock:
     def holds(self) -> bool:
         return self.lock.is_locked  # a file lock lives as long as this process
 
+    def regain(self) -> bool:
+        return False  # never lost while this process lives
+
 
 class _ServerLock:
     """PostgreSQL's session advisory lock or MySQL's GET_LOCK, on a connection of its own."""
@@ -124,6 +129,22 @@ class _ServerLock:
             if self.dialect == "postgresql":
                 return self._execute("SELECT pg_backend_pid()") == self.session
             return self._execute("SELECT IS_USED_LOCK(:name)") == self.session
+        except SQLAlchemyError:
+            return False
+
+    def regain(self) -> bool:
+        """After the lock's connection was dropped: try to take the lock again on a new one (the
+        caller has checked that no other writer took it meanwhile: the epoch is still its own)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        old, self.conn = self.conn, None
+        if old is not None:
+            try:
+                old.close()
+            except SQLAlchemyError:
+                pass
+        try:
+            return self.try_acquire()
         except SQLAlchemyError:
             return False
 

@@ -57,7 +57,9 @@ def check_fence(conn: Connection) -> None:
         return
     epoch, lock = held[-1]
     query = select(mlops_meta.c.value).where(mlops_meta.c.key == "writer_epoch").with_for_update()
-    if not lock.holds() or conn.execute(query).scalar() != str(epoch):
+    ours = conn.execute(query).scalar() == str(epoch)  # the row stays locked: nobody takes the epoch now
+    # a dropped lock connection is a transient fault when nobody took the lock since: take it again
+    if not ours or not (lock.holds() or lock.regain()):
         raise LockLost(
             "lost the data DB's writer lock (its connection was dropped): another run may have started; "
             "nothing more was written",

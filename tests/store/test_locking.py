@@ -145,6 +145,53 @@ def test_a_writer_whose_lock_connection_is_dropped_cannot_commit(
     assert after == _round_summary(reference_db, reference_home / "mlflow.db")
 
 
+@pytest.mark.external_db
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["postgres", "mariadb"])
+def test_a_writer_whose_connections_are_dropped_and_nobody_took_over_goes_on(
+    home: Path, tmp_path: Path, request: pytest.FixtureRequest, server: str
+) -> None:
+    """The server drops every connection of the data DB while a run is inside its first training
+    (the lock's connection included): nobody else took the lock, so the run takes it again and
+    ends as one uninterrupted run ends — a dropped connection is a transient fault."""
+    from mlops_cli.ops.services import mlops_command
+    from tests.conftest import run_mlops
+
+    url = request.getfixturevalue(f"{server}_url")
+    env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "300", "MLOPS_DATA_DB_URL": url}
+    resume = tmp_path / "resume"
+    a = subprocess.Popen(
+        [*mlops_command(), "train", "--all", "--no-reload-api"],
+        env={**os.environ, **env, "MLOPS_FAULT_PAUSE_AT": "run_started@0", "MLOPS_FAULT_RESUME_FILE": str(resume)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(1200):
+            if Path(f"{resume}.paused").exists() or a.poll() is not None:
+                break
+            __import__("time").sleep(0.1)
+        assert Path(f"{resume}.paused").exists(), a.communicate()[1]
+        _drop_connections(server, url)
+        resume.touch()
+        _, stderr = a.communicate(timeout=300)
+    finally:
+        a.kill()
+    assert a.returncode == 0, stderr
+    after = _round_summary(url, home / "mlflow.db")
+    reference_home = tmp_path / "reference" / ".mlops"
+    reference_db = f"sqlite:///{reference_home}/data.db"
+    reference = run_mlops(
+        "train",
+        "--all",
+        "--no-reload-api",
+        env={**env, "MLOPS_HOME": str(reference_home), "MLOPS_DATA_DB_URL": reference_db},
+    )
+    assert reference.returncode == 0, reference.stderr
+    assert after == _round_summary(reference_db, reference_home / "mlflow.db")
+
+
 def _drop_connections(server: str, url: str) -> None:
     """Every connection to the data DB terminated by the server (pg_terminate_backend / KILL)."""
     database = url.rsplit("/", 1)[1]
