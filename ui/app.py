@@ -10,8 +10,13 @@ from mlops_cli.config import load_settings
 from mlops_cli.errors import MlopsError
 
 PAGES = ("Predict", "Models", "Explore a version", "Data")
-NUMBERS = {"house_size": 1800.0, "bed": 3.0, "bath": 2.0, "acre_lot": 0.25}
-LABELS = {"house_size": "House size (sq ft)", "bed": "Bedrooms", "bath": "Bathrooms", "acre_lot": "Lot (acres)"}
+# (default, step, format): whole square feet and bedrooms are shown as whole numbers, not 3.00
+NUMBERS = {
+    "house_size": (1800, 50, "%d"),
+    "bed": (3, 1, "%d"),
+    "bath": (2.0, 0.5, "%.1f"),
+    "acre_lot": (0.25, 0.05, "%.2f"),
+}
 
 
 def shown(frame: pd.DataFrame, money=(), counts=(), percent=(), decimals=None) -> pd.DataFrame:  # noqa: ANN001
@@ -50,14 +55,11 @@ def listing_form(key: str, places: dict[str, dict[str, list[str]]]) -> dict:
     city = st.selectbox("City", list(places[state]), key=f"{key}-city")
     zip_code = st.selectbox("Zip code", places[state][city], key=f"{key}-zip")
     cols = st.columns(4)
+    from ui.data import LISTING_LABELS
+
     values = {
-        name: cols[i].number_input(
-            LABELS[name],
-            value=default,
-            key=f"{key}-{name}",
-            step=0.25 if name in ("bath", "acre_lot") else 1.0,
-        )
-        for i, (name, default) in enumerate(NUMBERS.items())
+        name: cols[i].number_input(LISTING_LABELS[name], value=default, key=f"{key}-{name}", step=step, format=shape)
+        for i, (name, (default, step, shape)) in enumerate(NUMBERS.items())
     }
     return {"state": state, "city": city, "zip_code": zip_code, **values}
 
@@ -115,18 +117,10 @@ def predict_page() -> None:
         except MlopsError as exc:
             st.error(f"Prediction failed: {exc.message}")
             return
-        frame["predicted_price"] = answer["predictions"]
-        frame["unseen"] = [", ".join(u) for u in answer["unseen"]]
-        frame["model_version"] = answer["versions"]
-        st.dataframe(
-            shown(frame, money=["predicted_price"]),
-            width="stretch",
-            column_config={
-                "predicted_price": "Predicted price",
-                "unseen": "Never seen in training",
-                "model_version": "Version",
-            },
-        )
+        from ui.data import priced, readable
+
+        frame = priced(frame, answer)
+        st.dataframe(readable(frame), hide_index=True, width="stretch")
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         st.download_button("Download predictions", buffer.getvalue(), "predictions.csv", "text/csv")
@@ -205,9 +199,18 @@ def models_page() -> None:
     )
 
 
+@st.cache_resource(max_entries=4, show_spinner="Loading the version (downloaded and verified once)…")
+def served_version(version: int):  # noqa: ANN201 — the API's own loaded model
+    """A registered version as the API serves it, loaded once per process: a version never
+    changes (its signature binds its files), and loading one takes seconds."""
+    from serving.model_server import load_registered
+
+    return load_registered(settings(), version)
+
+
 def explore_page() -> None:
     from mlops_cli.schema import listing_problem
-    from ui.data import models_table, predict_with_version
+    from ui.data import models_table
 
     st.header("Explore a version")
     versions = fetch_or_stop(models_table, "MLflow is not reachable", "No registered model yet")
@@ -218,10 +221,13 @@ def explore_page() -> None:
         st.error(f"Invalid listing: {problem}")
         return
     left, right = st.columns(2)
+    champion = versions.loc[versions["champion"], "version"].tolist()
     try:
-        left.metric(f"version {chosen}", f"${predict_with_version(settings(), int(chosen), [listing])[0]:,.0f}")
-        champion = predict_with_version(settings(), settings().champion_alias, [listing])[0]
-        right.metric("champion", f"${champion:,.0f}")
+        left.metric(f"version {chosen}", f"${served_version(int(chosen)).predict([listing])[0]:,.0f}")
+        if champion:
+            right.metric("champion", f"${served_version(int(champion[0])).predict([listing])[0]:,.0f}")
+        else:
+            right.metric("champion", "—")
     except MlopsError as exc:
         stop_with(f"MLflow is not reachable: {exc.message}")
 

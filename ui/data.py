@@ -10,6 +10,51 @@ if TYPE_CHECKING:
     from mlops_cli.config import Settings
 
 
+# How a listing's fields (and a priced listing's answer) are named on screen.
+LISTING_LABELS = {
+    "city": "City",
+    "state": "State",
+    "zip_code": "Zip code",
+    "house_size": "House size (sq ft)",
+    "bed": "Bedrooms",
+    "bath": "Bathrooms",
+    "acre_lot": "Lot (acres)",
+    "predicted_price": "Predicted price",
+    "unseen": "Never seen in training",
+    "model_version": "Version",
+}
+
+
+def priced(frame: pd.DataFrame, answer: dict[str, Any]) -> pd.DataFrame:
+    """Uploaded listings with the API's answer for each: what the download holds."""
+    return frame.assign(
+        predicted_price=answer["predictions"],
+        unseen=[", ".join(u) for u in answer["unseen"]],
+        model_version=answer["versions"],
+    )
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Priced listings as people read them: labelled columns, $ and thousands separators, whole
+    bedrooms, "—" for an empty cell (never None or nan), no index column of its own."""
+    import pandas as pd
+
+    formats = {
+        "predicted_price": lambda v: f"${v:,.0f}",
+        "house_size": lambda v: f"{v:,.0f}",
+        "bed": lambda v: f"{v:,.0f}",
+        "bath": lambda v: f"{v:g}",
+        "acre_lot": lambda v: f"{v:,.2f}",
+    }
+    out = pd.DataFrame(index=range(len(frame)))
+    for column in frame.columns:
+        fmt = formats.get(column, str)
+        out[LISTING_LABELS.get(column, column)] = [
+            fmt(v) if pd.notna(v) and v != "" else "—" for v in frame[column].tolist()
+        ]
+    return out
+
+
 def locations(settings: Settings) -> dict[str, dict[str, list[str]]]:
     """state → city → zip codes that exist in the clean data."""
     from mlops_cli.store.db import engine_for
@@ -43,8 +88,10 @@ def models_table(settings: Settings) -> pd.DataFrame:
                 "rows": v["rows_train"],
                 "created": (v["created"] or "—")[:16].replace("T", " "),
                 "champion": "champion" in v["aliases"],
-                # auto: every candidate's RMSE on the validation rows it was chosen on
-                "validation RMSE": ", ".join(f"{k} {r:,.0f}" for k, r in sorted(v["validation_rmse"].items())) or "—",
+                # auto: every candidate's RMSE on the validation rows it was chosen on, in thousands
+                # (four full numbers made the table wider than a 1400 px window)
+                "validation RMSE": " · ".join(f"{k} {r / 1000:,.0f}k" for k, r in sorted(v["validation_rmse"].items()))
+                or "—",
             }
             for v in versions
         ]

@@ -47,8 +47,8 @@ def default_listing(at: AppTest) -> dict:
         "state": at.selectbox(key="predict-state").value,
         "city": at.selectbox(key="predict-city").value,
         "zip_code": at.selectbox(key="predict-zip").value,
-        "house_size": 1800.0,
-        "bed": 3.0,
+        "house_size": 1800,
+        "bed": 3,
         "bath": 2.0,
         "acre_lot": 0.25,
     }
@@ -79,7 +79,8 @@ def test_choices_follow_the_location_hierarchy(ui_env: dict[str, str]) -> None:
 
 def test_an_invalid_input_shows_the_message(ui_env: dict[str, str]) -> None:
     at = app()
-    at.number_input(key="predict-house_size").set_value(5.0).run()
+    assert at.number_input(key="predict-bed").value == 3 and isinstance(at.number_input(key="predict-bed").value, int)
+    at.number_input(key="predict-house_size").set_value(5).run()
     at.button(key="predict-button").click().run()
     assert any("house_size" in e.value and "greater than or equal to 100" in e.value for e in at.error)
     assert not at.metric
