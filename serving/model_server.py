@@ -97,13 +97,14 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     """Load ``ref`` (a version number or alias; default the champion alias) from MLflow, from a
     local copy verified against its signature first (``MLOPS_API_ALLOW_UNSIGNED`` skips the check)."""
     from mlops_cli.registry.client import connect, resolve_version, version_info
+    from mlops_cli.registry.light import version_number
     from mlops_cli.registry.signing import verified_model
 
     client = connect(settings)
     ref = settings.champion_alias if ref is None else ref
     mv = resolve_version(client, settings, ref)
     info = version_info(client, settings, mv, aliases={})
-    alias = None if str(ref).lstrip("v").isdigit() else str(ref)
+    alias = None if version_number(ref) is not None else str(ref)
     identity = {
         "name": settings.model_name,
         "version": int(mv.version),

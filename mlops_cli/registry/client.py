@@ -134,8 +134,11 @@ def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) ->
     """A version by number or alias; a clear error when it does not exist."""
     from mlflow.exceptions import MlflowException
 
-    text = str(ref).strip().lstrip("v")
-    if text.isdigit():
+    from mlops_cli.registry.light import version_number
+
+    number = version_number(ref)
+    if number is not None:
+        text = str(number)
         try:
             return client.get_model_version(settings.model_name, text)
         except MlflowException as exc:

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 DELETED = "Deleted_Internal"  # MLflow's mark on a deleted model version
 
 
+def version_number(ref: str | int) -> int | None:
+    """The version a reference names by number ("3", "v3", 3), or None for an alias ("champion").
+    The one parser of version references: the CLI, the API and the UI all go through it."""
+    text = str(ref).strip()
+    text = text[1:] if text[:1] in ("v", "V") else text
+    return int(text) if text.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Version:
     """The fields of MLflow's ModelVersion that mlops reads."""
@@ -167,8 +175,9 @@ class LightRegistry:
     def version(self, ref: str | int) -> Version:
         """A version by number (3, v3) or alias (champion); VersionNotFound, like the MLflow client."""
         name = self.settings.model_name
-        text = str(ref).strip().lstrip("v")
-        if not text.isdigit():
+        number = version_number(ref)
+        text = str(number)
+        if number is None:
             target = self.aliases().get(str(ref))
             if target is None:
                 raise VersionNotFound(

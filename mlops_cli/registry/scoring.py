@@ -38,12 +38,17 @@ def load_model(settings: Settings, version: int | str) -> Any:
     import mlflow.sklearn
 
     from mlops_cli.registry.client import connect, resolve_version
+    from mlops_cli.registry.light import version_number
     from mlops_cli.registry.signing import verified_model
 
-    key = (str(settings.mlflow_tracking_uri), settings.model_name, int(str(version).lstrip("v")))
+    client = connect(settings)
+    number = version_number(version)
+    if number is None:  # an alias: the version it points at now
+        number = int(resolve_version(client, settings, version).version)
+    key = (str(settings.mlflow_tracking_uri), settings.model_name, number)
     if key in _verified:
         return _verified[key]
-    mv = resolve_version(connect(settings), settings, key[2])
+    mv = resolve_version(client, settings, number)
     with verified_model(settings, mv) as folder:
         try:
             model = mlflow.sklearn.load_model(str(folder))
