@@ -17,15 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from mlops_cli.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, name_text, zip_text
+from mlops_cli.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from serving.encoding import UNKNOWN_PROBE, NotFoldable, _frame, _walk, agree, category_key, known_categories
 
-UNKNOWN_PROBE = "\x00unseen category\x00"
 # Predictions must agree with the model to this relative tolerance, or we do not fold.
 TOLERANCE = 1e-9
-
-
-class NotFoldable(Exception):
-    """The model is not additive in our features; serve it through pyfunc instead."""
 
 
 @dataclass(kw_only=True)
@@ -51,13 +47,13 @@ class FoldedModel:
                 total += self.missing[name]
                 continue
             contribution = self.categories[name].get(value)
-            if contribution is None:  # not as sent: normalise ("austin " → "Austin", 601 → "00601") and retry
-                key = normalise_category(name, value)
-                contribution = self.missing[name] if key is None else self.categories[name].get(key)
-                if contribution is None:
-                    contribution = self.unknown[name]
-                    if unseen is not None:
-                        unseen.append(name)
+            if contribution is None:  # not as sent: in the trained form, blank, or never seen
+                key, new = category_key(name, value, self.categories[name])
+                contribution = self.categories[name][key] if key is not None else self.unknown[name]
+                if key is None and not new:
+                    contribution = self.missing[name]
+                if new and unseen is not None:
+                    unseen.append(name)
             total += contribution
         for name in NUMERIC_FEATURES:
             value = row.get(name)
@@ -74,55 +70,6 @@ class FoldedModel:
         """Prices and, per row, the fields never seen in training, in one pass."""
         unseen: list[list[str]] = [[] for _ in rows]
         return [self.predict_one(row, marks) for row, marks in zip(rows, unseen, strict=True)], unseen
-
-
-def normalise_category(name: str, value: Any) -> str | None:
-    """The form the model was trained on (ingestion normalises text the same way)."""
-    return zip_text(value) if name == "zip_code" else name_text(value)
-
-
-def normalised_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            **row,
-            **{name: normalise_category(name, row[name]) for name in CATEGORICAL_FEATURES if row.get(name) is not None},
-        }
-        for row in rows
-    ]
-
-
-def _frame(rows: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    frame = pd.DataFrame.from_records(rows, columns=FEATURES)
-    for name in NUMERIC_FEATURES:
-        frame[name] = frame[name].astype("float64")
-    for name in CATEGORICAL_FEATURES:
-        frame[name] = frame[name].astype(object)
-    return frame
-
-
-def known_categories(model: Any) -> dict[str, list[str]]:
-    """The categories the model's encoders saw in training, by input column."""
-    found: dict[str, list[str]] = {}
-    for step in _walk(model):
-        for _, transformer, columns in getattr(step, "transformers_", []) or []:
-            for inner in _walk(transformer):
-                if hasattr(inner, "categories_") and isinstance(columns, list | tuple):
-                    for name, cats in zip(columns, inner.categories_, strict=False):
-                        found[str(name)] = [str(c) for c in cats if isinstance(c, str)]
-    return found
-
-
-def _walk(model: Any) -> list[Any]:
-    """Every estimator nested in pipelines and column transformers."""
-    out = [model]
-    for attr in ("steps", "transformers_"):
-        for item in getattr(model, attr, []) or []:
-            out.extend(_walk(item[1]))
-    if hasattr(model, "regressor_"):  # TransformedTargetRegressor (the log-price models)
-        out.extend(_walk(model.regressor_))
-    return out
 
 
 def _log_numbers(model: Any) -> bool:
@@ -196,29 +143,6 @@ def fold(model: Any, rng_seed: int = 0) -> FoldedModel:
     return folded
 
 
-def mixed_rows(cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> list[dict[str, Any]]:
-    """Random listings a fast path is checked on: known, unknown and missing categories, numbers
-    with a tenth missing."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        row: dict[str, Any] = {}
-        for name in CATEGORICAL_FEATURES:
-            pool = [*cats.get(name, []), UNKNOWN_PROBE, None]
-            row[name] = pool[rng.integers(len(pool))]
-        for name in NUMERIC_FEATURES:
-            row[name] = None if rng.random() < 0.1 else float(rng.uniform(0, 5000))
-        rows.append(row)
-    return rows
-
-
 def check(folded: FoldedModel, model: Any, cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> int:
     """Compare folded and real predictions on random mixed rows; raise NotFoldable on mismatch."""
-    rows = mixed_rows(cats, seed, n)
-    expected = np.asarray(model.predict(_frame(rows)), dtype=float)
-    got = np.asarray(folded.predict(rows))
-    scale = np.maximum(np.abs(expected), 1.0)
-    worst = float(np.max(np.abs(got - expected) / scale))
-    if not math.isfinite(worst) or worst > TOLERANCE:
-        raise NotFoldable(f"folded predictions differ from the model by up to {worst:.2e} (relative)")
-    return n
+    return agree(folded.predict, model, cats, TOLERANCE, "folded predictions", seed, n)

@@ -46,20 +46,16 @@ class LoadedModel:
     def unseen(self, rows: list[dict[str, Any]]) -> list[list[str]]:
         """Per listing, the text fields whose value the model never saw in training: it was
         answered, but from the pooled "unknown" category (e.g. "Atlantis", or "TX" for "Texas")."""
-        from serving.fastpath import normalise_category
+        from serving.encoding import category_key
 
-        out = []
-        for row in rows:
-            fields = []
-            for name, values in self.known.items():
-                value = row.get(name)
-                if value is None or value in values:
-                    continue
-                key = normalise_category(name, value)
-                if key is not None and key not in values:  # blank after normalising: imputed, not unseen
-                    fields.append(name)
-            out.append(fields)
-        return out
+        return [
+            [
+                name
+                for name, values in self.known.items()
+                if row.get(name) is not None and category_key(name, row[name], values)[1]
+            ]
+            for row in rows
+        ]
 
     @property
     def ref_json(self) -> str:
@@ -85,7 +81,7 @@ class LoadedModel:
 
 def pyfunc_predictor(model: Any) -> Predictor:
     """Predictions through MLflow's pyfunc: a DataFrame round trip, schema enforcement included."""
-    from serving.fastpath import _frame, normalised_rows
+    from serving.encoding import _frame, normalised_rows
 
     def predict(rows: list[dict[str, Any]]) -> list[float]:
         return [float(v) for v in model.predict(_frame(normalised_rows(rows)))]
@@ -97,7 +93,7 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     """Load ``ref`` (a version number or alias; default the champion alias) from MLflow, from a
     local copy verified against its signature first (``MLOPS_API_ALLOW_UNSIGNED`` skips the check)."""
     from mlops_cli.registry.client import connect, resolve_version, version_info
-    from mlops_cli.registry.light import version_number
+    from mlops_cli.registry.refs import version_number
     from mlops_cli.registry.signing import verified_model
 
     client = connect(settings)
@@ -125,7 +121,8 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
     import mlflow.pyfunc
     import mlflow.sklearn
 
-    from serving.fastpath import NotFoldable, fold, known_categories
+    from serving.encoding import NotFoldable, known_categories
+    from serving.fastpath import fold
 
     uri = str(folder)
     reason = "fast path disabled" if not allow_fast else None

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlops_cli.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from serving.fastpath import NotFoldable, _frame, known_categories, mixed_rows, normalise_category
+from serving.encoding import NotFoldable, agree, category_key, known_categories
 
 TOLERANCE = 1e-6  # relative, against the model's own predict
 
@@ -75,10 +75,10 @@ class CompiledTrees:
                 if value is None:
                     continue
                 code = self.codes[name].get(value)
-                if code is None:  # not as sent: normalise ("austin " → "Austin", 601 → "00601") and retry
-                    key = normalise_category(name, value)
-                    code = None if key is None else self.codes[name].get(key)
-                    if code is None and key is not None and unseen is not None:
+                if code is None:  # not as sent: in the trained form, blank, or never seen
+                    key, new = category_key(name, value, self.codes[name])
+                    code = None if key is None else self.codes[name][key]
+                    if new and unseen is not None:
                         unseen[i].append(name)
                 if code is not None:
                     matrix[i, j] = code
@@ -163,10 +163,4 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
 
 def check(compiled: CompiledTrees, model: Any, cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> int:
     """Compiled against the model's own predictions on random mixed rows; NotFoldable on mismatch."""
-    rows = mixed_rows(cats, seed, n)
-    expected = np.asarray(model.predict(_frame(rows)), dtype=float)
-    got = np.asarray(compiled.predict(rows))
-    worst = float(np.max(np.abs(got - expected) / np.maximum(np.abs(expected), 1.0)))
-    if not math.isfinite(worst) or worst > TOLERANCE:
-        raise NotFoldable(f"compiled trees differ from the model by up to {worst:.2e} (relative)")
-    return n
+    return agree(compiled.predict, model, cats, TOLERANCE, "compiled trees", seed, n)

@@ -134,7 +134,7 @@ def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) ->
     """A version by number or alias; a clear error when it does not exist."""
     from mlflow.exceptions import MlflowException
 
-    from mlops_cli.registry.light import version_number
+    from mlops_cli.registry.refs import version_number
 
     number = version_number(ref)
     if number is not None:

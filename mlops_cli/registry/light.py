@@ -13,19 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import VersionNotFound
+from mlops_cli.registry.refs import version_number
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
 
 DELETED = "Deleted_Internal"  # MLflow's mark on a deleted model version
-
-
-def version_number(ref: str | int) -> int | None:
-    """The version a reference names by number ("3", "v3", 3), or None for an alias ("champion").
-    The one parser of version references: the CLI, the API and the UI all go through it."""
-    text = str(ref).strip()
-    text = text[1:] if text[:1] in ("v", "V") else text
-    return int(text) if text.isdigit() else None
 
 
 @dataclass(frozen=True)

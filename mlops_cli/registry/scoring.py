@@ -38,7 +38,7 @@ def load_model(settings: Settings, version: int | str) -> Any:
     import mlflow.sklearn
 
     from mlops_cli.registry.client import connect, resolve_version
-    from mlops_cli.registry.light import version_number
+    from mlops_cli.registry.refs import version_number
     from mlops_cli.registry.signing import verified_model
 
     client = connect(settings)

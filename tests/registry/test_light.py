@@ -53,14 +53,3 @@ def test_the_same_answers_through_a_server_that_wants_a_login(registry_home: Pat
         check_same_as_mlflow(settings.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{port}"}))
     finally:
         stop_group(server)
-
-
-@pytest.mark.parametrize(
-    ("ref", "number"),
-    [("3", 3), (3, 3), ("v3", 3), ("V12", 12), (" v7 ", 7), ("champion", None), ("vv3", None), ("validated", None)],
-)
-def test_a_version_reference_is_a_number_or_an_alias(ref: str | int, number: int | None) -> None:
-    """One parser for "3", "v3" and "champion" (the CLI, the API, the UI and scoring use it)."""
-    from mlops_cli.registry.light import version_number
-
-    assert version_number(ref) == number

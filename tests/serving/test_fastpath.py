@@ -12,7 +12,8 @@ from mlops_cli.pipeline.fit import fit
 from mlops_cli.pipeline.ingest import normalised_rows
 from mlops_cli.pipeline.sources import GeneratorSource
 from mlops_cli.schema import FEATURES
-from serving.fastpath import NotFoldable, fold
+from serving.encoding import NotFoldable
+from serving.fastpath import fold
 
 
 @pytest.fixture
