@@ -226,11 +226,16 @@ class Settings(BaseSettings):
 
     def api_token_value(self) -> str:
         """The bearer token: from settings, else the one generated into ``MLOPS_HOME``."""
-        if self.api_token is not None:
-            return self.api_token.get_secret_value()
-        path = self.ensure_home() / "api_token"
+        return self.home_secret("api_token", self.api_token)
+
+    def home_secret(self, name: str, given: SecretStr | None) -> str:
+        """A secret as set (environment, config file), else the one generated once into
+        ``MLOPS_HOME/name`` (0600, created atomically: concurrent first uses agree on one)."""
+        if given is not None:
+            return given.get_secret_value()
+        path = self.ensure_home() / name
         if not path.exists():
-            _create_private(path, secrets.token_urlsafe(32) + "\n")
+            create_private(path, secrets.token_urlsafe(32) + "\n")
         return path.read_text().strip()
 
     def public_dict(self) -> dict[str, Any]:
@@ -244,7 +249,7 @@ class Settings(BaseSettings):
         return data
 
 
-def _create_private(path: Path, text: str) -> None:
+def create_private(path: Path, text: str) -> None:
     """Write a new file readable by its owner only, atomically: never briefly world-readable,
     never half-written; when another process created it first, theirs is kept."""
     import os

@@ -45,7 +45,7 @@ def credentials_path(settings: Settings) -> Path:
 def admin(settings: Settings) -> Admin:
     """The server's admin: from the standard variables if both are set, else the saved (or newly
     generated) credentials in ``MLOPS_HOME``."""
-    from mlops_cli.config import _create_private
+    from mlops_cli.config import create_private
 
     path = credentials_path(settings)
     if not path.exists():
@@ -55,7 +55,7 @@ def admin(settings: Settings) -> Admin:
             "password": secrets.token_urlsafe(24),
             "flask_secret_key": secrets.token_hex(32),
         }
-        _create_private(path, json.dumps(generated, indent=2) + "\n")
+        create_private(path, json.dumps(generated, indent=2) + "\n")
     saved = json.loads(path.read_text())
     user, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
     if user and password and {USERNAME_VARIABLE: user, PASSWORD_VARIABLE: password} != _offered:
@@ -66,12 +66,12 @@ def admin(settings: Settings) -> Admin:
 def server_env(settings: Settings) -> dict[str, str]:
     """The environment of `mlflow server --app-name basic-auth`: its configuration file (users in
     ``MLOPS_HOME/mlflow_auth.db``, no permission by default), the admin it creates on first start."""
-    from mlops_cli.config import _create_private
+    from mlops_cli.config import create_private
 
     user = admin(settings)
     config = settings.home / "mlflow_auth.ini"
     if not config.exists():
-        _create_private(config, auth_config(f"sqlite:///{settings.home / 'mlflow_auth.db'}", user.username))
+        create_private(config, auth_config(f"sqlite:///{settings.home / 'mlflow_auth.db'}", user.username))
     return {
         "MLFLOW_AUTH_CONFIG_PATH": str(config),
         "MLFLOW_AUTH_ADMIN_USERNAME": user.username,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,14 +41,7 @@ SCHEME = "v2"
 
 def signing_key(settings: Settings) -> bytes:
     """The signing key: ``MLOPS_SIGNING_KEY``, else MLOPS_HOME/signing_key (created 0600)."""
-    from mlops_cli.config import _create_private
-
-    if settings.signing_key is not None:
-        return settings.signing_key.get_secret_value().encode()
-    path = settings.ensure_home() / "signing_key"
-    if not path.exists():
-        _create_private(path, secrets.token_urlsafe(32) + "\n")
-    return path.read_text().strip().encode()
+    return settings.home_secret("signing_key", settings.signing_key).encode()
 
 
 def manifest(folder: Path) -> dict[str, str]:
