@@ -101,25 +101,13 @@ def test_a_writer_whose_lock_connection_is_dropped_cannot_commit(
     drops every connection of the data DB (the lock's included, so the lock is gone); run B takes
     the lock and finishes the data; A resumes: it must stop with one line, register and commit
     nothing, leaving the tables and versions one uninterrupted run leaves."""
-    from mlops_cli.ops.services import mlops_command
     from tests.conftest import run_mlops
 
     url = request.getfixturevalue(f"{server}_url")
     env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "300", "MLOPS_DATA_DB_URL": url}
     resume = tmp_path / "resume"
-    a = subprocess.Popen(
-        [*mlops_command(), "train", "--all", "--no-reload-api"],
-        env={**os.environ, **env, "MLOPS_FAULT_PAUSE_AT": "run_started@0", "MLOPS_FAULT_RESUME_FILE": str(resume)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    a = _paused_in_first_training(env, resume)
     try:
-        for _ in range(1200):
-            if Path(f"{resume}.paused").exists() or a.poll() is not None:
-                break
-            __import__("time").sleep(0.1)
-        assert Path(f"{resume}.paused").exists(), a.communicate()[1]
         _drop_connections(server, url)
         b = run_mlops("train", "--all", "--no-reload-api", env=env)
         assert b.returncode == 0, b.stderr
@@ -133,16 +121,7 @@ def test_a_writer_whose_lock_connection_is_dropped_cannot_commit(
     assert "SQL:" not in stderr and "parameters" not in stderr
     after = _round_summary(url, home / "mlflow.db")
 
-    reference_home = tmp_path / "reference" / ".mlops"
-    reference_db = f"sqlite:///{reference_home}/data.db"
-    reference = run_mlops(
-        "train",
-        "--all",
-        "--no-reload-api",
-        env={**env, "MLOPS_HOME": str(reference_home), "MLOPS_DATA_DB_URL": reference_db},
-    )
-    assert reference.returncode == 0, reference.stderr
-    assert after == _round_summary(reference_db, reference_home / "mlflow.db")
+    assert after == _uninterrupted_summary(env, tmp_path)
 
 
 @pytest.mark.external_db
@@ -154,25 +133,12 @@ def test_a_writer_whose_connections_are_dropped_and_nobody_took_over_goes_on(
     """The server drops every connection of the data DB while a run is inside its first training
     (the lock's connection included): nobody else took the lock, so the run takes it again and
     ends as one uninterrupted run ends — a dropped connection is a transient fault."""
-    from mlops_cli.ops.services import mlops_command
-    from tests.conftest import run_mlops
 
     url = request.getfixturevalue(f"{server}_url")
     env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "300", "MLOPS_DATA_DB_URL": url}
     resume = tmp_path / "resume"
-    a = subprocess.Popen(
-        [*mlops_command(), "train", "--all", "--no-reload-api"],
-        env={**os.environ, **env, "MLOPS_FAULT_PAUSE_AT": "run_started@0", "MLOPS_FAULT_RESUME_FILE": str(resume)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    a = _paused_in_first_training(env, resume)
     try:
-        for _ in range(1200):
-            if Path(f"{resume}.paused").exists() or a.poll() is not None:
-                break
-            __import__("time").sleep(0.1)
-        assert Path(f"{resume}.paused").exists(), a.communicate()[1]
         _drop_connections(server, url)
         resume.touch()
         _, stderr = a.communicate(timeout=300)
@@ -180,6 +146,35 @@ def test_a_writer_whose_connections_are_dropped_and_nobody_took_over_goes_on(
         a.kill()
     assert a.returncode == 0, stderr
     after = _round_summary(url, home / "mlflow.db")
+    assert after == _uninterrupted_summary(env, tmp_path)
+
+
+def _paused_in_first_training(env: dict[str, str], resume: Path) -> subprocess.Popen:
+    """`mlops train --all` started and paused inside its first training (MLflow run started,
+    nothing registered); touching ``resume`` lets it go on."""
+    from mlops_cli.ops.services import mlops_command
+
+    run = subprocess.Popen(
+        [*mlops_command(), "train", "--all", "--no-reload-api"],
+        env={**os.environ, **env, "MLOPS_FAULT_PAUSE_AT": "run_started@0", "MLOPS_FAULT_RESUME_FILE": str(resume)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(1200):
+        if Path(f"{resume}.paused").exists() or run.poll() is not None:
+            break
+        __import__("time").sleep(0.1)
+    if not Path(f"{resume}.paused").exists():
+        run.kill()
+        pytest.fail(f"the run never paused: {run.communicate()[1]}")
+    return run
+
+
+def _uninterrupted_summary(env: dict[str, str], tmp_path: Path) -> dict[str, object]:
+    """What one uninterrupted run of ``env`` leaves, in a home (SQLite data DB) of its own."""
+    from tests.conftest import run_mlops
+
     reference_home = tmp_path / "reference" / ".mlops"
     reference_db = f"sqlite:///{reference_home}/data.db"
     reference = run_mlops(
@@ -189,7 +184,7 @@ def test_a_writer_whose_connections_are_dropped_and_nobody_took_over_goes_on(
         env={**env, "MLOPS_HOME": str(reference_home), "MLOPS_DATA_DB_URL": reference_db},
     )
     assert reference.returncode == 0, reference.stderr
-    assert after == _round_summary(reference_db, reference_home / "mlflow.db")
+    return _round_summary(reference_db, reference_home / "mlflow.db")
 
 
 def _drop_connections(server: str, url: str) -> None:
