@@ -1,5 +1,9 @@
 """One round of the house-price loop per run: fetch (and store) → clean → decide → [train →
-compare] → finish, then the next run, until the data source is exhausted.
+compare → promote | reject] → log_result, then the next run, until the data source is exhausted.
+
+Both decisions are branches, so the graph shows them: ``decide`` takes ``train`` or
+``no_retrain`` (by the retraining triggers), ``compare`` takes ``promote`` or ``reject`` (by
+MLOPS_PROMOTE_RULE); ``log_result`` closes the round and hands its record to XCom.
 
 Thin on purpose: every task imports mlops_cli inside its body and calls one function of the
 batch engine (``mlops_cli/engine.py``), the same the local runner calls; XCom carries round ids.
@@ -83,14 +87,29 @@ def house_prices_training() -> None:
     def train(cleaned: dict, params: dict | None = None) -> dict:
         return advance(cleaned, "trained", params)
 
+    @task.branch(**STEP)
+    def compare(trained: dict, params: dict | None = None) -> str:
+        """The new version against the champion, on the same test rows, by the promotion rule."""
+        return "promote" if advance(trained, "compared", params)["promoted"] else "reject"
+
     @task(**STEP)
-    def compare(trained: dict, params: dict | None = None) -> dict:
-        return advance(trained, "compared", params)
+    def promote(trained: dict, params: dict | None = None) -> dict:
+        """The new version becomes champion; the inference API is asked to reload."""
+        return advance(trained, "done", params)
+
+    @task(**STEP)
+    def reject(trained: dict, params: dict | None = None) -> dict:
+        """The champion stays; the new version stays registered as the challenger."""
+        return advance(trained, "done", params)
 
     @task(trigger_rule="none_failed_min_one_success", **STEP)
-    def finish(cleaned: dict, params: dict | None = None) -> dict:
-        """Move the champion if the comparison said so, ask the API to reload, close the round."""
-        return advance(cleaned, "done", params)
+    def log_result(cleaned: dict, params: dict | None = None) -> dict:
+        """Close the round (after no_retrain) and hand its batch record to XCom and the log."""
+        from mlops_cli.pipeline.engine import task_result
+
+        params = params or {}
+        advance(cleaned, "done", params)
+        return task_result(cleaned["round"], source=params.get("source") or None)
 
     @task
     def next_chain(params: dict | None = None) -> int:
@@ -111,8 +130,10 @@ def house_prices_training() -> None:
     trained = train(cleaned)
     no_retrain = EmptyOperator(task_id="no_retrain")
     decide(cleaned) >> [trained, no_retrain]
-    done = finish(cleaned)
-    [compare(trained), no_retrain] >> done
+    promoted, rejected = promote(trained), reject(trained)
+    compare(trained) >> [promoted, rejected]
+    done = log_result(cleaned)
+    [promoted, rejected, no_retrain] >> done
     trigger = TriggerDagRunOperator(
         task_id="trigger_next_batch",
         trigger_dag_id=DAG_ID,

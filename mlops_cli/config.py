@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -21,6 +21,9 @@ from pydantic_settings import (
 )
 
 from mlops_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlops_cli.rule import Rule
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "change_me", "secret", "password", "token", "admin"}
 
@@ -118,6 +121,21 @@ class Settings(BaseSettings):
     retrain_min_new_share: float = Field(0.6, gt=0, le=1, description="retrain when new rows / all rows reaches this")
     drift_threshold: float = Field(0.2, gt=0, description="drift score that triggers a retrain")
     drift_trigger: bool = Field(True, description="allow drift as a second retrain trigger")
+    retrain_max_degradation: float = Field(
+        0.2,
+        gt=0,
+        description="retrain when the champion's MAE on a new batch is this much above its test MAE (0.2: 20%)",
+    )
+    retrain_new_category_share: float = Field(
+        0.2, gt=0, le=1, description="retrain when this share of a batch's rows has a category the champion never saw"
+    )
+    min_train_rows: int = Field(
+        20, ge=20, description="fewest clean training rows a model is fitted on (fewer: no training, said so)"
+    )
+    promote_rule: str = Field(
+        "rmse <= 0%",
+        description="when a challenger replaces the champion, e.g. 'mae <= -3% and rmse <= +1%' (change vs champion)",
+    )
     test_size: float = Field(0.15, gt=0, lt=1)
     split_seed: int = 42
     max_categories: int = Field(60, ge=2, le=10_000, description="one-hot categories per column, rest pooled")
@@ -172,6 +190,18 @@ class Settings(BaseSettings):
                 raise ValueError("csv: needs a path, e.g. csv:listings.parquet")
             return value
         raise ValueError("expected 'generator', 'csv:PATH' or an http(s):// data API URL")
+
+    @field_validator("promote_rule")
+    @classmethod
+    def _readable_rule(cls, value: str) -> str:
+        from mlops_cli.rule import parse_rule
+
+        return parse_rule(value).text()  # refused here, at start, when it cannot be read
+
+    def rule(self) -> Rule:
+        from mlops_cli.rule import parse_rule
+
+        return parse_rule(self.promote_rule)
 
     @field_validator("data_day")
     @classmethod

@@ -149,14 +149,40 @@ def not_text(values: pd.Series) -> pd.Series:
     return values.astype("string").str.startswith(("{", "[")).fillna(False).astype(bool)
 
 
-def normalise(frame: pd.DataFrame, what: str = "batch") -> pd.DataFrame:
+def received_schema(frame: pd.DataFrame) -> dict[str, Any]:
+    """The columns an answer arrived with against the contract: extra ones (not stored), missing
+    optional ones (stored as missing), missing required ones (the answer is rejected), numeric
+    columns whose values came as text (read as numbers where they are)."""
+    import pandas as pd
+
+    received = [str(c) for c in frame.columns]
+    as_text = [
+        col
+        for col in NUMERIC
+        if col in frame.columns
+        and not pd.api.types.is_numeric_dtype(frame[col])
+        and frame[col].map(lambda v: isinstance(v, str)).any()
+    ]
+    return {
+        "received": received,
+        "extra": [c for c in received if c not in COLUMNS],
+        "missing_required": [c for c in REQUIRED if c not in frame.columns],
+        "missing_optional": [c for c in COLUMNS if c not in REQUIRED and c not in frame.columns],
+        "numbers_as_text": as_text,
+    }
+
+
+def normalise(frame: pd.DataFrame, what: str = "batch", report: dict[str, Any] | None = None) -> pd.DataFrame:
     """Check columns, coerce types and normalise text. Returns a frame with exactly ``COLUMNS``.
 
     Raises :class:`MalformedBatchError` when a required column is missing or a numeric
-    column is mostly not numbers; isolated bad cells become missing values instead.
+    column is mostly not numbers; isolated bad cells become missing values instead. ``report``
+    (a dict) receives :func:`received_schema` of the frame, also when it is refused.
     """
     import pandas as pd
 
+    if report is not None:
+        report.update(received_schema(frame))
     missing = [col for col in REQUIRED if col not in frame.columns]
     if missing:
         raise MalformedBatchError(
@@ -198,7 +224,7 @@ def normalise(frame: pd.DataFrame, what: str = "batch") -> pd.DataFrame:
     return out[COLUMNS]
 
 
-def rows_to_frame(rows: Any, what: str = "batch") -> pd.DataFrame:
+def rows_to_frame(rows: Any, what: str = "batch", report: dict[str, Any] | None = None) -> pd.DataFrame:
     """A list of JSON objects → normalised frame; anything else is a malformed batch."""
     import pandas as pd
 
@@ -206,7 +232,7 @@ def rows_to_frame(rows: Any, what: str = "batch") -> pd.DataFrame:
         raise MalformedBatchError(f"{what}: 'data' must be a list of objects (one per listing)")
     if not rows:
         return pd.DataFrame({col: pd.Series(dtype="float64" if col in NUMERIC else object) for col in COLUMNS})
-    return normalise(pd.DataFrame.from_records(rows), what)
+    return normalise(pd.DataFrame.from_records(rows), what, report)
 
 
 # --- the listing a prediction takes ------------------------------------------------------------

@@ -63,29 +63,6 @@ def _frame(rows: list[dict[str, Any]]) -> Any:
     return frame
 
 
-def known_categories(model: Any) -> dict[str, list[str]]:
-    """The categories the model's encoders saw in training, by input column."""
-    found: dict[str, list[str]] = {}
-    for step in _walk(model):
-        for _, transformer, columns in getattr(step, "transformers_", []) or []:
-            for inner in _walk(transformer):
-                if hasattr(inner, "categories_") and isinstance(columns, list | tuple):
-                    for name, cats in zip(columns, inner.categories_, strict=False):
-                        found[str(name)] = [str(c) for c in cats if isinstance(c, str)]
-    return found
-
-
-def _walk(model: Any) -> list[Any]:
-    """Every estimator nested in pipelines and column transformers."""
-    out = [model]
-    for attr in ("steps", "transformers_"):
-        for item in getattr(model, attr, []) or []:
-            out.extend(_walk(item[1]))
-    if hasattr(model, "regressor_"):  # TransformedTargetRegressor (the log-price models)
-        out.extend(_walk(model.regressor_))
-    return out
-
-
 def mixed_rows(cats: dict[str, list[str]], seed: int = 0, n: int = 256) -> list[dict[str, Any]]:
     """Random listings a fast path is checked on: known, unknown and missing categories, numbers
     with a tenth missing."""

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from mlops_cli.registry.scoring import estimators as _walk
+from mlops_cli.registry.scoring import known_categories
 from mlops_cli.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from serving.encoding import UNKNOWN_PROBE, NotFoldable, _frame, _walk, agree, category_key, known_categories
+from serving.encoding import UNKNOWN_PROBE, NotFoldable, _frame, agree, category_key
 
 # Predictions must agree with the model to this relative tolerance, or we do not fold.
 TOLERANCE = 1e-9

@@ -121,7 +121,8 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
     import mlflow.pyfunc
     import mlflow.sklearn
 
-    from serving.encoding import NotFoldable, known_categories
+    from mlops_cli.registry.scoring import known_categories
+    from serving.encoding import NotFoldable
     from serving.fastpath import fold
 
     uri = str(folder)

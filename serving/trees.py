@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from mlops_cli.registry.scoring import known_categories
 from mlops_cli.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from serving.encoding import NotFoldable, agree, category_key, known_categories
+from serving.encoding import NotFoldable, agree, category_key
 
 TOLERANCE = 1e-6  # relative, against the model's own predict
 

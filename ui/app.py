@@ -239,20 +239,31 @@ def data_page() -> None:
     st.header("Data and retraining decisions")
     batches = fetch_or_stop(batches_table, "The data DB is not reachable", "No batches yet")
     multiple = bool((batches["answers"].fillna(1) > 1).any())
-    order = [c for c in batches.columns if c in (*SHOWN_FIELDS, "why") and (c != "answers" or multiple)]
+    extra = ("why", "change", "champion_error", "run_id")
+    order = [c for c in batches.columns if c in (*SHOWN_FIELDS, *extra) and (c != "answers" or multiple)]
     st.dataframe(
-        shown(batches, counts=of_kind("count"), percent=of_kind("share"), decimals=dict.fromkeys(of_kind("score"), 3)),
+        shown(
+            batches,
+            counts=of_kind("count"),
+            percent=of_kind("share"),
+            decimals=dict.fromkeys(of_kind("score"), 3),
+        ),
         hide_index=True,
         width="stretch",
         column_order=order,
-        column_config={**LABELS, "why": st.column_config.TextColumn("Why", width="medium")},
+        column_config={
+            **LABELS,
+            "why": st.column_config.TextColumn("Why", width="medium"),
+            "change": st.column_config.TextColumn("vs champion", help="the candidate's change on the same test rows"),
+            "champion_error": st.column_config.TextColumn(
+                "Champion MAE here", help="the champion's MAE on the batch's rows, against its own test MAE"
+            ),
+            "run_id": st.column_config.TextColumn("MLflow run"),
+        },
     )
-    # the full reasoning, unclipped: one batch at a time
+    # the whole record, unclipped: one batch at a time
     chosen = st.selectbox("Details of batch", batches["batch"].tolist(), key="data-batch")
-    row = batches[batches["batch"] == chosen].iloc[0]
-    dropped = row["dropped"] if isinstance(row["dropped"], dict) else {}
-    st.markdown(f"**Why:** {row['reason']}")
-    st.caption("Dropped: " + (", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(dropped.items())) or "none"))
+    batch_details(int(chosen))
     st.subheader("Rows kept and dropped per batch")
     counts = batches.set_index("batch")[["rows_kept", "rows_dropped"]].rename(
         columns={"rows_kept": "kept", "rows_dropped": "dropped"}
@@ -260,6 +271,20 @@ def data_page() -> None:
     st.bar_chart(counts, x_label="batch", y_label="rows")
     st.subheader("New rows and drift per batch, against their retraining thresholds")
     st.altair_chart(threshold_chart(batches), width="stretch")
+
+
+def batch_details(number: int) -> None:
+    """The batch's whole record as `mlops batches show` prints it: decision, triggers, champion on
+    the batch, promotion, validation report (rendered from the same typed record)."""
+    from mlops_cli.pipeline.batches import record
+    from mlops_cli.pipeline.records import record_lines
+
+    found, _ = record(settings(), number)
+    if found is None:  # a batch number the source never served
+        st.markdown("**Why:** the source never served this batch number")
+        return
+    st.markdown(f"**Why:** {found.reason or found.state}")
+    st.markdown("\n".join(f"- **{key}**: {value}" for key, value in record_lines(found)[1:]))
 
 
 def threshold_chart(batches: pd.DataFrame):  # noqa: ANN201 — an altair chart

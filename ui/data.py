@@ -123,26 +123,43 @@ def promotions_table(settings: Settings) -> pd.DataFrame:
     return frame
 
 
+def _signed(share: float | None) -> str | None:
+    return None if share is None else f"{share:+.0%}".replace("-", "−")
+
+
 def batches_table(settings: Settings) -> pd.DataFrame:
     """One row per batch number, over every answer of it (skipped numbers included)."""
     import pandas as pd
 
-    from mlops_cli.pipeline.batches import short_reason
     from mlops_cli.pipeline.engine import all_batches
-    from mlops_cli.pipeline.records import SHOWN_FIELDS, of_kind
+    from mlops_cli.pipeline.records import SHOWN_FIELDS, of_kind, short_reason
+    from mlops_cli.rule import describe_changes
     from mlops_cli.store.db import engine_for
 
-    # the record's own fields, the short why rendered from its reasoning after "retrained"
+    # the record's own fields, the short why rendered from its reasoning after "retrained", and
+    # after the versions the change against production and the champion's error on the batch
     shown = list(SHOWN_FIELDS)
     columns = [
         *shown[: shown.index("retrained") + 1],
         "why",
         *shown[shown.index("retrained") + 1 :],
+        "change",
+        "champion_error",
+        "run_id",
         "reason",
         "dropped",
     ]
     report = all_batches(engine_for(settings))
-    rows = [{**{k: b.to_dict().get(k) for k in columns}, "why": short_reason(b)} for b in report.batches]
+    rows = [
+        {
+            **{k: b.to_dict().get(k) for k in columns},
+            "why": short_reason(b),
+            "change": describe_changes({m: (b.deltas or {}).get(m) for m in ("mae", "rmse")}) or None,
+            "champion_error": _signed((b.champion_on_batch or {}).get("mae_change")),
+            "run_id": (b.mlflow or {}).get("run_id"),
+        }
+        for b in report.batches
+    ]
     for number in report.skipped_batches:
         rows.append(
             {"batch": number, "state": "skipped", "why": "never served", "reason": "the source never served it"}
@@ -150,7 +167,7 @@ def batches_table(settings: Settings) -> pd.DataFrame:
     frame = pd.DataFrame(sorted(rows, key=lambda r: r["batch"]), columns=columns)
     for key in of_kind("version"):  # "v3", or "—": no None cells
         frame[key] = [f"v{int(v)}" if pd.notna(v) else "—" for v in frame[key]]
-    for key in (*of_kind("text"), "why"):
+    for key in [k for k in (*of_kind("text"), "why", "change", "champion_error", "run_id") if k in frame.columns]:
         frame[key] = frame[key].fillna("—")
     frame["retrained"] = frame["retrained"].fillna(False).astype(bool)
     return frame

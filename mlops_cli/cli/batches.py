@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlops_cli.cli.application import application, money
+from mlops_cli.cli.application import application
 from mlops_cli.cli.options import JsonOption
 
 group = typer.Typer(help="The batch log: what each batch brought and what was decided.", no_args_is_help=True)
@@ -36,63 +36,46 @@ def show(
     batch: Annotated[int, typer.Argument(help="A batch number (see `mlops batches list`).", min=0)],
     as_json: JsonOption = False,
 ) -> None:
-    """One batch in full: each answer (round) of it, its rows, drops by reason, decision, drift."""
+    """One batch in full: its decision and why, the champion's error on it, the promotion, the
+    validation report (schema, quality, volume, drift, new categories, sufficiency), each answer."""
     from mlops_cli.errors import MlopsError
-    from mlops_cli.pipeline.batches import rounds as batch_rounds
+    from mlops_cli.pipeline.batches import record
 
     app = application(ctx)
-    rounds = batch_rounds(app.settings(), batch)
-    if not rounds:
+    found, rounds = record(app.settings(), batch)
+    if found is None:
         raise MlopsError(f"no batch {batch} in the batch log", hint="`mlops batches list` shows the batches")
     if as_json:
-        app.print_json(rounds)
+        app.print_json({**found.to_dict(), "rounds": rounds})
         return
+    from mlops_cli.pipeline.records import record_lines
+
+    _grid(app, record_lines(found))
+    for number, r in enumerate(rounds, 1):
+        app.out.print(f"[bold]answer {number} of {len(rounds)}[/bold] (round {r['id']})", highlight=False)
+        _grid(app, _round_lines(r))
+
+
+def _grid(app: Any, lines: list[tuple[str, str]]) -> None:
     from rich.table import Table
 
-    for number, r in enumerate(rounds, 1):
-        if len(rounds) > 1:
-            app.out.print(f"[bold]answer {number} of {len(rounds)}[/bold] (round {r['id']})")
-        grid = Table.grid(padding=(0, 2))  # a long value wraps under itself, not under the keys
-        grid.add_column(justify="right", style="bold", no_wrap=True)
-        grid.add_column()
-        for key, value in _lines(r):
-            grid.add_row(key, value)
-        app.out.print(grid, highlight=False)
+    grid = Table.grid(padding=(0, 2))  # a long value wraps under itself, not under the keys
+    grid.add_column(justify="right", style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in lines:
+        grid.add_row(key, value)
+    app.out.print(grid, highlight=False)
 
 
-def _lines(r: dict[str, Any]) -> list[tuple[str, str]]:
+def _round_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
     def when(value: Any) -> str:
         return value.isoformat(timespec="seconds") if value is not None else "-"
 
-    dropped = r.get("dropped") or {}
-    drift = r.get("drift") or {}
     return [
-        ("batch", f"{r['batch']} ({r['state']})"),
+        ("state", r["state"]),
         ("received", f"{when(r['received_at'])} from {r['source'] or '-'}"),
         ("finished", when(r["finished_at"])),
-        (
-            "rows",
-            f"{r['rows_received'] or 0:,} received, {r['rows_kept'] or 0:,} kept, {r['rows_dropped'] or 0:,} dropped",
-        ),
-        ("dropped", ", ".join(f"{reason} {count:,}" for reason, count in sorted(dropped.items())) or "-"),
+        ("rows", f"{r['rows_received'] or 0:,} in the answer, {r['rows_new'] or 0:,} new"),
         ("split", f"{r['rows_train'] or 0:,} train, {r['rows_test'] or 0:,} test"),
-        (
-            "new share",
-            "-"
-            if r["new_share"] is None
-            else f"{r['new_share']:.1%} ({r['new_rows'] or 0:,} of {r['total_rows'] or 0:,} rows)",
-        ),
-        (
-            "drift",
-            "-"
-            if r["drift_score"] is None
-            else f"{r['drift_score']:.3f}  "
-            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(drift.items()) if isinstance(v, (int, float))),
-        ),
-        ("retrained", "yes" if r["retrained"] else "no"),
-        ("why", r["reason"] or "-"),
-        ("version", f"v{r['version']} (RMSE {money(r['rmse'])}, run {r['run_id']})" if r["version"] else "-"),
-        ("promoted", "yes" if r["promoted"] else "no"),
-        ("champion", f"v{r['champion_version']}" if r["champion_version"] else "-"),
         *((("error", r["error"]),) if r.get("error") else ()),
     ]

@@ -76,7 +76,8 @@ def train(
     show(app, report, as_json)
 
 
-TASKS = ("fetch", "clean", "decide", "train", "compare", "finish", "trigger_next_batch")
+TASKS = ("fetch", "clean", "decide", "train", "compare", "promote", "reject", "log_result", "trigger_next_batch")
+HEADERS = {"log_result": "log", "trigger_next_batch": "next"}  # the table fits 80 columns
 MARKS = {
     "success": "[green]✓[/green]",
     "skipped": "[dim]–[/dim]",
@@ -94,7 +95,7 @@ def _runs_table(runs: list) -> object:
 
     table = Table(title="Airflow runs of house_prices_training", title_justify="left")
     for name in ("run", "batch", "state", *TASKS):
-        table.add_column(name)
+        table.add_column(HEADERS.get(name, name))
     for run in runs:
         table.add_row(
             run.run_id[-26:],
@@ -155,7 +156,7 @@ def batch_table(report: RunReport) -> Table:
     from rich import box
     from rich.table import Table
 
-    from mlops_cli.pipeline.batches import short_reason
+    from mlops_cli.pipeline.records import short_reason
 
     merged = any(b.answers > 1 for b in report.batches)
     table = Table(title="Batches", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)

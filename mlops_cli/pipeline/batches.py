@@ -23,21 +23,9 @@ def rounds(settings: Settings, batch: int) -> list[dict[str, Any]]:
     return rounds_of_batch(engine_for(settings), batch)
 
 
-def short_reason(batch: BatchRecord) -> str:
-    """The decision and its outcome in a few words: "67% new → promoted", "only 23% new"."""
-    decision, *outcomes = batch.reason.split("; ")
-    if decision.startswith("no champion"):
-        said = "first model"
-    elif decision.startswith("drift"):
-        said = f"drift {batch.drift_score:.2f}" if batch.drift_score is not None else "drift"
-    elif decision.startswith("new rows") and batch.new_share is not None:
-        said = f"{batch.new_share:.0%} new" if batch.retrained else f"only {batch.new_share:.0%} new"
-    else:
-        said = decision if len(decision) <= 24 else decision[:23] + "…"
-    said_after = []
-    for outcome in outcomes:
-        words = outcome.split(" (")[0].replace("kept champion", "kept")
-        if words.endswith("reused"):  # "v1 was fitted on the same rows: reused"
-            words = f"reused {words.split()[0]}"
-        said_after.append(words)
-    return " → ".join([said, ", ".join(said_after)]) if said_after else said
+def record(settings: Settings, batch: int) -> tuple[BatchRecord | None, list[dict[str, Any]]]:
+    """Batch ``batch``'s record (None when the log has no such batch) and its rounds, oldest first."""
+    from mlops_cli.pipeline.engine import _batch_report
+
+    found = rounds(settings, batch)
+    return (_batch_report(found) if found else None), found

@@ -4,11 +4,11 @@ each round's rows 85/15 stratified by price quartile, reproducibly."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_cli.schema import CATEGORICAL_FEATURES, CLEAN_COLUMNS, LIMITS, TARGET, TEXT_WIDTH, not_text
+from mlops_cli.schema import CATEGORICAL_FEATURES, CLEAN_COLUMNS, COLUMNS, LIMITS, TARGET, TEXT_WIDTH, not_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,9 @@ class CleanResult:
     rows_received: int
     kept: pd.DataFrame = field(repr=False)  # the valid rows, with their split
     dropped: dict[str, int] = field(default_factory=dict)
+    duplicates_in_answer: int = 0  # rows repeating an earlier row of the same answer
+    duplicates_of_stored: int = 0  # rows repeating a clean row stored before
+    nulls: dict[str, int] = field(default_factory=dict)  # missing values per listing column
 
     @property
     def rows_kept(self) -> int:
@@ -116,11 +119,50 @@ def clean_rows(part: pd.DataFrame, seen: np.ndarray, test_size: float, seed: int
     frame = part[CLEAN_COLUMNS].reset_index(drop=True)
     reasons = invalid_reasons(frame)
     row_hash = row_hashes(frame)
-    duplicate = pd.Series(row_hash).duplicated().to_numpy() | contains(seen, row_hash)
+    in_answer, of_stored = pd.Series(row_hash).duplicated().to_numpy(), contains(seen, row_hash)
+    duplicate = in_answer | of_stored
     reasons[duplicate & reasons.isna().to_numpy()] = "duplicate"
     valid = reasons.isna().to_numpy()
     kept = frame[valid].copy()
     kept["split"] = split_batch(kept, test_size, seed)
     kept["row_hash"] = row_hash[valid]
     dropped = {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
-    return CleanResult(rows_received=len(frame), kept=kept, dropped=dropped)
+    return CleanResult(
+        rows_received=len(frame),
+        kept=kept,
+        dropped=dropped,
+        duplicates_in_answer=int(in_answer.sum()),
+        duplicates_of_stored=int((of_stored & ~in_answer).sum()),
+        nulls={col: int(n) for col, n in part.isna().sum().items() if col in COLUMNS},
+    )
+
+
+# The drop reasons of each quality check (the rest: duplicates, counted apart, and not_text).
+OUT_OF_RANGE = ("implausible_price", "impossible_size", "impossible_bed", "impossible_bath", "impossible_acre_lot")
+
+
+def quality_report(result: CleanResult) -> dict[str, Any]:
+    """The quality part of a validation report: nulls per column, duplicates, rows out of range per
+    rule, extreme prices and the target's consistency, each as a count and a share of the rows."""
+    rows = result.rows_received
+
+    def counted(n: int) -> dict[str, float]:
+        return {"count": int(n), "share": round(n / rows, 4) if rows else 0.0}
+
+    dropped = result.dropped
+    return {
+        "rows": rows,
+        "nulls": {col: counted(n) for col, n in result.nulls.items()},
+        "duplicates": {
+            "in_answer": counted(result.duplicates_in_answer),
+            "of_stored": counted(result.duplicates_of_stored),
+        },
+        "out_of_range": {rule: counted(dropped.get(rule, 0)) for rule in OUT_OF_RANGE},
+        "extreme_price": counted(dropped.get("price_outlier", 0)),
+        "target": {
+            "missing": counted(dropped.get("missing_price", 0)),
+            "non_positive": counted(dropped.get("non_positive_price", 0)),
+        },
+        "invalid_text": counted(dropped.get("not_text", 0) + dropped.get("text_too_long", 0)),
+        "kept": counted(result.rows_kept),
+    }

@@ -232,7 +232,7 @@ def fetch(pipe: Pipeline, batch: int | None = None) -> Fetched:
         skipped = _gap(pipe, conn, last, number)
         gap = {"state": "skipped", "received_at": now(), "finished_at": now(), "source": source.name[:255]}
         for missing in skipped:
-            add_round(conn, batch=missing, reason="the source never served this batch number", **gap)
+            add_round(conn, batch=missing, **gap)
         round_id = add_round(conn, **fields)
         if answer.body is not None:
             write_body(conn, round_id, answer.body)
@@ -285,31 +285,47 @@ def _gap(pipe: Pipeline, conn: Connection, last: int | None, number: int) -> lis
 
 def store(pipe: Pipeline, round_id: int) -> None:
     """``fetched`` → ``stored``: the answer's new rows merged into the batch's raw rows
-    (``duplicate``/``empty`` when it brings none; ``rejected`` when it is unusable)."""
-    from mlops_cli.pipeline.ingest import new_rows, normalised_rows, rows_of_body
+    (``duplicate``/``empty`` when it brings none; ``rejected`` when it is unusable). The answer's
+    columns against the contract and the first answer are the validation report's schema part."""
+    from mlops_cli.pipeline.ingest import new_rows, normalised_rows, rows_of_body, schema_report
     from mlops_cli.store.rounds import drop_body, read_body
 
     r = get_round(pipe.engine, round_id)
     batch, what = r["batch"], f"batch {r['batch']} from {pipe.source.name}"
     pipe.say(f"batch {batch}: storing the answer")
+    received: dict[str, Any] = {}
     try:
         rows = pipe.answers.pop(round_id, None)
         if rows is None:
             with pipe.engine.connect() as conn:
                 body = read_body(conn, round_id)
             rows = rows_of_body(body, what) if body is not None else _ask(pipe.source, batch).rows
-        frame = normalised_rows(rows, what)
+        frame = normalised_rows(rows, what, report=received)
     except MalformedBatchError as exc:
         with pipe.engine.begin() as conn:
-            update_round(conn, round_id, state="rejected", error=exc.message, finished_at=now())
+            schema = schema_report(received, (meta.first_schema(conn) or {}).get("received"))
+            rejected = {"state": "rejected", "error": exc.message, "finished_at": now()}
+            update_round(conn, round_id, validation=_part(r, schema=schema), **rejected)
         raise
     with pipe.engine.begin() as conn:
+        first = meta.first_schema(conn)
+        if first is None and received:
+            meta.set_first_schema(conn, {k: received[k] for k in ("received", "numbers_as_text")})
+        schema = schema_report(received, None if first is None else first["received"])
         stored = listings.raw_rows_of_batch(conn, batch)
         fresh = new_rows(stored, frame).assign(batch=batch, round=round_id)
         written = listings.add_raw_rows(conn, fresh)
         state = "stored" if len(fresh) else ("duplicate" if len(frame) else "empty")
         final = {"finished_at": now()} if state != "stored" else {}
-        update_round(conn, round_id, state=state, rows_received=len(frame), rows_new=len(fresh), **final)
+        update_round(
+            conn,
+            round_id,
+            state=state,
+            rows_received=len(frame),
+            rows_new=len(fresh),
+            validation=_part(r, schema=schema),
+            **final,
+        )
         if state != "stored":
             drop_body(conn, round_id)  # nothing new in it: every row is in raw_data already
     if state == "stored":  # committed: clean takes these rows from memory, not from the DB again
@@ -317,11 +333,16 @@ def store(pipe: Pipeline, round_id: int) -> None:
     checkpoint("stored", batch)
 
 
+def _part(r: dict[str, Any], **parts: Any) -> dict[str, Any]:
+    """The round's validation report with ``parts`` written (each step writes its own parts)."""
+    return {**(r.get("validation") or {}), **parts}
+
+
 def clean(pipe: Pipeline, round_id: int) -> None:
     """``stored`` → ``cleaned``: the round's valid, new rows in ``clean_data``, with their split."""
     import numpy as np
 
-    from mlops_cli.pipeline.clean import clean_rows
+    from mlops_cli.pipeline.clean import clean_rows, quality_report
 
     r = get_round(pipe.engine, round_id)
     pipe.say(f"batch {r['batch']}: cleaning {r['rows_new']} rows")
@@ -343,6 +364,7 @@ def clean(pipe: Pipeline, round_id: int) -> None:
             dropped=result.dropped,
             rows_train=result.rows_train,
             rows_test=result.rows_test,
+            validation=_part(r, quality=quality_report(result)),
         )
     if seen.complete:  # committed: later rounds are deduplicated against this one's rows too
         pipe.seen = SeenHashes(upto=round_id, values=np.sort(np.concatenate([seen.values, result.kept["row_hash"]])))
@@ -388,8 +410,9 @@ def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any],
 
     if champion.get("dataset") == pipe.dataset_id and champion.get("round") is not None:
         stored = meta.drift_reference(conn, champion["round"])
-        if stored is not None:
-            return DriftReference.from_json(stored)
+        known = None if stored is None else DriftReference.from_json(stored)
+        if known is not None:
+            return known
         reference = DriftReference.of(listings.training_rows(conn, champion["round"], columns=DRIFT_COLUMNS))
         meta.set_drift_reference(conn, champion["round"], reference.to_json())
         return reference
@@ -397,27 +420,58 @@ def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any],
 
 
 def decide(pipe: Pipeline, round_id: int) -> None:
-    """``cleaned`` → ``decided``: retrain or not, and why, recorded with its numbers.
+    """``cleaned`` → ``decided``: retrain or not, by every trigger, recorded with its numbers.
 
+    First the champion prices this round's clean rows (new to it, with true prices): its error
+    there, against its own test error, is the "how is production doing" record and a trigger.
+    The validation report gains volume, drift per feature, new categories and sufficiency.
     Reads only this round's rows, the round counts and the champion's stored drift summary:
     its cost follows the batch, not the data so far.
     """
-    from mlops_cli.pipeline.decide import DRIFT_COLUMNS, decide_retrain
+    from mlops_cli.pipeline.decide import decide_retrain, drift_report
+    from mlops_cli.schema import CLEAN_COLUMNS, REQUIRED
 
     r = get_round(pipe.engine, round_id)
     pipe.say(f"batch {r['batch']}: deciding")
     champion = _champion(pipe)
+    with pipe.engine.connect() as conn:
+        current = listings.round_rows(conn, round_id, CLEAN_COLUMNS)
+    on_batch, unseen = (None, None) if champion is None or current.empty else _champion_on(pipe, champion, current)
     with pipe.engine.begin() as conn:
         counted = counted_rounds(conn, round_id, tuple(COUNTED))
-        current = listings.round_rows(conn, round_id, DRIFT_COLUMNS)
         reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)
         last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
+        total_rows = sum(row.rows_kept or 0 for row in counted)
+        train_rows = sum(row.rows_train or 0 for row in counted)
+        first = meta.first_schema(conn) or {}
+        as_text = ((r.get("validation") or {}).get("schema") or {}).get("numbers_as_text") or []
         decision = decide_retrain(
             pipe.settings,
             current=current,
             reference=reference,
             new_rows=sum(row.rows_kept or 0 for row in counted if row.id > last_retrain),
-            total_rows=sum(row.rows_kept or 0 for row in counted),
+            total_rows=total_rows,
+            train_rows=train_rows,
+            new_category_share=None if unseen is None else unseen["share"],
+            degradation=None if on_batch is None else on_batch.get("mae_change"),
+            schema_changed=[c for c in as_text if c in REQUIRED and c not in first.get("numbers_as_text", [])],
+        )
+        validation = _part(
+            r,
+            volume={
+                "received": r["rows_received"],
+                "new": r["rows_new"],
+                "kept": r["rows_kept"],
+                "share_of_data": round((r["rows_kept"] or 0) / total_rows, 4) if total_rows else 0.0,
+            },
+            drift=drift_report(pipe.settings, decision.drift),
+            new_categories=unseen,
+            sufficiency={
+                "train_rows": train_rows,
+                "test_rows": sum(row.rows_test or 0 for row in counted),
+                "minimum": pipe.settings.min_train_rows,
+                "sufficient": train_rows >= pipe.settings.min_train_rows,
+            },
         )
         update_round(
             conn,
@@ -429,9 +483,35 @@ def decide(pipe: Pipeline, round_id: int) -> None:
             drift_score=decision.drift_score,
             drift=decision.drift,
             retrained=decision.retrain,
-            reason=decision.reason[:255],
+            decision=decision.to_dict(),
+            champion_on_batch=on_batch,
+            validation=validation,
         )
     checkpoint("decided", r["batch"])
+
+
+def _champion_on(
+    pipe: Pipeline, champion: dict[str, Any], current: pd.DataFrame
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The champion's metrics on this round's clean rows beside its own test metrics, and the
+    categories of these rows its encoders never saw (None when it could not be loaded)."""
+    from mlops_cli.errors import MlopsError
+    from mlops_cli.pipeline.decide import unseen_categories
+    from mlops_cli.registry.scoring import known_categories, load_model, regression_metrics
+    from mlops_cli.schema import FEATURES, TARGET
+
+    version = champion["version"]
+    try:
+        model = load_model(pipe.settings, version)
+    except MlopsError as exc:  # refused or unloadable: the API would not serve it either
+        return {"version": version, "rows": len(current), "error": exc.message}, None
+    scores = regression_metrics(current[TARGET].to_numpy(), model.predict(current[FEATURES]))
+    on_batch: dict[str, Any] = {"version": version, "rows": len(current), **scores}
+    for metric in ("mae", "rmse"):
+        at_test = champion.get(metric)
+        on_batch[f"test_{metric}"] = at_test
+        on_batch[f"{metric}_change"] = round(scores[metric] / at_test - 1, 4) if at_test else None
+    return on_batch, unseen_categories(known_categories(model), current)
 
 
 def train(pipe: Pipeline, round_id: int) -> None:
@@ -442,6 +522,7 @@ def train(pipe: Pipeline, round_id: int) -> None:
     """
     from mlops_cli.pipeline.decide import DriftReference
     from mlops_cli.pipeline.fit import adopt_earlier_attempt, train_and_register
+    from mlops_cli.pipeline.records import decision_text
     from mlops_cli.registry.signing import sign_version
 
     r = get_round(pipe.engine, round_id)
@@ -478,12 +559,31 @@ def train(pipe: Pipeline, round_id: int) -> None:
             run_name=f"batch-{r['batch']}",
             on_run_started=started,
             before_register=lambda: _still_the_writer(pipe),
+            audit={
+                "validation": r["validation"],
+                "triggers": (r["decision"] or {}).get("fired", []),
+                "why": decision_text(r["decision"]),
+            },
         )
+    training = {
+        "outcome": "trained" if reference is not None else "adopted",  # adopted: registered before a crash
+        "version": result.version,
+        "run_id": result.run_id,
+        "metrics": result.metrics,
+        "rows_train": result.rows_train,
+        "rows_test": result.rows_test,
+    }
     with pipe.engine.begin() as conn:
         if reference is not None:  # the drift reference of this version, should it become champion
             meta.set_drift_reference(conn, round_id, reference)
         update_round(
-            conn, round_id, state="trained", version=result.version, rmse=result.metrics["rmse"], run_id=result.run_id
+            conn,
+            round_id,
+            state="trained",
+            version=result.version,
+            rmse=result.metrics["rmse"],
+            run_id=result.run_id,
+            training=training,
         )
     checkpoint("trained", r["batch"])
 
@@ -523,14 +623,13 @@ def _reuse_same_training(pipe: Pipeline, r: dict[str, Any], fingerprint: str) ->
         return False
     champion = alias_version(pipe.client, settings, settings.champion_alias)
     with pipe.engine.begin() as conn:
+        training = {"version": int(same.version), "run_id": same.run_id, "fingerprint": fingerprint}
         if champion is not None and champion.version == same.version:
-            reason = f"{r['reason']}; same training rows as champion v{same.version}: nothing registered"
-            update_round(conn, r["id"], state="compared", promoted=False, reason=reason[:255])
+            update_round(conn, r["id"], state="compared", promoted=False, training={"outcome": "unchanged", **training})
         else:
-            reason = f"{r['reason']}; v{same.version} was fitted on the same rows: reused"
             rmse = float(same.tags["rmse"]) if "rmse" in (same.tags or {}) else None
             reused = {"version": int(same.version), "rmse": rmse, "run_id": same.run_id}
-            update_round(conn, r["id"], state="trained", reason=reason[:255], **reused)
+            update_round(conn, r["id"], state="trained", training={"outcome": "reused", **training}, **reused)
     return True
 
 
@@ -554,8 +653,7 @@ def compare(pipe: Pipeline, round_id: int) -> None:
     with pipe.engine.begin() as conn:
         if result.promoted:
             record(conn, settings, result, pipe.actor, round_id=round_id)
-        reason = f"{r['reason']}; {result.outcome}"[:255]
-        update_round(conn, round_id, state="compared", promoted=result.promoted, reason=reason)
+        update_round(conn, round_id, state="compared", promoted=result.promoted, promotion=result.record())
     checkpoint("compared", r["batch"])
 
 
@@ -563,12 +661,14 @@ def finish(pipe: Pipeline, round_id: int) -> None:
     """→ ``done``: a recorded promotion applied to the registry (again, if a crash came between),
     the inference API asked to reload, the champion after this round noted."""
     from mlops_cli.pipeline.promote import move_champion, request_reload
+    from mlops_cli.pipeline.records import full_reason
     from mlops_cli.registry.client import alias_version
 
     r = get_round(pipe.engine, round_id)
     settings = pipe.settings
     if r["promoted"]:
-        move_champion(pipe.client, settings, r["version"], pipe.actor, r["reason"])
+        why = full_reason(r["decision"], r["training"], r["promotion"])
+        move_champion(pipe.client, settings, r["version"], pipe.actor, why)
         checkpoint("alias_moved", r["batch"])
         if pipe.reload_api:
             warning = request_reload(settings)
@@ -685,17 +785,24 @@ class RunReport:
 
 
 def _batch_report(rounds: list[dict[str, Any]]) -> BatchRecord:
-    decided = [r for r in rounds if r["reason"] and r["state"] not in ("skipped",)] or rounds
-    last = decided[-1]
+    """One batch number's record over its rounds: counts summed, the audit record of the last
+    round that decided (sentences rendered from it), the latest version trained."""
+    from mlops_cli.pipeline.records import full_reason
+
+    decided = [r for r in rounds if r["decision"]]
+    last = (decided or rounds)[-1]
     trained = [r for r in rounds if r["version"] is not None]
     dropped: dict[str, int] = {}
     for r in rounds:
         for reason, count in (r["dropped"] or {}).items():
             dropped[reason] = dropped.get(reason, 0) + count
     states = [r["state"] for r in rounds]
-    reason = last["reason"] or last["error"] or ""
-    if not last["reason"] and states[-1] == "duplicate":
+    reason = full_reason(last["decision"], last["training"], last["promotion"]) or last["error"] or ""
+    if not reason and states[-1] == "duplicate":
         reason = "the answer repeated rows already stored"
+    if not reason and states[-1] == "skipped":
+        reason = "the source never served this batch number"
+    training, promotion = last["training"] or {}, last["promotion"] or {}
     return BatchRecord(
         batch=rounds[0]["batch"],
         state="done" if "done" in states else states[-1],
@@ -712,6 +819,18 @@ def _batch_report(rounds: list[dict[str, Any]]) -> BatchRecord:
         promoted=any(r["promoted"] for r in rounds),
         drift_score=last["drift_score"],
         new_share=last["new_share"],
+        cause=(last["decision"] or {}).get("cause"),
+        triggers=(last["decision"] or {}).get("fired", []),
+        outcome=training.get("outcome")
+        if training.get("outcome") in ("reused", "unchanged") and not promotion
+        else promotion.get("outcome"),
+        deltas=promotion.get("deltas"),
+        validation=last["validation"],
+        champion_on_batch=last["champion_on_batch"],
+        decision=last["decision"],
+        training=last["training"],
+        promotion=last["promotion"],
+        mlflow={"run_id": last["run_id"], "version": last["version"]} if last["run_id"] or last["version"] else None,
     )
 
 
@@ -800,4 +919,19 @@ def task_advance(round_id: int, target: str, *, source: str | None = None, reloa
         r = advance(pipe, round_id, target)
     for warning in pipe.warnings:
         print(f"warning: {warning}")
-    return {"round": round_id, "batch": r["batch"], "state": r["state"], "retrain": bool(r["retrained"])}
+    return {
+        "round": round_id,
+        "batch": r["batch"],
+        "state": r["state"],
+        "retrain": bool(r["retrained"]),
+        "promoted": bool(r["promoted"]),
+    }
+
+
+def task_result(round_id: int, *, source: str | None = None) -> dict[str, Any]:
+    """The DAG's ``log_result``: the round's batch record, as `mlops train --json` gives it (XCom),
+    and its reasoning in the task's log."""
+    pipe = _task_pipeline(source)
+    record = _batch_report([get_round(pipe.engine, round_id)])
+    print(f"batch {record.batch}: {record.reason}")
+    return {"round": round_id, **record.summary()}

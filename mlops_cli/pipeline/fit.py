@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -163,23 +165,25 @@ def fit(settings: Settings, train: pd.DataFrame, test: pd.DataFrame, model_type:
 class Choice:
     model_type: str
     validation: dict[str, dict[str, float]]  # each candidate's metrics on the validation rows
+    # the validation rows (feature importance is measured on them); not part of what was chosen
+    held: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
-def choose_model(settings: Settings, train: pd.DataFrame) -> Choice:
+def choose_model(settings: Settings, train: pd.DataFrame, candidates: tuple[str, ...] = CANDIDATES) -> Choice:
     """``auto``: every candidate fitted on most training rows and scored on the rest (the test
     rows are never looked at: they stay for champion/challenger); the lowest validation RMSE wins."""
     from sklearn.model_selection import train_test_split
 
     if len(train) < 2 * MIN_TRAIN_ROWS:  # too few rows to hold any out: the seed recipe
-        return Choice(model_type="linear", validation={})
+        return Choice(model_type="linear" if len(candidates) > 1 else candidates[0], validation={})
     fitting, held = train_test_split(train, test_size=VALIDATION_SHARE, random_state=settings.split_seed)
     validation = {}
-    for candidate in CANDIDATES:
+    for candidate in candidates:
         pipeline = build_pipeline(settings.max_categories, candidate, settings.split_seed)
         pipeline.fit(fitting[FEATURES], fitting[TARGET])
         validation[candidate] = regression_metrics(held[TARGET].to_numpy(), pipeline.predict(held[FEATURES]))
-    best = min(CANDIDATES, key=lambda c: validation[c]["rmse"])
-    return Choice(model_type=best, validation=validation)
+    best = min(candidates, key=lambda c: validation[c]["rmse"])
+    return Choice(model_type=best, validation=validation, held=held)
 
 
 def _version_of_run(client: MlflowClient, settings: Settings, run_id: str) -> int | None:
@@ -255,6 +259,7 @@ def train_and_register(
     model_type: str | None = None,
     on_run_started: Callable[[str], None] | None = None,
     before_register: Callable[[], None] | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Fit on ``train``, score on ``test``, log to a new MLflow run tagged ``tags`` and register a
     version of the model carrying the same tags and its metrics.
@@ -262,6 +267,10 @@ def train_and_register(
     ``model_type`` defaults to ``MLOPS_MODEL``; ``auto`` chooses on a validation split of the
     training rows (:func:`choose_model`): each candidate is a child run of the batch's run with
     its validation scores, and the version is tagged with the winner and every candidate's RMSE.
+
+    ``audit`` (the round's validation report, the triggers that fired, the sentence why, the
+    promotion rule) goes into the run with the code version, train/validation/test metrics, plots,
+    feature importance and a model card (see evidence.py).
     """
     from mlops_cli.registry.client import offline_mlflow_env
 
@@ -270,11 +279,19 @@ def train_and_register(
     from mlflow.models import infer_signature
 
     model_type = model_type or settings.model
-    choice = choose_model(settings, train) if model_type == "auto" else None
-    chosen = choice.model_type if choice else model_type
+    # a fixed model is scored on the same kind of validation split (its validation metrics)
+    auto = model_type == "auto"
+    choice = choose_model(settings, train, CANDIDATES if auto else (model_type,))
+    chosen = choice.model_type
+    from mlops_cli.pipeline.evidence import code_version, write_evidence
+
+    audit = {"rule": settings.promote_rule, **(audit or {})}
     pipeline, metrics = fit(settings, train, test, chosen)
+    train_metrics = regression_metrics(train[TARGET].to_numpy(), pipeline.predict(train[FEATURES]))
     tags = {**tags, "rows_train": str(len(train)), "rows_test": str(len(test)), "model_type": chosen}
-    if choice:
+    tags.update(code_version())
+    tags["triggers"] = ",".join(audit.get("triggers") or []) or "asked"  # `mlops train` outside the loop
+    if auto:
         tags["chosen_by"] = "auto: lowest validation RMSE"
         tags.update({f"validation_rmse_{c}": repr(m["rmse"]) for c, m in choice.validation.items()})
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
@@ -283,7 +300,7 @@ def train_and_register(
     example = train[FEATURES].head(5)
     # MLflow prints "Successfully registered model ..." straight to stderr; our CLI reports it.
     with mlflow.start_run(run_id=run.info.run_id), contextlib.redirect_stderr(io.StringIO()):
-        for candidate, scores in (choice.validation if choice else {}).items():
+        for candidate, scores in (choice.validation if auto else {}).items():
             with mlflow.start_run(run_name=f"candidate-{candidate}", nested=True):
                 mlflow.log_params({"model_type": candidate, "validation_share": VALIDATION_SHARE})
                 mlflow.log_metrics({f"validation_{k}": v for k, v in scores.items()})
@@ -297,7 +314,26 @@ def train_and_register(
                 "split_seed": settings.split_seed,
             }
         )
+        # unprefixed: on the test rows (what versions are compared on); train_ and validation_ beside
         mlflow.log_metrics({**metrics, "rows_train": len(train), "rows_test": len(test)})
+        mlflow.log_metrics({f"train_{k}": v for k, v in train_metrics.items()})
+        validation = choice.validation.get(chosen)
+        if validation:
+            mlflow.log_metrics({f"validation_{k}": v for k, v in validation.items()})
+        parts = {"train": train_metrics, **({"validation": validation} if validation else {})}
+        with tempfile.TemporaryDirectory() as folder:
+            write_evidence(
+                Path(folder),
+                model=pipeline,
+                train=train,
+                test=test,
+                validation_rows=choice.held if choice.held is not None else test,
+                tags=tags,
+                metrics={**parts, **({"test": metrics} if len(test) else {})},
+                audit=audit,
+                seed=settings.split_seed,
+            )
+            mlflow.log_artifacts(folder, artifact_path="audit")
         if before_register:  # e.g. the writer lock's fence: a writer that lost it registers nothing
             before_register()
         info = mlflow.sklearn.log_model(

@@ -42,14 +42,41 @@ def rows_of_body(body: bytes, what: str) -> Any:
     return document["data"]
 
 
-def normalised_rows(rows: Any, what: str) -> pd.DataFrame:
+def normalised_rows(rows: Any, what: str, report: dict[str, Any] | None = None) -> pd.DataFrame:
     """Rows as received (JSON objects, or a frame of them from an in-process source) → the
-    schema's columns, typed and normalised (MalformedBatchError if unusable)."""
+    schema's columns, typed and normalised (MalformedBatchError if unusable). ``report``
+    receives the columns received against the contract (see ``schema.received_schema``)."""
     import pandas as pd
 
     if isinstance(rows, pd.DataFrame):
-        return normalise(rows, what) if len(rows) else rows_to_frame([], what=what)
-    return rows_to_frame(rows, what=what)
+        return normalise(rows, what, report) if len(rows) else rows_to_frame([], what=what)
+    return rows_to_frame(rows, what=what, report=report)
+
+
+def schema_report(received: dict[str, Any], first: list[str] | None) -> dict[str, Any]:
+    """The schema part of a validation report: the columns received against the contract and
+    against the dataset's first answer (``first``, None for the first answer itself)."""
+    if not received:  # an empty answer: no columns to judge
+        return {}
+    columns = received["received"]
+    versus = (
+        None
+        if first is None
+        else {
+            "new": [c for c in columns if c not in first],
+            "missing": [c for c in first if c not in columns],
+        }
+    )
+    handled = []
+    if received["extra"]:
+        handled.append("extra columns are not stored (the answer body keeps them)")
+    if received["missing_optional"]:
+        handled.append("missing optional columns are stored as missing values")
+    if received["numbers_as_text"]:
+        handled.append("numbers sent as text are read as numbers")
+    if received["missing_required"]:
+        handled.append("a required column is missing: the answer is rejected")
+    return {**received, "versus_first": versus, "handled": handled}
 
 
 def new_rows(stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:

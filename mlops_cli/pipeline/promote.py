@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import ModelRefused, PromotionRefused, RegistryError
 from mlops_cli.registry.client import alias_version, configure, resolve_version
-from mlops_cli.registry.scoring import rmse_on
+from mlops_cli.registry.scoring import metrics_on
+from mlops_cli.rule import METRICS, Clause, Verdict
 from mlops_cli.store import listings, meta
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.promotions import promotion_rows, record_promotion
@@ -44,16 +45,42 @@ class PromotionResult:
     reason: str
     action: str = "auto"
     reload_warning: str | None = None
+    # the rule that decided, both versions' metrics on the same test rows, the change of each
+    # metric in % of the champion's, and each clause's verdict (None: no comparison was made)
+    rule: str | None = None
+    candidate_metrics: dict[str, float] | None = None
+    champion_metrics: dict[str, float] | None = None
+    deltas: dict[str, float | None] | None = None
+    verdict: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
     def outcome(self) -> str:
-        """What happened, for the batch log: first champion, promoted (...) or kept champion (...)."""
-        if self.promoted and self.previous_champion is None:
-            return "first champion"
-        return f"promoted ({self.reason})" if self.promoted else f"kept champion ({self.reason})"
+        """What happened, in a word: first, promoted, forced, rejected, already (champion)."""
+        if self.action == "first":
+            return "first"
+        if not self.promoted:
+            return "already" if self.previous_champion == self.version else "rejected"
+        return "forced" if self.action == "forced" else "promoted"
+
+    def record(self) -> dict[str, Any]:
+        """What the batch log keeps of this decision (``promotion``)."""
+        return {
+            "outcome": self.outcome,
+            "promoted": self.promoted,
+            "rule": self.rule,
+            "candidate": self.version,
+            "champion": self.previous_champion,
+            "candidate_metrics": self.candidate_metrics,
+            "champion_metrics": self.champion_metrics,
+            "deltas": self.deltas,
+            "deciding": (self.verdict or {}).get("deciding"),
+            "clauses": (self.verdict or {}).get("clauses"),
+            "test_rows": self.test_rows,
+            "why": self.reason,
+        }
 
 
 def current_test_set(engine: Engine, up_to_round: int | None = None) -> pd.DataFrame:
@@ -77,24 +104,30 @@ def _fingerprint_of(hashes: list[int]) -> str | None:
     return f"{len(hashes)}-{digest[:16]}"
 
 
-def cached_rmse(
+def cached_metrics(
     settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: pd.DataFrame
-) -> float:
-    """RMSE of ``version`` on ``test``, remembered in the data DB: a version (its run) and a test set
-    (its rows) never change, so neither does the score — promote, rollback, `models list` and the
-    UI reuse it instead of loading the model again."""
+) -> dict[str, float]:
+    """MAE, RMSE, MAPE and R² of ``version`` on ``test``, remembered in the data DB: a version (its
+    run) and a test set (its rows) never change, so neither do the scores — promote, rollback,
+    `models list` and the UI reuse them instead of loading the model again."""
     fingerprint = test_fingerprint(test)
     remembered = engine is not None and run_id and fingerprint
     if remembered:
         with engine.connect() as conn:
-            known = meta.remembered_score(conn, run_id, fingerprint)
+            known = meta.remembered_metrics(conn, run_id, fingerprint)
         if known is not None:
             return known
-    value = rmse_on(settings, version, test)
+    values = metrics_on(settings, version, test)
     if remembered:
         with engine.begin() as conn:
-            meta.remember_score(conn, run_id, fingerprint, value)
-    return value
+            meta.remember_metrics(conn, run_id, fingerprint, values)
+    return values
+
+
+def cached_rmse(
+    settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: pd.DataFrame
+) -> float:
+    return cached_metrics(settings, engine, version, run_id, test)["rmse"]
 
 
 def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False) -> dict[int, float]:
@@ -108,8 +141,8 @@ def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False
     if fingerprint is None:
         return {}
     with engine.connect() as conn:
-        found = {v: meta.remembered_score(conn, run, fingerprint) for v, run in runs.items() if run}
-    return {v: score for v, score in found.items() if score is not None}
+        found = {v: meta.remembered_metrics(conn, run, fingerprint) for v, run in runs.items() if run}
+    return {v: scores["rmse"] for v, scores in found.items() if scores is not None}
 
 
 def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, dict[str, float]], int]:
@@ -155,17 +188,19 @@ def compare(
         raise ModelRefused(f"not promoted: {refused}", hint="only versions mlops training signed can be champion")
     champion = alias_version(client, settings, settings.champion_alias)
     if champion is None:
-        rmse = cached_rmse(settings, engine, version, candidate.run_id, test) if len(test) else None
+        scores = cached_metrics(settings, engine, version, candidate.run_id, test) if len(test) else None
         return PromotionResult(
             version=version,
             promoted=True,
             champion_version=version,
             previous_champion=None,
-            version_rmse=rmse,
+            version_rmse=None if scores is None else scores["rmse"],
             champion_rmse=None,
             test_rows=len(test),
             reason="first champion",
             action="first",
+            rule=settings.rule().text(),
+            candidate_metrics=scores,
         )
     old = int(champion.version)
     if old == version:
@@ -182,26 +217,27 @@ def compare(
         )
     if test.empty:
         raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
-    new_rmse = cached_rmse(settings, engine, version, candidate.run_id, test)
+    rule = settings.rule()
+    new = cached_metrics(settings, engine, version, candidate.run_id, test)
     distrusted = unsigned_reason(settings, champion)  # never loaded, never scored: replaced
-    old_rmse = None if distrusted else cached_rmse(settings, engine, old, champion.run_id, test)
+    old_scores = None if distrusted else cached_metrics(settings, engine, old, champion.run_id, test)
+    verdict = None
+    rows = f"on {len(test)} test rows"
     if distrusted:
+        better, comparison = True, f"champion v{old} cannot be trusted: {distrusted}"
+    elif not all(math.isfinite(new[m]) for m in rule.metrics):  # NaN never decides silently
+        better, comparison = False, f"v{version}'s {_not_finite(new, rule.metrics)} {rows} is not a finite number"
+    elif not all(math.isfinite(old_scores[m]) for m in rule.metrics):
         better = True
-        comparison = f"champion v{old} cannot be trusted: {distrusted}"
-    elif not math.isfinite(new_rmse):  # NaN compares False with everything: never let it decide silently
-        better = False
-        comparison = f"v{version}'s RMSE on {len(test)} test rows is not a finite number ({new_rmse})"
-    elif not math.isfinite(old_rmse):
-        better = True
-        comparison = f"champion v{old}'s RMSE on {len(test)} test rows is not a finite number ({old_rmse})"
+        comparison = f"champion v{old}'s {_not_finite(old_scores, rule.metrics)} {rows} is not a finite number"
     else:
-        better = new_rmse <= old_rmse
-        comparison = (
-            f"RMSE {new_rmse:,.0f} {'<=' if better else '>'} champion v{old} {old_rmse:,.0f} on {len(test)} test rows"
-        )
+        verdict = rule.apply(new, old_scores)
+        better = verdict.passed
+        comparison = _said(verdict, old, rows)
     if not better and not force and action == "manual":
         raise PromotionRefused(
-            f"version {version} is worse than champion v{old}: {comparison}", hint="use --force to promote anyway"
+            f"version {version} does not pass the promotion rule against champion v{old}: {comparison}",
+            hint="use --force to promote anyway",
         )
     promoted = better or force
     return PromotionResult(
@@ -209,16 +245,56 @@ def compare(
         promoted=promoted,
         champion_version=version if promoted else old,
         previous_champion=old,
-        version_rmse=new_rmse,
-        champion_rmse=old_rmse,
+        version_rmse=new["rmse"],
+        champion_rmse=None if old_scores is None else old_scores["rmse"],
         test_rows=len(test),
         reason=comparison if better or not promoted else f"forced although {comparison}",
         action=action if better else ("forced" if promoted else action),
+        rule=rule.text(),
+        candidate_metrics=new,
+        champion_metrics=old_scores,
+        deltas=None if old_scores is None else changes(new, old_scores),
+        verdict=None if verdict is None else verdict.to_dict(),
     )
 
 
+def changes(candidate: dict[str, float], champion: dict[str, float]) -> dict[str, float | None]:
+    """Each metric's change, in % of the champion's (None where that is not a finite number)."""
+    out: dict[str, float | None] = {}
+    for metric in METRICS:
+        if metric in candidate and metric in champion:
+            change = Clause(metric, "<=", 0, relative=True).change(candidate[metric], champion[metric])
+            out[metric] = round(change, 4) if math.isfinite(change) else None
+    return out
+
+
+def _not_finite(scores: dict[str, float], metrics: tuple[str, ...]) -> str:
+    return ", ".join(f"{m.upper()} ({scores[m]})" for m in metrics if not math.isfinite(scores[m]))
+
+
+def _said(verdict: Verdict, old: int, rows: str) -> str:
+    """The verdict in a sentence: the deciding clause with both values and the change."""
+    shown = [c for c in verdict.clauses if not c["holds"]][:1] or verdict.clauses
+    parts = []
+    for c in shown:
+        change = "n/a" if c["change"] is None else f"{c['change']:+.1f}%" if c["relative"] else f"{c['change']:+.4g}"
+        said = "{:,.0f}" if c["metric"] in ("mae", "rmse") else "{:.4f}"
+        values = f"{said.format(c['candidate'])} vs champion v{old} {said.format(c['champion'])}"
+        parts.append(f"{c['metric'].upper()} {values} ({change})")
+    held = "passes" if verdict.passed else "fails"
+    return f"{held} {verdict.deciding!r}: {'; '.join(parts)} {rows}"
+
+
 def record(conn: Any, settings: Settings, result: PromotionResult, who: str, round_id: int | None = None) -> None:
-    """The promotion row of a move decided by :func:`compare` (call inside the step's transaction)."""
+    """The promotion row of a move decided by :func:`compare` (call inside the step's transaction):
+    the rule it was decided by, both versions' metrics, the deltas and each clause's verdict."""
+    from mlops_cli.store.rounds import plain
+
+    detail = {
+        k: v
+        for k, v in result.record().items()
+        if k in ("candidate_metrics", "champion_metrics", "deltas", "clauses", "deciding", "why")
+    }
     record_promotion(
         conn,
         actor=who,
@@ -230,6 +306,8 @@ def record(conn: Any, settings: Settings, result: PromotionResult, who: str, rou
         new_rmse=result.version_rmse,
         test_rows=result.test_rows,
         round=round_id,
+        rule=result.rule,
+        detail=plain(detail),
     )
 
 

@@ -60,10 +60,37 @@ def load_model(settings: Settings, version: int | str) -> Any:
     return model
 
 
-def rmse_on(settings: Settings, version: int | str, test: pd.DataFrame) -> float:
-    """RMSE of a registered version on ``test`` (features + price)."""
-    from mlops_cli.registry.scoring import regression_metrics
+def metrics_on(settings: Settings, version: int | str, test: pd.DataFrame) -> dict[str, float]:
+    """Every metric of a registered version on ``test`` (features + price)."""
     from mlops_cli.schema import FEATURES, TARGET
 
     model = load_model(settings, version)
-    return regression_metrics(test[TARGET].to_numpy(), model.predict(test[FEATURES]))["rmse"]
+    return regression_metrics(test[TARGET].to_numpy(), model.predict(test[FEATURES]))
+
+
+def rmse_on(settings: Settings, version: int | str, test: pd.DataFrame) -> float:
+    """RMSE of a registered version on ``test`` (features + price)."""
+    return metrics_on(settings, version, test)["rmse"]
+
+
+def known_categories(model: Any) -> dict[str, list[str]]:
+    """The categories the model's encoders saw in training, by input column."""
+    found: dict[str, list[str]] = {}
+    for step in estimators(model):
+        for _, transformer, columns in getattr(step, "transformers_", []) or []:
+            for inner in estimators(transformer):
+                if hasattr(inner, "categories_") and isinstance(columns, list | tuple):
+                    for name, cats in zip(columns, inner.categories_, strict=False):
+                        found[str(name)] = [str(c) for c in cats if isinstance(c, str)]
+    return found
+
+
+def estimators(model: Any) -> list[Any]:
+    """Every estimator nested in pipelines and column transformers."""
+    out = [model]
+    for attr in ("steps", "transformers_"):
+        for item in getattr(model, attr, []) or []:
+            out.extend(estimators(item[1]))
+    if hasattr(model, "regressor_"):  # TransformedTargetRegressor (the log-price models)
+        out.extend(estimators(model.regressor_))
+    return out

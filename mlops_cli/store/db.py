@@ -55,6 +55,7 @@ def _check_schema(engine: Engine) -> None:
         )
     if "row_hash" not in {c["name"] for c in inspect(engine).get_columns("clean_data")}:
         _add_row_hashes(engine)
+    _add_new_columns(engine)
     with engine.begin() as conn:
         if get_meta(conn, "schema_version") != SCHEMA_VERSION:
             set_meta(conn, schema_version=SCHEMA_VERSION)
@@ -71,6 +72,21 @@ def _add_row_hashes(engine: Engine) -> None:
         conn.execute(text("ALTER TABLE clean_data ADD COLUMN row_hash BIGINT NOT NULL DEFAULT 0"))
         conn.execute(delete(clean_data))
         insert_frame(conn, clean_data, rows.assign(row_hash=row_hashes(rows))[[c.name for c in clean_data.columns]])
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Schema 3 → 4: the round's audit record and the promotion's rule are new, nullable columns;
+    older rows keep theirs empty (they are read as "not recorded")."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 def is_database_error(exc: BaseException) -> bool:

@@ -1,5 +1,5 @@
 """``mlops_meta``: small facts about the dataset as a whole, each key written by one function
-here (the dataset's identity and source, drift references, remembered scores, the writer)."""
+here (the dataset's identity and source, drift references, remembered metrics, the writer)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def wipe_dataset(conn: Connection) -> None:
     """Forget every stored row, round and answer body (``--restart``); promotions stay."""
     for table in DATASET_TABLES:
         conn.execute(delete(table))
-    for prefix in ("drift_reference:", "score:"):  # the key formats of the functions below
+    for prefix in ("drift_reference:", "metrics:"):  # the key formats of the functions below
         conn.execute(delete(mlops_meta).where(mlops_meta.c.key.like(f"{prefix}%")))
+    set_meta(conn, first_schema=None)
 
 
 # --- the dataset: which source it comes from -------------------------------------------------
@@ -62,6 +63,20 @@ def start_dataset(conn: Connection, *, dataset: str, kind: str, identity: str, s
     )
 
 
+def first_schema(conn: Connection) -> dict | None:
+    """The columns of the dataset's first answer (what later answers are compared with)."""
+    import json
+
+    value = get_meta(conn, "first_schema")
+    return None if value is None else json.loads(value)
+
+
+def set_first_schema(conn: Connection, schema: dict) -> None:
+    import json
+
+    set_meta(conn, first_schema=json.dumps(schema))
+
+
 # --- drift references and remembered scores ----------------------------------------------------
 
 
@@ -74,11 +89,15 @@ def set_drift_reference(conn: Connection, round_id: int, summary: str) -> None:
     set_meta(conn, **{f"drift_reference:{round_id}": summary})
 
 
-def remembered_score(conn: Connection, run_id: str, test_fingerprint: str) -> float | None:
-    """The RMSE remembered for a version's run on a test set (by its fingerprint), if any."""
-    value = get_meta(conn, f"score:{run_id}:{test_fingerprint}")
-    return None if value is None else float(value)
+def remembered_metrics(conn: Connection, run_id: str, test_fingerprint: str) -> dict[str, float] | None:
+    """The metrics remembered for a version's run on a test set (by its fingerprint), if any."""
+    import json
+
+    value = get_meta(conn, f"metrics:{run_id}:{test_fingerprint}")
+    return None if value is None else json.loads(value)
 
 
-def remember_score(conn: Connection, run_id: str, test_fingerprint: str, rmse: float) -> None:
-    set_meta(conn, **{f"score:{run_id}:{test_fingerprint}": repr(rmse)})
+def remember_metrics(conn: Connection, run_id: str, test_fingerprint: str, metrics: dict[str, float]) -> None:
+    import json
+
+    set_meta(conn, **{f"metrics:{run_id}:{test_fingerprint}": json.dumps(metrics)})  # NaN written as NaN

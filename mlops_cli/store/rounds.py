@@ -72,10 +72,33 @@ def fences_of(engine: Engine) -> list[tuple[int, Any]]:
     return _fences.setdefault(str(engine.url), [])
 
 
+def plain(value: Any) -> Any:
+    """A JSON column's value as every backend takes it: numpy numbers as Python ones, and NaN or
+    infinity as null (PostgreSQL's JSON refuses them, SQLite would keep a non-standard token)."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_JSON = frozenset(c.name for c in batch_log.columns if c.type.__class__.__name__ == "JSON")
+
+
+def _fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) if k in _JSON else v for k, v in fields.items()}
+
+
 def add_round(conn: Connection, **fields: Any) -> int:
     """Insert a round (one answer of the source); returns its id. Only while this writer holds the lock."""
     check_fence(conn)
-    return int(conn.execute(insert(batch_log).values(**fields)).inserted_primary_key[0])
+    return int(conn.execute(insert(batch_log).values(**_fields(fields))).inserted_primary_key[0])
 
 
 def update_round(conn: Connection, round_id: int, **fields: Any) -> None:
@@ -83,7 +106,7 @@ def update_round(conn: Connection, round_id: int, **fields: Any) -> None:
     from sqlalchemy import update
 
     check_fence(conn)
-    conn.execute(update(batch_log).where(batch_log.c.id == round_id).values(**fields))
+    conn.execute(update(batch_log).where(batch_log.c.id == round_id).values(**_fields(fields)))
 
 
 def get_round(bind: Engine | Connection, round_id: int) -> dict[str, Any]:
@@ -152,9 +175,10 @@ def skipped_round_ids(engine: Engine, batches: list[int]) -> list[int]:
 
 
 def counted_rounds(conn: Connection, upto: int, states: tuple[str, ...]) -> list[Any]:
-    """(id, rows_kept, retrained) of the rounds up to ``upto`` in ``states``: what the retraining
-    decision counts."""
-    query = select(batch_log.c.id, batch_log.c.rows_kept, batch_log.c.retrained).where(
+    """(id, rows_kept, rows_train, rows_test, retrained) of the rounds up to ``upto`` in ``states``:
+    what the retraining decision counts."""
+    c = batch_log.c
+    query = select(c.id, c.rows_kept, c.rows_train, c.rows_test, c.retrained).where(
         batch_log.c.id <= upto, batch_log.c.state.in_(states)
     )
     return list(conn.execute(query).all())

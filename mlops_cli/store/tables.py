@@ -31,7 +31,7 @@ from mlops_cli.schema import CLEAN_COLUMNS, COLUMNS, NUMERIC, TEXT_WIDTH
 
 metadata = MetaData()
 # Bumped whenever a table changes shape: an older data DB is refused with a hint, never misread.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # Answer bodies are stored compressed, in chunks well under MySQL's default max_allowed_packet.
 CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -93,13 +93,19 @@ batch_log = Table(
     Column("drift_score", Float),
     Column("drift", JSON),
     Column("retrained", Boolean),
-    Column("reason", String(255)),
     Column("run_id", String(64)),
     Column("version", Integer),
     Column("rmse", Float),
     Column("promoted", Boolean),
     Column("champion_version", Integer),
     Column("error", Text),
+    # The round's audit record (schema 4), each part written by the step that decides it; the
+    # sentences people read are rendered from these, never stored (see pipeline/records.py).
+    Column("validation", JSON),  # schema, quality, volume, drift, new categories, sufficiency
+    Column("champion_on_batch", JSON),  # the champion's error on this round's rows, before training
+    Column("decision", JSON),  # retrain or not: the cause and every trigger with value and threshold
+    Column("training", JSON),  # trained, adopted, reused or unchanged; the version and its metrics
+    Column("promotion", JSON),  # the rule, both versions' metrics, the deltas, the deciding clause
     sqlite_autoincrement=True,  # round ids are never reused, not even after a --restart
 )
 # The body of every data API answer, as received (zlib), written before anything else runs.
@@ -125,6 +131,8 @@ promotions = Table(
     Column("test_rows", Integer),
     Column("note", String(255)),
     Column("round", Integer),  # the pipeline round that decided it (None: manual)
+    Column("rule", String(255)),  # the promotion rule it was decided by (schema 4)
+    Column("detail", JSON),  # both versions' metrics, the deltas, each clause's verdict
 )
 # Small facts about the dataset as a whole: schema version, its source, who writes it.
 mlops_meta = Table(

@@ -61,7 +61,8 @@ def test_versions_at_training_and_today_compare_and_a_careful_rollback(home: Pat
     assert run_json("models", "show", "champion")["version"] == best
     refused = run_mlops("promote", str(worst), "--no-reload-api", env=ENV)  # a refusal fits an 80-column terminal
     assert refused.returncode == 1 and max(map(len, refused.stderr.splitlines())) <= 80, refused.stderr
-    assert "is worse than champion" in " ".join(refused.stderr.split()) and refused.stderr.count("error:") == 1
+    said = " ".join(refused.stderr.split())
+    assert "does not pass the promotion rule" in said and "rmse <= +0%" in said and refused.stderr.count("error:") == 1
     again = run_mlops("rollback", "--no-reload-api", env=ENV)  # best -> whatever came before: worse today
     assert again.returncode == 1 and max(map(len, again.stderr.splitlines())) <= 80, again.stderr
     said = " ".join(again.stderr.split())

@@ -73,7 +73,9 @@ def test_dagbag_imports_without_errors_and_ruff_air_is_clean(airflow_env: dict[s
             "train",
             "no_retrain",
             "compare",
-            "finish",
+            "promote",
+            "reject",
+            "log_result",
             "next_chain",
             "trigger_next_batch",
         ]
@@ -107,6 +109,9 @@ def test_dag_consumes_the_course_server_exactly_once_like_the_local_runner(
         trained = run["tasks"]["train"] == "success"
         assert run["tasks"]["compare"] == ("success" if trained else "skipped")
         assert run["tasks"]["no_retrain"] == ("skipped" if trained else "success")
+        branches = sorted(run["tasks"][t] for t in ("promote", "reject"))
+        assert branches == (["skipped", "success"] if trained else ["skipped", "skipped"]), run
+        assert run["tasks"]["log_result"] == "success"
     assert last["state"] != "failed" and last["tasks"]["fetch"] == last["tasks"]["has_round"] == "success"
     downstream = {k: v for k, v in last["tasks"].items() if k not in ("prepare", "fetch", "has_round")}
     assert set(downstream.values()) == {"skipped"}, "nothing downstream runs after exhaustion"
@@ -128,6 +133,20 @@ def test_dag_consumes_the_course_server_exactly_once_like_the_local_runner(
         return [(m["version"], m["batches"], round(m["rmse"], 6), m["aliases"]) for m in models]
 
     assert state(airflow_models) == state(local_models)
+
+    def decisions(batches: list[dict]) -> list[tuple]:
+        """The audit record: the same triggers, decisions and outcomes (and which branch ran)."""
+        return [
+            (b["batch"], b["retrained"], b["cause"], b["triggers"], b["outcome"], b["version"], b["deltas"])
+            for b in batches
+        ]
+
+    airflow_batches = run_json("batches", "list")
+    assert decisions(airflow_batches) == decisions(run_json("batches", "list", env=local))
+    for run, b in zip(batches, airflow_batches, strict=True):
+        if b["retrained"]:
+            taken = "promote" if b["outcome"] in ("first", "promoted") else "reject"
+            assert run["tasks"][taken] == "success", (run, b["outcome"])
 
 
 def run_mlops_ok(*args: str, env: dict[str, str]) -> bool:
@@ -152,7 +171,7 @@ def test_a_failing_source_is_retried_then_fails_clearly_leaving_stored_data_whol
         runs = dag_runs(env, max_runs=2)
     finally:
         api.server.shutdown()
-    assert runs[0]["state"] == "success" and runs[0]["tasks"]["finish"] == "success"
+    assert runs[0]["state"] == "success" and runs[0]["tasks"]["log_result"] == "success"
     failed = runs[1]
     assert failed["state"] == "failed" and failed["tasks"]["fetch"] == "failed"
     attempts = [path for path in api.calls if path.startswith("/data")]

@@ -7,6 +7,7 @@ import pytest
 from mlops_cli.config import load_settings
 from mlops_cli.pipeline.decide import DriftReference, decide_retrain, psi
 from mlops_cli.pipeline.ingest import normalised_rows
+from mlops_cli.pipeline.records import decision_text
 from tests.conftest import ROW
 
 
@@ -25,9 +26,52 @@ def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
     assert psi(ref, rng.normal(1, 1, 5000)) > 0.5
 
 
+def fired(decision) -> dict[str, bool]:
+    return {t.name: t.fired for t in decision.triggers}
+
+
 def test_first_batch_trains_because_there_is_no_champion(home) -> None:
     decision = decide_retrain(load_settings(), current=rows(100, 0), reference=None, new_rows=100, total_rows=100)
-    assert decision.retrain and decision.reason == "no champion yet"
+    assert decision.retrain and decision.cause == "triggered" and decision.fired == ["first_model"]
+    assert decision_text(decision.to_dict()) == "no champion yet"
+    every = ["first_model", "new_rows", "drift", "new_categories", "degradation", "schema"]
+    assert [t["name"] for t in decision.to_dict()["triggers"]] == every, "every rule is recorded, fired or not"
+
+
+def test_too_few_rows_to_train_is_said_so_whatever_fired(home) -> None:
+    decision = decide_retrain(
+        load_settings(), current=rows(12, 0), reference=None, new_rows=12, total_rows=12, train_rows=10
+    )
+    assert not decision.retrain and decision.cause == "too_few_rows" and decision.fired == ["first_model"]
+    assert decision_text(decision.to_dict()) == "no champion yet, but too few rows to train (10 < 20)"
+
+
+@pytest.mark.parametrize(
+    ("degradation", "unseen", "expected"),
+    [
+        (0.25, None, ["degradation"]),
+        (0.05, None, []),
+        (None, 0.5, ["new_categories"]),
+        (0.3, 0.3, ["new_categories", "degradation"]),
+    ],
+)
+def test_a_degraded_champion_or_unseen_categories_trigger_retraining(
+    home, degradation: float | None, unseen: float | None, expected: list[str]
+) -> None:
+    settings = load_settings(retrain_max_degradation=0.2, retrain_new_category_share=0.2, drift_trigger=False)
+    decision = decide_retrain(
+        settings,
+        current=rows(100, 100),
+        reference=DriftReference.of(rows(100, 0)),
+        new_rows=10,
+        total_rows=200,
+        degradation=degradation,
+        new_category_share=unseen,
+    )
+    assert decision.fired == expected and decision.retrain is bool(expected)
+    assert decision.cause == ("triggered" if expected else "no_trigger")
+    by_name = {t.name: t for t in decision.triggers}
+    assert (by_name["degradation"].value, by_name["degradation"].threshold) == (degradation, 0.2)
 
 
 @pytest.mark.parametrize(("threshold", "retrain"), [(0.6, False), (0.5, True)])
@@ -46,19 +90,22 @@ def test_drift_is_a_second_trigger(home) -> None:
         load_settings(drift_threshold=0.2), current=drifted, reference=reference, new_rows=60, total_rows=660
     )
     assert decision.new_share < 0.6
-    assert decision.retrain and decision.reason.startswith("drift")
-    assert decision.drift["state_mix"] == 1.0 and decision.drift["price_psi"] > 1
+    assert decision.retrain and decision.fired == ["drift"]
+    assert decision.drift["state"] == 1.0 and decision.drift["price"] > 1
+    assert decision_text(decision.to_dict()) == f"drift {decision.drift_score:.3f} (price) >= 0.2"
     off = decide_retrain(
         load_settings(drift_trigger=False), current=drifted, reference=reference, new_rows=60, total_rows=660
     )
-    assert not off.retrain and "drift" in off.reason
+    assert not off.retrain and off.cause == "no_trigger" and fired(off)["drift"] is False
+    assert "drift" in decision_text(off.to_dict())
 
 
 def test_an_answer_with_no_clean_rows_never_trains(home) -> None:
     decision = decide_retrain(
         load_settings(), current=rows(0, 0), reference=DriftReference.of(rows(100, 0)), new_rows=0, total_rows=100
     )
-    assert not decision.retrain and decision.reason == "no clean rows in this answer"
+    assert not decision.retrain and decision.cause == "no_rows"
+    assert decision_text(decision.to_dict()) == "no clean rows in this answer"
 
 
 def test_a_stored_drift_reference_scores_exactly_like_the_rows_it_summarises(home) -> None:
@@ -74,14 +121,14 @@ def test_a_stored_drift_reference_scores_exactly_like_the_rows_it_summarises(hom
     again = DriftReference.from_json(summary.to_json())
     assert again == summary and len(summary.to_json()) < 2000
     assert psi(reference["price"].to_numpy(float), current["price"].to_numpy(float)) == pytest.approx(
-        decide_retrain(load_settings(), current=current, reference=again, new_rows=1, total_rows=9).drift["price_psi"],
+        decide_retrain(load_settings(), current=current, reference=again, new_rows=1, total_rows=9).drift["price"],
         abs=5e-5,
     )
     both = [
         decide_retrain(load_settings(), current=current, reference=r, new_rows=300, total_rows=2300)
         for r in (summary, again)
     ]
-    assert both[0] == both[1] and both[0].drift["state_mix"] > 0.5
+    assert both[0] == both[1] and both[0].drift["state"] > 0.5
 
 
 def test_deciding_reads_this_rounds_rows_only(home) -> None:

@@ -111,7 +111,8 @@ def test_a_candidate_whose_score_is_not_finite_is_never_promoted(home: Path, mon
     client = configure(settings)
     test = promote.current_test_set(promote.engine_for(settings))
     scores = {1: 100.0, candidate: float("nan")}
-    monkeypatch.setattr(promote, "cached_rmse", lambda s, e, version, run_id, t: scores[version])
+    every = {"mae": 1.0, "mape": 0.1, "r2": 0.5}
+    monkeypatch.setattr(promote, "cached_metrics", lambda s, e, version, run_id, t: {**every, "rmse": scores[version]})
     result = promote.compare(client, settings, candidate, test)
     assert not result.promoted and "not a finite number" in result.reason
     scores.update({1: float("inf"), candidate: 50.0})

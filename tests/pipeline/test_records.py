@@ -33,5 +33,7 @@ def test_the_train_json_and_the_ui_table_hold_the_records_fields(home: Path, mon
     table = batches_table(settings)
     shown = [c for c in table.columns if c != "why"]
     assert shown[: len(SHOWN_FIELDS)] == list(SHOWN_FIELDS) and "why" in table.columns
-    worded = [*of_kind("text", "version"), "why"]  # numbers are formatted (or "—") by the page itself
+    # numbers are formatted (or "—") by the page itself; text the table holds is never None
+    worded = [k for k in (*of_kind("text", "version"), "why", "change", "champion_error") if k in table.columns]
+    assert {"why", "change", "champion_error", "reason"} <= set(worded)
     assert table["version"].tolist()[0] == "v1" and not table[worded].isna().any().any(), "no None cells"

@@ -120,8 +120,8 @@ def test_the_loop_and_rollback_replace_an_untrusted_champion_without_loading_it(
     more = load_settings(generator_batches=3, generator_batch_rows=300, generator_price_drift=0.3)
     run(more, reload_api=False, restart=True)  # a fresh dataset: its first batch retrains
     rounds = batch_log_rows(engine_for(more))
-    replaced = [r for r in rounds if r["reason"] and "cannot be trusted" in r["reason"]]
-    assert replaced and replaced[0]["promoted"], [r["reason"] for r in rounds]
+    replaced = [r for r in rounds if r["promotion"] and "cannot be trusted" in r["promotion"]["why"]]
+    assert replaced and replaced[0]["promoted"], [r["promotion"] for r in rounds]
     champion = int(client.get_model_version_by_alias(settings.model_name, "champion").version)
     assert champion != evil
 

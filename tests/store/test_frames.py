@@ -133,3 +133,40 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
     store(pipe, second), clean(pipe, second)
     r = get_round(pipe.engine, second)
     assert (r["rows_kept"], r["dropped"]) == (5, {"duplicate": 5})
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.external_db)])
+def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Schema 3 → 4: batch_log's audit record and the promotion's rule are new nullable columns,
+    added when the data DB is opened; rounds written before read as "not recorded"."""
+    from sqlalchemy import inspect, text
+
+    from mlops_cli.pipeline.engine import all_batches, clean, fetch, store
+    from mlops_cli.store import db
+    from tests.conftest import FixedSource, good_rows, pipeline_with
+
+    if backend == "postgres":
+        monkeypatch.setenv("MLOPS_DATA_DB_URL", request.getfixturevalue("postgres_url"))
+    settings = load_settings()
+    source = FixedSource({0: good_rows(30)})
+    pipe = pipeline_with(settings, source)
+    first = fetch(pipe).round_id
+    store(pipe, first), clean(pipe, first)
+    new = {"batch_log": ["validation", "champion_on_batch", "decision", "training", "promotion"]}
+    new["promotions"] = ["rule", "detail"]
+    with pipe.engine.begin() as conn:  # what schema 3 looked like
+        for table, columns in new.items():
+            for column in columns:
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(text("UPDATE mlops_meta SET value = '3' WHERE key = 'schema_version'"))
+    pipe.engine.dispose()
+    monkeypatch.setattr(db, "_engines", {})
+
+    pipe = pipeline_with(settings, source)
+    for table, columns in new.items():
+        assert set(columns) <= {c["name"] for c in inspect(pipe.engine).get_columns(table)}
+    (old,) = all_batches(pipe.engine).batches
+    assert old.batch == 0 and old.validation is None and old.decision is None and old.reason == ""
+    pipe.engine.dispose()

@@ -1,0 +1,164 @@
+"""Every batch decision explained: the validation report, the champion on the new rows, typed
+triggers, the promotion rule, all in `mlops batches show N --json` (issue 24)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_json, run_mlops
+
+CITIES_BEFORE = ["Austin", "Dallas", "Houston"]
+CITIES_AFTER = ["El Paso", "Lubbock"]  # never in batch 0: unseen by the first champion
+
+
+def listings_csv(path: Path, rows: int = 300) -> Path:
+    """Two batches of plausible listings with an extra column (``listing_url``) and without the
+    optional ``status``, ``street`` and ``brokered_by``; batch 1 half in cities batch 0 lacks."""
+    rng = np.random.default_rng(7)
+    columns = ["batch", "price", "bed", "bath", "acre_lot", "city", "state", "zip_code", "house_size"]
+    columns += ["prev_sold_date", "listing_url"]
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for batch in (0, 1):
+            for i in range(rows):
+                new_city = batch == 1 and i % 2 == 0
+                city = CITIES_AFTER[(i // 2) % 2] if new_city else CITIES_BEFORE[i % 3]
+                size = float(rng.integers(700, 4000))
+                price = round(40_000 + 180 * size * (1.3 if city == "Austin" else 1.0) * rng.lognormal(0, 0.15))
+                beds, baths = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+                zip_code = f"7{8000 + (i % 40):04d}"
+                writer.writerow([batch, price, beds, baths, 0.2, city, "Texas", zip_code, size, "", f"https://x/{i}"])
+    return path
+
+
+@pytest.fixture
+def two_batches(home: Path, tmp_path: Path) -> dict[str, str]:
+    return {"MLOPS_DATA_SOURCE": f"csv:{listings_csv(tmp_path / 'listings.csv')}"}
+
+
+def test_a_csv_with_an_extra_and_a_missing_optional_column_and_new_cities_is_reported(two_batches) -> None:
+    trained = run_mlops("train", "--all", "--no-reload-api", env=two_batches)
+    assert trained.returncode == 0, trained.stderr
+    first = run_json("batches", "show", "0", env=two_batches)
+    schema = first["validation"]["schema"]
+    assert schema["extra"] == ["listing_url"] and schema["missing_required"] == []
+    assert set(schema["missing_optional"]) == {"brokered_by", "status", "street"}
+    assert schema["versus_first"] is None and any("not stored" in h for h in schema["handled"])
+    assert first["champion_on_batch"] is None, "no champion priced the first batch"
+    assert first["decision"]["fired"] == ["first_model"] and first["promotion"]["outcome"] == "first"
+    assert first["mlflow"]["version"] == 1 and first["mlflow"]["run_id"]
+
+    second = run_json("batches", "show", "1", env=two_batches)
+    report = second["validation"]
+    assert set(report) == {"schema", "quality", "volume", "drift", "new_categories", "sufficiency"}
+    assert report["schema"]["versus_first"] == {"new": [], "missing": []}
+    cities = report["new_categories"]["columns"]["city"]
+    assert set(cities["values"]) == set(CITIES_AFTER) and cities["distinct"] == 2
+    kept = second["rows_kept"]
+    assert cities["rows"] == pytest.approx(kept / 2, abs=3) and cities["share"] == pytest.approx(0.5, abs=0.02)
+    assert report["new_categories"]["columns"]["state"]["rows"] == 0
+    fired = second["decision"]["fired"]
+    assert "new_categories" in fired and second["retrained"], second["decision"]
+    unseen = next(t for t in second["decision"]["triggers"] if t["name"] == "new_categories")
+    assert unseen["value"] == report["new_categories"]["share"] and unseen["threshold"] == 0.2
+    on_batch = second["champion_on_batch"]
+    assert on_batch["version"] == 1 and on_batch["rows"] == kept and on_batch["mae"] > 0
+    assert on_batch["mae_change"] == pytest.approx(on_batch["mae"] / on_batch["test_mae"] - 1, abs=1e-4)
+    quality = report["quality"]
+    assert quality["nulls"]["status"]["share"] == 1.0, "a missing optional column is stored as missing"
+    assert report["volume"]["share_of_data"] == pytest.approx(kept / (kept + first["rows_kept"]), abs=1e-4)
+    assert report["sufficiency"]["sufficient"] and report["sufficiency"]["minimum"] == 20
+    promotion = second["promotion"]
+    assert promotion["rule"] == "rmse <= +0%" and set(promotion["deltas"]) == {"mae", "rmse", "mape", "r2"}
+    assert promotion["promoted"] == (promotion["deltas"]["rmse"] <= 0) and promotion["deciding"]
+
+
+def test_a_degraded_champion_triggers_retraining_on_its_own(home: Path) -> None:
+    """The generator's prices made to jump (60 % a batch): the new-row share and drift stay under
+    their thresholds, and only the champion's error on the new rows says it is out of date."""
+    env = {
+        "MLOPS_GENERATOR_BATCHES": "2",
+        "MLOPS_GENERATOR_BATCH_ROWS": "400",
+        "MLOPS_GENERATOR_PRICE_DRIFT": "0.6",
+        "MLOPS_GENERATOR_STATE_DRIFT": "0",
+        "MLOPS_RETRAIN_MIN_NEW_SHARE": "0.9",
+        "MLOPS_DRIFT_THRESHOLD": "5",
+    }
+    assert run_mlops("train", "--all", "--no-reload-api", env=env).returncode == 0
+    shown = run_json("batches", "show", "1", env=env)
+    on_batch = shown["champion_on_batch"]
+    assert on_batch["mae_change"] > 0.2 and on_batch["mae"] > on_batch["test_mae"]
+    assert shown["decision"]["fired"] == ["degradation"] and shown["retrained"] and shown["version"] == 2
+    calm = {**env, "MLOPS_GENERATOR_PRICE_DRIFT": "0", "MLOPS_RETRAIN_MAX_DEGRADATION": "0.5"}
+    assert run_mlops("train", "--all", "--restart", "--no-reload-api", env=calm).returncode == 0
+    steady = run_json("batches", "show", "1", env=calm)
+    assert not steady["retrained"] and steady["decision"]["cause"] == "no_trigger"
+    assert abs(steady["champion_on_batch"]["mae_change"]) < 0.5, "the same market: the champion holds"
+
+
+def test_the_promotion_rule_decides_and_the_deciding_clause_is_kept(home: Path) -> None:
+    """The course's kind of rule, made strict (MAE must drop by half): every candidate after the
+    first is rejected by that clause, the champion stays v1, and only the first move is recorded."""
+    env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "400"}
+    env["MLOPS_PROMOTE_RULE"] = "mae <= -50% and rmse <= +1%"
+    assert run_mlops("train", "--all", "--no-reload-api", env=env).returncode == 0
+    batches = run_json("batches", "list", env=env)
+    rejected = [b for b in batches if b["retrained"] and b["batch"] > 0]
+    assert rejected and all(b["outcome"] == "rejected" and b["champion_version"] == 1 for b in rejected)
+    for b in rejected:
+        promotion = b["promotion"]
+        assert promotion["rule"] == "mae <= -50% and rmse <= +1%" and promotion["deciding"] == "mae <= -50%"
+        mae = next(c for c in promotion["clauses"] if c["metric"] == "mae")
+        assert not mae["holds"] and mae["change"] > -50
+        assert mae["change"] == pytest.approx(promotion["deltas"]["mae"], abs=1e-3)
+    assert run_json("models", "show", "champion", env=env)["version"] == 1
+    manual = run_mlops("promote", str(rejected[0]["version"]), "--no-reload-api", env=env)
+    assert manual.returncode != 0 and "mae <= -50%" in manual.stderr, "`mlops promote` applies the same rule"
+
+
+@pytest.mark.parametrize("rule", ["mae <== 3%", "latency <= 1%", "mae <= -3% or rmse <= 1%", ""])
+def test_a_malformed_rule_fails_at_start_in_one_line(home: Path, rule: str) -> None:
+    result = run_mlops("train", "--all", env={"MLOPS_PROMOTE_RULE": rule})
+    assert result.returncode != 0 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error:") and "promote_rule" in lines[0] and "Traceback" not in result.stderr
+    assert not (home / "data.db").exists() or "batch_log" not in (home / "data.db").read_bytes().decode(errors="ignore")
+
+
+def test_the_registered_versions_run_explains_itself(home: Path) -> None:
+    """Tags for the batches, the code and the triggers; train, validation and test metrics; the
+    validation report, two plots, feature importance and a model card, listed through MLflow."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from mlops_cli.pipeline.evidence import ARTIFACTS
+
+    env = {"MLOPS_GENERATOR_BATCHES": "1", "MLOPS_GENERATOR_BATCH_ROWS": "400"}
+    assert run_mlops("train", "--all", "--no-reload-api", env=env).returncode == 0
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    run = client.get_run(client.get_model_version("house_prices", "1").run_id)
+    tags = run.data.tags
+    assert tags["batches"] == "0" and tags["triggers"] == "first_model" and tags["code_version"] != ""
+    assert len(tags["git_commit"]) == 40 or tags["git_commit"] == "unknown"
+    for part in ("train_", "validation_", ""):
+        assert {f"{part}{m}" for m in ("mae", "rmse", "mape", "r2")} <= set(run.data.metrics), part
+    assert run.data.metrics["train_rmse"] < run.data.metrics["validation_rmse"], "scored on rows it never saw"
+    listed = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "audit")}
+    assert listed == set(ARTIFACTS)
+    folder = Path(client.download_artifacts(run.info.run_id, "audit", str(home / "audit")))
+    for plot in ("predicted_vs_actual.png", "residuals.png"):
+        assert (folder / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((folder / "validation_report.json").read_text())
+    assert report["schema"]["missing_required"] == [] and report["quality"]["rows"] > 0
+    importance = json.loads((folder / "feature_importance.json").read_text())
+    assert set(importance["features"]) == {"city", "state", "zip_code", "bed", "bath", "acre_lot", "house_size"}
+    assert max(f["mean"] for f in importance["features"].values()) > 0, "some feature matters"
+    card = (folder / "model_card.md").read_text()
+    assert "rmse <= +0%" in card and "no champion yet" in card and "| test |" in card
