@@ -269,7 +269,7 @@ def data_page() -> None:
         columns={"rows_kept": "kept", "rows_dropped": "dropped"}
     )
     st.bar_chart(counts, x_label="batch", y_label="rows")
-    st.subheader("New rows and drift per batch, against their retraining thresholds")
+    st.subheader("New rows, drift and the champion's error per batch, against their retraining thresholds")
     st.altair_chart(threshold_chart(batches), width="stretch")
 
 
@@ -288,19 +288,26 @@ def batch_details(number: int) -> None:
 
 
 def threshold_chart(batches: pd.DataFrame):  # noqa: ANN201 — an altair chart
-    """New-row share and drift score per batch, each with its retrain threshold as a dashed rule."""
+    """New-row share, drift score and the champion's MAE change on each batch (the "how is
+    production doing" series), each with its retrain threshold as a dashed rule."""
     import altair as alt
 
     config = settings()
-    long = batches.melt(id_vars="batch", value_vars=["new_share", "drift_score"], var_name="series").dropna()
-    long["series"] = long["series"].map({"new_share": "new rows (share)", "drift_score": "drift score"})
+    names = {
+        "new_share": "new rows (share)",
+        "drift_score": "drift score",
+        "champion_mae_change": "champion MAE vs its test MAE",
+    }
+    long = batches.melt(id_vars="batch", value_vars=list(names), var_name="series").dropna()
+    long["series"] = long["series"].map(names)
     rules = pd.DataFrame(
         {
-            "series": ["new rows (share)", "drift score"],
-            "threshold": [config.retrain_min_new_share, config.drift_threshold],
+            "series": list(names.values()),
+            "threshold": [config.retrain_min_new_share, config.drift_threshold, config.retrain_max_degradation],
             "label": [
                 f"retrain at {config.retrain_min_new_share:.0%} new",
                 f"retrain at drift {config.drift_threshold:g}",
+                f"retrain at MAE +{config.retrain_max_degradation:.0%}",
             ],
         }
     )

@@ -145,6 +145,7 @@ def batches_table(settings: Settings) -> pd.DataFrame:
         *shown[shown.index("retrained") + 1 :],
         "change",
         "champion_error",
+        "champion_mae_change",
         "run_id",
         "reason",
         "dropped",
@@ -156,6 +157,7 @@ def batches_table(settings: Settings) -> pd.DataFrame:
             "why": short_reason(b),
             "change": describe_changes({m: (b.deltas or {}).get(m) for m in ("mae", "rmse")}) or None,
             "champion_error": _signed((b.champion_on_batch or {}).get("mae_change")),
+            "champion_mae_change": (b.champion_on_batch or {}).get("mae_change"),
             "run_id": (b.mlflow or {}).get("run_id"),
         }
         for b in report.batches

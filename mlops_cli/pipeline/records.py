@@ -152,7 +152,7 @@ _SHORT_TRIGGER = {
     "new_rows": lambda t: f"{_pct(t.get('value'))} new",
     "drift": lambda t: f"drift {t['value']:.2f}",
     "new_categories": lambda t: f"{_pct(t.get('value'))} unseen",
-    "degradation": lambda t: f"champion {t['value']:+.0%} MAE",
+    "degradation": lambda t: f"MAE {t['value']:+.0%}",
     "schema": lambda t: "schema changed",
 }
 

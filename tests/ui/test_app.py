@@ -114,8 +114,17 @@ def test_data_page_shows_batches_and_decisions(ui_env: dict[str, str]) -> None:
     table = at.dataframe[0].value
     assert table["batch"].tolist() == sorted(table["batch"].tolist()) and len(table) >= 1
     assert {"rows_kept", "rows_dropped", "retrained", "why", "reason", "drift_score"} <= set(table.columns)
-    assert all(len(why) <= 40 for why in table["why"]), "a short why that fits; the full text under Details"
+    assert all(len(why) <= 40 for why in table["why"]), ("a short why that fits; the full text under Details", table["why"])
+    assert {"change", "champion_error", "run_id"} <= set(table.columns)
+    later = table[table["batch"] > table["batch"].min()]
+    assert all(e.startswith(("+", "−")) and e.endswith("%") for e in later["champion_error"]), later["champion_error"]
     assert len(at.get("arrow_vega_lite_chart")) == 2 or len(at.get("vega_lite_chart")) >= 1
+    first = " ".join(m.value for m in at.markdown)
+    assert "no champion yet" in first and "**nulls**" in first and "**drift**" not in first, "nothing to drift from"
+    at.selectbox(key="data-batch").set_value(int(table["batch"].max())).run()
+    details = " ".join(m.value for m in at.markdown)
+    for part in ("**retrained**", "**triggers**", "**champion**", "**nulls**", "**drift**", "**unseen**"):
+        assert part in details, part
 
 
 @pytest.mark.parametrize("page", ["Models", "Data"])
