@@ -253,9 +253,9 @@ def create_app(
     )
     metrics = ApiMetrics()
     if holder is None:
-        holder = ModelHolder(settings, on_load=metrics.model_loaded)
+        holder = ModelHolder(settings, on_load=metrics.model_loaded, on_champion=metrics.champion_checked)
     else:
-        holder.on_load = metrics.model_loaded
+        holder.on_load, holder.on_champion = metrics.model_loaded, metrics.champion_checked
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

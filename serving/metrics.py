@@ -60,6 +60,37 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        # the champion's error on the newest batch it was checked on, before that batch trained
+        # anything (the loop's "how is production doing" series; tags of the champion version)
+        self.champion_batch = Gauge(
+            "mlops_champion_batch_checked",
+            "Last batch the champion was checked on",
+            ["version"],
+            registry=self.registry,
+        )
+        self.champion_batch_mae = Gauge(
+            "mlops_champion_batch_mae", "The champion's MAE on that batch's rows", ["version"], registry=self.registry
+        )
+        self.champion_batch_change = Gauge(
+            "mlops_champion_batch_mae_change",
+            "The champion's MAE on that batch against its own test MAE (0.1: 10 % worse)",
+            ["version"],
+            registry=self.registry,
+        )
+
+    def champion_checked(self, version: int, tags: dict[str, str]) -> None:
+        """From the champion version's tags (read by the API's alias watcher)."""
+        for gauge, key in (
+            (self.champion_batch, "batch_checked"),
+            (self.champion_batch_mae, "batch_mae"),
+            (self.champion_batch_change, "batch_mae_change"),
+        ):
+            gauge.clear()
+            try:
+                gauge.labels(str(version)).set(float(tags[key]))
+            except (KeyError, ValueError):
+                pass  # not checked on a batch yet (or a foreign tag): no series
+
     def model_loaded(self, result: str, model: Any) -> None:
         if result == "refused":
             self.refused.inc()

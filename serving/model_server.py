@@ -167,10 +167,12 @@ class ModelHolder:
         settings: Settings,
         loader: Callable[[Settings, str | int | None], LoadedModel] = load_registered,
         on_load: Callable[[str, LoadedModel | None], None] | None = None,
+        on_champion: Callable[[int, dict[str, str]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.loader = loader
         self.on_load = on_load
+        self.on_champion = on_champion  # the champion version's tags, at every alias check
         self.current: LoadedModel | None = None
         self.last_error: str | None = "the first load has not finished"
         self.alias_target: int | None = None  # where the alias pointed at the last load or check
@@ -224,6 +226,8 @@ class ModelHolder:
 
         target = alias_version(connect(self.settings), self.settings, self.settings.champion_alias)
         version = int(target.version) if target else None
+        if target is not None and self.on_champion:
+            self.on_champion(version, dict(target.tags or {}))
         self.alias_seen = version
         # a version refused once is not tried again (nor counted again) until the alias moves on
         return version is not None and version != self.alias_target and version != self.refused_version

@@ -437,6 +437,10 @@ def decide(pipe: Pipeline, round_id: int) -> None:
     with pipe.engine.connect() as conn:
         current = listings.round_rows(conn, round_id, CLEAN_COLUMNS)
     on_batch, unseen = (None, None) if champion is None or current.empty else _champion_on(pipe, champion, current)
+    if on_batch is not None and "error" not in on_batch:  # before the commit: a rerun tags it again
+        from mlops_cli.registry.client import tag_batch_check
+
+        tag_batch_check(pipe.client, pipe.settings, on_batch["version"], r["batch"], on_batch)
     with pipe.engine.begin() as conn:
         counted = counted_rounds(conn, round_id, tuple(COUNTED))
         reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)

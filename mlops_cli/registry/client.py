@@ -130,6 +130,24 @@ def alias_version(client: MlflowClient, settings: Settings, alias: str) -> Model
         raise unreachable(settings, exc) from None
 
 
+# What the loop last measured of the champion on new rows (a batch's clean rows before it is
+# trained on), kept as tags of that version: the inference API exports them for Grafana.
+BATCH_CHECK_TAGS = ("batch_checked", "batch_mae", "batch_rmse", "batch_mae_change")
+
+
+def tag_batch_check(client: MlflowClient, settings: Settings, version: int, batch: int, on_batch: dict) -> None:
+    """Tag ``version`` with its error on batch ``batch``'s rows (idempotent: a rerun sets the same)."""
+    values = {
+        "batch_checked": batch,
+        "batch_mae": on_batch.get("mae"),
+        "batch_rmse": on_batch.get("rmse"),
+        "batch_mae_change": on_batch.get("mae_change"),
+    }
+    for key, value in values.items():
+        if value is not None:
+            client.set_model_version_tag(settings.model_name, str(version), key, repr(value))
+
+
 def resolve_version(client: MlflowClient, settings: Settings, ref: str | int) -> ModelVersion:
     """A version by number or alias; a clear error when it does not exist."""
     from mlflow.exceptions import MlflowException

@@ -94,6 +94,11 @@ def test_a_degraded_champion_triggers_retraining_on_its_own(home: Path) -> None:
     on_batch = shown["champion_on_batch"]
     assert on_batch["mae_change"] > 0.2 and on_batch["mae"] > on_batch["test_mae"]
     assert shown["decision"]["fired"] == ["degradation"] and shown["retrained"] and shown["version"] == 2
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    tags = MlflowClient(uri, registry_uri=uri).get_model_version("house_prices", "1").tags
+    assert (tags["batch_checked"], float(tags["batch_mae_change"])) == ("1", on_batch["mae_change"]), tags
     calm = {**env, "MLOPS_GENERATOR_PRICE_DRIFT": "0", "MLOPS_RETRAIN_MAX_DEGRADATION": "0.5"}
     assert run_mlops("train", "--all", "--restart", "--no-reload-api", env=calm).returncode == 0
     steady = run_json("batches", "show", "1", env=calm)

@@ -311,6 +311,26 @@ def test_the_server_follows_the_alias_without_load_model_calls(registry_home: Pa
             promote_if_better(settings, first, force=True, who="test")
 
 
+def test_the_champions_error_on_the_newest_batch_is_a_prometheus_gauge(registry_home: Path) -> None:
+    """What the loop measured of the champion on a batch's rows (tags of that version) is exported
+    by the API's alias watcher, for Grafana's "how is production doing" panel."""
+    from mlops_cli.registry.client import configure, tag_batch_check
+
+    settings = serving_settings(registry_home, api_watch_interval=0.2)
+    version = champion(settings)
+    tag_batch_check(configure(settings), settings, version, 7, {"mae": 61_234.5, "rmse": 99_000.0, "mae_change": 0.27})
+    app = create_app(settings)
+    with TestClient(app) as client:
+        wait_until_loaded(app.state.holder, 60)
+        deadline = time.monotonic() + 30
+        while f'mlops_champion_batch_mae_change{{version="{version}"}} 0.27' not in client.get("/metrics").text:
+            assert time.monotonic() < deadline, client.get("/metrics").text[-2000:]
+            time.sleep(0.1)
+        text = client.get("/metrics").text
+    assert f'mlops_champion_batch_checked{{version="{version}"}} 7.0' in text
+    assert f'mlops_champion_batch_mae{{version="{version}"}} 61234.5' in text
+
+
 @pytest.mark.parametrize("version", [0, -1, 2**31, 2**63, 10**30])
 def test_an_impossible_version_to_load_is_422_not_an_outage(client: TestClient, version: int) -> None:
     answer = client.post("/load_model", json={"version": version}, headers=TOKEN)

@@ -114,7 +114,10 @@ def test_data_page_shows_batches_and_decisions(ui_env: dict[str, str]) -> None:
     table = at.dataframe[0].value
     assert table["batch"].tolist() == sorted(table["batch"].tolist()) and len(table) >= 1
     assert {"rows_kept", "rows_dropped", "retrained", "why", "reason", "drift_score"} <= set(table.columns)
-    assert all(len(why) <= 40 for why in table["why"]), ("a short why that fits; the full text under Details", table["why"])
+    assert all(len(why) <= 40 for why in table["why"]), (
+        "a short why that fits; the full text under Details",
+        table["why"],
+    )
     assert {"change", "champion_error", "run_id"} <= set(table.columns)
     later = table[table["batch"] > table["batch"].min()]
     assert all(e.startswith(("+", "−")) and e.endswith("%") for e in later["champion_error"]), later["champion_error"]
