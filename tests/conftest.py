@@ -93,6 +93,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Tests pin the model they exercise (the seed recipe: fast, folded, snapshot-stable); the
     # default, auto, is run by the README's main-job test and the model tests.
     monkeypatch.setenv("MLOPS_MODEL", "linear")
+    # Likewise the retraining triggers: the generator's prices drift every batch, which degrades
+    # the champion past the default threshold on each, so every batch would train. Tests keep the
+    # new-row share and drift deciding; the degradation trigger is exercised where it is the
+    # subject (pipeline/test_audit.py) and, at its default, by the README's main-job test.
+    monkeypatch.setenv("MLOPS_RETRAIN_MAX_DEGRADATION", "100")
     state = tmp_path / ".mlops"
     monkeypatch.setenv("MLOPS_HOME", str(state))
     # Nothing listens here: reload requests fail fast and must only warn.

@@ -63,13 +63,8 @@ def promotions_from(db_rows: list[tuple]) -> list[dict]:
     return [dict(zip(keys, row, strict=True)) for row in db_rows]
 
 
-# The generator's prices drift a little every batch, which degrades the champion past the default
-# MLOPS_RETRAIN_MAX_DEGRADATION on each: without that trigger the new-row share skips some.
-NO_DEGRADATION_TRIGGER = {"MLOPS_RETRAIN_MAX_DEGRADATION": "100"}
-
-
 def test_train_all_over_http_until_the_source_is_exhausted(data_api: str, home: Path) -> None:
-    env = {"MLOPS_DATA_SOURCE": data_api, **NO_DEGRADATION_TRIGGER}
+    env = {"MLOPS_DATA_SOURCE": data_api}
     first = run_mlops("train", "--all", "--json", env=env)
     assert first.returncode == 0, first.stderr
     assert "not reachable" in first.stderr, "an absent inference API is a warning, not a failure"
@@ -141,7 +136,6 @@ def test_same_loop_with_postgres_data_and_mariadb_mlflow(
         "MLOPS_DATA_SOURCE": data_api,
         "MLOPS_DATA_DB_URL": postgres_url,
         "MLOPS_MLFLOW_TRACKING_URI": mariadb_url,
-        **NO_DEGRADATION_TRIGGER,
     }
     batches = run_json("train", "--all", env=env)["batches"]
     versions = run_json("models", "list", env=env)

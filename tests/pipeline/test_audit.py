@@ -88,6 +88,7 @@ def test_a_degraded_champion_triggers_retraining_on_its_own(home: Path) -> None:
         "MLOPS_GENERATOR_STATE_DRIFT": "0",
         "MLOPS_RETRAIN_MIN_NEW_SHARE": "0.9",
         "MLOPS_DRIFT_THRESHOLD": "5",
+        "MLOPS_RETRAIN_MAX_DEGRADATION": "0.2",  # the default (the tests' home turns it off)
     }
     assert run_mlops("train", "--all", "--no-reload-api", env=env).returncode == 0
     shown = run_json("batches", "show", "1", env=env)
@@ -109,7 +110,7 @@ def test_a_degraded_champion_triggers_retraining_on_its_own(home: Path) -> None:
 def test_the_promotion_rule_decides_and_the_deciding_clause_is_kept(home: Path) -> None:
     """The course's kind of rule, made strict (MAE must drop by half): every candidate after the
     first is rejected by that clause, the champion stays v1, and only the first move is recorded."""
-    env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "400"}
+    env = {"MLOPS_GENERATOR_BATCHES": "3", "MLOPS_GENERATOR_BATCH_ROWS": "400", "MLOPS_RETRAIN_MIN_NEW_SHARE": "0.01"}
     env["MLOPS_PROMOTE_RULE"] = "mae <= -50% and rmse <= +1%"
     assert run_mlops("train", "--all", "--no-reload-api", env=env).returncode == 0
     batches = run_json("batches", "list", env=env)
