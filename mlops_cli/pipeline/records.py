@@ -166,8 +166,10 @@ def short_reason(batch: BatchRecord) -> str:
         return "never served"
     if batch.state == "duplicate":
         return "repeated rows"
-    if batch.state in ("rejected", "empty") or not decision:
+    if batch.state in ("rejected", "empty"):
         return batch.state
+    if not decision:  # not decided yet, or by an mlops before decisions were recorded (schema 3)
+        return "not recorded" if batch.state == "done" else batch.state
     if decision.get("cause") == "no_rows":
         said = "no clean rows"
     elif decision.get("cause") == "too_few_rows":

@@ -169,4 +169,7 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
         assert set(columns) <= {c["name"] for c in inspect(pipe.engine).get_columns(table)}
     (old,) = all_batches(pipe.engine).batches
     assert old.batch == 0 and old.validation is None and old.decision is None and old.reason == ""
+    from mlops_cli.pipeline.records import short_reason
+
+    assert short_reason(old) == "cleaned", "an unfinished round says where it is"
     pipe.engine.dispose()
