@@ -1,5 +1,6 @@
-"""One round of the house-price loop per run: fetch (and store) → clean → decide → [train →
-compare → promote | reject] → log_result, then the next run, until the data source is exhausted.
+"""One round of the house-price loop per run: fetch (and store) → clean → validate → decide →
+[train → compare → promote | reject] → log_result, then the next run, until the data source is
+exhausted.
 
 Both decisions are branches, so the graph shows them: ``decide`` takes ``train`` or
 ``no_retrain`` (by the retraining triggers), ``compare`` takes ``promote`` or ``reject`` (by
@@ -78,6 +79,12 @@ def house_prices_training() -> None:
         """Valid rows of the answer in clean_data (storing it first if a crash came before)."""
         return advance(found, "cleaned", params)
 
+    @task(**STEP)
+    def validate(cleaned: dict, params: dict | None = None) -> dict:
+        """The validation report's rest: the champion's error on the new rows, unseen categories,
+        drift per feature, volume, sufficiency (schema and quality came with fetch and clean)."""
+        return advance(cleaned, "validated", params)
+
     @task.branch(**STEP)
     def decide(cleaned: dict, params: dict | None = None) -> str:
         """Retrain or not: the branch not taken shows as skipped."""
@@ -129,7 +136,7 @@ def house_prices_training() -> None:
     has_round(found) >> cleaned
     trained = train(cleaned)
     no_retrain = EmptyOperator(task_id="no_retrain")
-    decide(cleaned) >> [trained, no_retrain]
+    decide(validate(cleaned)) >> [trained, no_retrain]
     promoted, rejected = promote(trained), reject(trained)
     compare(trained) >> [promoted, rejected]
     done = log_result(cleaned)

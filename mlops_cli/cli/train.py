@@ -76,7 +76,10 @@ def train(
     show(app, report, as_json)
 
 
-TASKS = ("fetch", "clean", "decide", "train", "compare", "promote", "reject", "log_result", "trigger_next_batch")
+TASKS = (
+    *("fetch", "clean", "validate", "decide", "train", "compare"),
+    *("promote", "reject", "log_result", "trigger_next_batch"),
+)
 HEADERS = {"log_result": "log", "trigger_next_batch": "next"}  # the table fits 80 columns
 MARKS = {
     "success": "[green]✓[/green]",

@@ -197,8 +197,9 @@ class Decision:
 def decide_retrain(
     settings: Settings,
     *,
-    current: pd.DataFrame,
-    reference: DriftReference | None,
+    rows: int,
+    has_champion: bool,
+    drift: dict[str, float],
     new_rows: int,
     total_rows: int,
     train_rows: int | None = None,
@@ -206,23 +207,20 @@ def decide_retrain(
     degradation: float | None = None,
     schema_changed: list[str] | None = None,
 ) -> Decision:
-    """Retrain or not, and why, for the clean rows ``current`` of one round.
+    """Retrain or not, and why, for one round of ``rows`` clean rows, from its validation report.
 
     ``new_rows``: clean rows since the last retrain, this round's included; ``total_rows``: every
-    clean row so far (``train_rows`` of them for training). ``reference``: the champion's training
-    rows (its drift reference), None when there is no champion yet, which always means "train".
+    clean row so far (``train_rows`` of them for training). No champion (``has_champion``) always
+    means "train". ``drift``: per-feature drift against the champion's training data.
     ``new_category_share``: the share of this round's rows with a category the champion never
     saw; ``degradation``: the champion's MAE on these rows against its own test MAE (0.25: 25 %
     worse); ``schema_changed``: feature columns whose type changed since the dataset's first answer.
     """
     share = new_rows / total_rows if total_rows else 0.0
-    drift: dict[str, float] = {}
-    if reference is not None and len(current) and reference.rows:
-        drift = drift_scores(reference, current)
     score = max(drift.values()) if drift else None
     worst = max(drift, key=drift.get) if drift else None
     triggers = [
-        Trigger(name="first_model", fired=reference is None),
+        Trigger(name="first_model", fired=not has_champion),
         Trigger(
             name="new_rows",
             fired=share >= settings.retrain_min_new_share,
@@ -256,10 +254,10 @@ def decide_retrain(
             detail=", ".join(schema_changed or []) or None,
         ),
     ]
-    if reference is None:  # no champion: nothing to compare with, only first_model applies
+    if not has_champion:  # nothing to compare with: only first_model applies
         for t in triggers[1:]:
             t.fired, t.detail = False, "no champion"
-    if len(current) == 0:
+    if rows == 0:
         retrain, cause = False, "no_rows"
     elif not any(t.fired for t in triggers):
         retrain, cause = False, "no_trigger"

@@ -2,8 +2,12 @@
 
 Each answer is a *round*, one row of ``batch_log`` with a durable state::
 
-    fetched → stored → cleaned → decided ─┬─────────────────────────→ done
-                                          └→ trained → compared ──→ done
+    fetched → stored → cleaned → validated → decided ─┬─────────────────────────→ done
+                                                      └→ trained → compared ──→ done
+
+``validated`` holds the round's whole validation report (the champion's error on its rows
+included); ``decided`` is computed from that report and the round counts alone, so every
+decision can be recomputed from what is stored.
 
 Final states besides ``done``: ``duplicate`` (the answer added no row), ``empty`` (it had none),
 ``rejected`` (unusable; its body is kept for inspection) and ``skipped`` (a batch number the
@@ -55,7 +59,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 FINAL_STATES = frozenset({"done", "duplicate", "empty", "rejected", "skipped"})
 # Rounds whose rows count in decisions (the others brought none).
-COUNTED = ("cleaned", "decided", "trained", "compared", "done")
+COUNTED = ("cleaned", "validated", "decided", "trained", "compared", "done")
 
 
 @dataclass(kw_only=True)
@@ -419,20 +423,20 @@ def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any],
     return DriftReference.of(listings.rows_before(conn, round_id, DRIFT_COLUMNS))
 
 
-def decide(pipe: Pipeline, round_id: int) -> None:
-    """``cleaned`` → ``decided``: retrain or not, by every trigger, recorded with its numbers.
+def validate(pipe: Pipeline, round_id: int) -> None:
+    """``cleaned`` → ``validated``: the rest of the validation report, before anything is decided.
 
     First the champion prices this round's clean rows (new to it, with true prices): its error
-    there, against its own test error, is the "how is production doing" record and a trigger.
-    The validation report gains volume, drift per feature, new categories and sufficiency.
-    Reads only this round's rows, the round counts and the champion's stored drift summary:
-    its cost follows the batch, not the data so far.
+    there, against its own test error, is the "how is production doing" record. Then the
+    categories its encoders never saw, drift per feature against its training data, volume and
+    sufficiency. Reads only this round's rows, the round counts and the champion's stored drift
+    summary: its cost follows the batch, not the data so far.
     """
-    from mlops_cli.pipeline.decide import decide_retrain, drift_report
-    from mlops_cli.schema import CLEAN_COLUMNS, REQUIRED
+    from mlops_cli.pipeline.decide import drift_report, drift_scores
+    from mlops_cli.schema import CLEAN_COLUMNS
 
     r = get_round(pipe.engine, round_id)
-    pipe.say(f"batch {r['batch']}: deciding")
+    pipe.say(f"batch {r['batch']}: validating against the champion")
     champion = _champion(pipe)
     with pipe.engine.connect() as conn:
         current = listings.round_rows(conn, round_id, CLEAN_COLUMNS)
@@ -444,31 +448,19 @@ def decide(pipe: Pipeline, round_id: int) -> None:
     with pipe.engine.begin() as conn:
         counted = counted_rounds(conn, round_id, tuple(COUNTED))
         reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)
-        last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
+        drift = drift_scores(reference, current) if reference is not None and len(current) and reference.rows else {}
         total_rows = sum(row.rows_kept or 0 for row in counted)
         train_rows = sum(row.rows_train or 0 for row in counted)
-        first = meta.first_schema(conn) or {}
-        as_text = ((r.get("validation") or {}).get("schema") or {}).get("numbers_as_text") or []
-        decision = decide_retrain(
-            pipe.settings,
-            current=current,
-            reference=reference,
-            new_rows=sum(row.rows_kept or 0 for row in counted if row.id > last_retrain),
-            total_rows=total_rows,
-            train_rows=train_rows,
-            new_category_share=None if unseen is None else unseen["share"],
-            degradation=None if on_batch is None else on_batch.get("mae_change"),
-            schema_changed=[c for c in as_text if c in REQUIRED and c not in first.get("numbers_as_text", [])],
-        )
         validation = _part(
             r,
+            champion=None if champion is None else champion["version"],  # what the report compares with
             volume={
                 "received": r["rows_received"],
                 "new": r["rows_new"],
                 "kept": r["rows_kept"],
                 "share_of_data": round((r["rows_kept"] or 0) / total_rows, 4) if total_rows else 0.0,
             },
-            drift=drift_report(pipe.settings, decision.drift),
+            drift=drift_report(pipe.settings, drift),
             new_categories=unseen,
             sufficiency={
                 "train_rows": train_rows,
@@ -480,16 +472,50 @@ def decide(pipe: Pipeline, round_id: int) -> None:
         update_round(
             conn,
             round_id,
+            state="validated",
+            drift=drift,
+            drift_score=max(drift.values()) if drift else None,
+            champion_on_batch=on_batch,
+            validation=validation,
+        )
+    checkpoint("validated", r["batch"])
+
+
+def decide(pipe: Pipeline, round_id: int) -> None:
+    """``validated`` → ``decided``: retrain or not, by every trigger, from the round's validation
+    report and the round counts alone (nothing is read or scored again)."""
+    from mlops_cli.pipeline.decide import decide_retrain
+    from mlops_cli.schema import REQUIRED
+
+    r = get_round(pipe.engine, round_id)
+    pipe.say(f"batch {r['batch']}: deciding")
+    validation = r["validation"] or {}
+    with pipe.engine.begin() as conn:
+        counted = counted_rounds(conn, round_id, tuple(COUNTED))
+        last_retrain = max((row.id for row in counted if row.retrained and row.id < round_id), default=0)
+        first = meta.first_schema(conn) or {}
+        as_text = (validation.get("schema") or {}).get("numbers_as_text") or []
+        decision = decide_retrain(
+            pipe.settings,
+            rows=r["rows_kept"] or 0,
+            has_champion=validation.get("champion") is not None,
+            drift=r["drift"] or {},
+            new_rows=sum(row.rows_kept or 0 for row in counted if row.id > last_retrain),
+            total_rows=sum(row.rows_kept or 0 for row in counted),
+            train_rows=(validation.get("sufficiency") or {}).get("train_rows"),
+            new_category_share=(validation.get("new_categories") or {}).get("share"),
+            degradation=(r["champion_on_batch"] or {}).get("mae_change"),
+            schema_changed=[c for c in as_text if c in REQUIRED and c not in first.get("numbers_as_text", [])],
+        )
+        update_round(
+            conn,
+            round_id,
             state="decided",
             new_rows=decision.new_rows,
             total_rows=decision.total_rows,
             new_share=decision.new_share,
-            drift_score=decision.drift_score,
-            drift=decision.drift,
             retrained=decision.retrain,
             decision=decision.to_dict(),
-            champion_on_batch=on_batch,
-            validation=validation,
         )
     checkpoint("decided", r["batch"])
 
@@ -697,7 +723,8 @@ def _after_decided(pipe: Pipeline, round_id: int) -> None:
 NEXT_STEP: dict[str, Callable[[Pipeline, int], None]] = {
     "fetched": store,
     "stored": clean,
-    "cleaned": decide,
+    "cleaned": validate,
+    "validated": decide,
     "decided": _after_decided,
     "trained": compare,
     "compared": finish,
@@ -861,7 +888,7 @@ def all_batches(engine: Engine) -> RunReport:
 # --- orchestrator tasks: settings from the environment, ids in and out ----------------------------
 
 # The order a round's state moves through; a task advances a round up to its own state.
-ORDER = ("fetched", "stored", "cleaned", "decided", "trained", "compared", "done")
+ORDER = ("fetched", "stored", "cleaned", "validated", "decided", "trained", "compared", "done")
 # How long an orchestrator task queues behind another writer before failing (and being retried).
 TASK_LOCK_WAIT = 60.0
 

@@ -32,7 +32,8 @@ def test_the_batch_log_in_80_columns_and_in_full(home: Path) -> None:
     full = json.loads(run_mlops("batches", "show", "1", "--json").stdout)
     assert full["batch"] == 1 and full["rounds"][0]["batch"] == 1
     assert sum(full["dropped"].values()) == full["rows_dropped"]
-    assert set(full["validation"]) == {"schema", "quality", "volume", "drift", "new_categories", "sufficiency"}
+    parts = {"schema", "quality", "volume", "drift", "new_categories", "sufficiency", "champion"}
+    assert set(full["validation"]) == parts
     assert full["decision"]["retrain"] == full["retrained"] and full["decision"]["triggers"]
     assert full["champion_on_batch"]["version"] == 1 and full["champion_on_batch"]["rows"] == full["rows_kept"]
 

@@ -69,6 +69,7 @@ def test_dagbag_imports_without_errors_and_ruff_air_is_clean(airflow_env: dict[s
             "fetch",
             "has_round",
             "clean",
+            "validate",
             "decide",
             "train",
             "no_retrain",

@@ -55,7 +55,8 @@ def test_a_csv_with_an_extra_and_a_missing_optional_column_and_new_cities_is_rep
 
     second = run_json("batches", "show", "1", env=two_batches)
     report = second["validation"]
-    assert set(report) == {"schema", "quality", "volume", "drift", "new_categories", "sufficiency"}
+    assert set(report) == {"schema", "quality", "volume", "drift", "new_categories", "sufficiency", "champion"}
+    assert report["champion"] == 1, "what the report compared with"
     assert report["schema"]["versus_first"] == {"new": [], "missing": []}
     cities = report["new_categories"]["columns"]["city"]
     assert set(cities["values"]) == set(CITIES_AFTER) and cities["distinct"] == 2

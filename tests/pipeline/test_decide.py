@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlops_cli.config import load_settings
-from mlops_cli.pipeline.decide import DriftReference, decide_retrain, psi
+from mlops_cli.pipeline.decide import DriftReference, decide_retrain, drift_scores, psi
 from mlops_cli.pipeline.ingest import normalised_rows
 from mlops_cli.pipeline.records import decision_text
 from tests.conftest import ROW
@@ -30,8 +30,14 @@ def fired(decision) -> dict[str, bool]:
     return {t.name: t.fired for t in decision.triggers}
 
 
+def decided(settings, current: pd.DataFrame, reference: DriftReference | None, **counts):
+    """decide_retrain on a round's rows, with the drift its validation would have recorded."""
+    drift = drift_scores(reference, current) if reference is not None and len(current) else {}
+    return decide_retrain(settings, rows=len(current), has_champion=reference is not None, drift=drift, **counts)
+
+
 def test_first_batch_trains_because_there_is_no_champion(home) -> None:
-    decision = decide_retrain(load_settings(), current=rows(100, 0), reference=None, new_rows=100, total_rows=100)
+    decision = decided(load_settings(), rows(100, 0), None, new_rows=100, total_rows=100)
     assert decision.retrain and decision.cause == "triggered" and decision.fired == ["first_model"]
     assert decision_text(decision.to_dict()) == "no champion yet"
     every = ["first_model", "new_rows", "drift", "new_categories", "degradation", "schema"]
@@ -39,9 +45,7 @@ def test_first_batch_trains_because_there_is_no_champion(home) -> None:
 
 
 def test_too_few_rows_to_train_is_said_so_whatever_fired(home) -> None:
-    decision = decide_retrain(
-        load_settings(), current=rows(12, 0), reference=None, new_rows=12, total_rows=12, train_rows=10
-    )
+    decision = decided(load_settings(), rows(12, 0), None, new_rows=12, total_rows=12, train_rows=10)
     assert not decision.retrain and decision.cause == "too_few_rows" and decision.fired == ["first_model"]
     assert decision_text(decision.to_dict()) == "no champion yet, but too few rows to train (10 < 20)"
 
@@ -59,10 +63,10 @@ def test_a_degraded_champion_or_unseen_categories_trigger_retraining(
     home, degradation: float | None, unseen: float | None, expected: list[str]
 ) -> None:
     settings = load_settings(retrain_max_degradation=0.2, retrain_new_category_share=0.2, drift_trigger=False)
-    decision = decide_retrain(
+    decision = decided(
         settings,
-        current=rows(100, 100),
-        reference=DriftReference.of(rows(100, 0)),
+        rows(100, 100),
+        DriftReference.of(rows(100, 0)),
         new_rows=10,
         total_rows=200,
         degradation=degradation,
@@ -77,33 +81,25 @@ def test_a_degraded_champion_or_unseen_categories_trigger_retraining(
 @pytest.mark.parametrize(("threshold", "retrain"), [(0.6, False), (0.5, True)])
 def test_share_of_new_rows_since_the_last_retrain(home, threshold: float, retrain: bool) -> None:
     settings = load_settings(retrain_min_new_share=threshold, drift_trigger=False)
-    decision = decide_retrain(
-        settings, current=rows(100, 100), reference=DriftReference.of(rows(100, 0)), new_rows=100, total_rows=200
-    )
+    decision = decided(settings, rows(100, 100), DriftReference.of(rows(100, 0)), new_rows=100, total_rows=200)
     assert (decision.new_rows, decision.total_rows, decision.new_share) == (100, 200, 0.5)
     assert decision.retrain is retrain
 
 
 def test_drift_is_a_second_trigger(home) -> None:
     reference, drifted = DriftReference.of(rows(600, 0)), rows(60, 600, price_factor=3.0, state="Ohio")
-    decision = decide_retrain(
-        load_settings(drift_threshold=0.2), current=drifted, reference=reference, new_rows=60, total_rows=660
-    )
+    decision = decided(load_settings(drift_threshold=0.2), drifted, reference, new_rows=60, total_rows=660)
     assert decision.new_share < 0.6
     assert decision.retrain and decision.fired == ["drift"]
     assert decision.drift["state"] == 1.0 and decision.drift["price"] > 1
     assert decision_text(decision.to_dict()) == f"drift {decision.drift_score:.3f} (price) >= 0.2"
-    off = decide_retrain(
-        load_settings(drift_trigger=False), current=drifted, reference=reference, new_rows=60, total_rows=660
-    )
+    off = decided(load_settings(drift_trigger=False), drifted, reference, new_rows=60, total_rows=660)
     assert not off.retrain and off.cause == "no_trigger" and fired(off)["drift"] is False
     assert "drift" in decision_text(off.to_dict())
 
 
 def test_an_answer_with_no_clean_rows_never_trains(home) -> None:
-    decision = decide_retrain(
-        load_settings(), current=rows(0, 0), reference=DriftReference.of(rows(100, 0)), new_rows=0, total_rows=100
-    )
+    decision = decided(load_settings(), rows(0, 0), DriftReference.of(rows(100, 0)), new_rows=0, total_rows=100)
     assert not decision.retrain and decision.cause == "no_rows"
     assert decision_text(decision.to_dict()) == "no clean rows in this answer"
 
@@ -121,20 +117,18 @@ def test_a_stored_drift_reference_scores_exactly_like_the_rows_it_summarises(hom
     again = DriftReference.from_json(summary.to_json())
     assert again == summary and len(summary.to_json()) < 2000
     assert psi(reference["price"].to_numpy(float), current["price"].to_numpy(float)) == pytest.approx(
-        decide_retrain(load_settings(), current=current, reference=again, new_rows=1, total_rows=9).drift["price"],
+        decided(load_settings(), current, again, new_rows=1, total_rows=9).drift["price"],
         abs=5e-5,
     )
-    both = [
-        decide_retrain(load_settings(), current=current, reference=r, new_rows=300, total_rows=2300)
-        for r in (summary, again)
-    ]
+    both = [decided(load_settings(), current, r, new_rows=300, total_rows=2300) for r in (summary, again)]
     assert both[0] == both[1] and both[0].drift["state"] > 0.5
 
 
-def test_deciding_reads_this_rounds_rows_only(home) -> None:
-    """Per-batch work follows the batch: with a champion in place, the decision reads the new
-    round's rows and the champion's stored summary, never the rows the champion was trained on."""
-    from mlops_cli.pipeline.engine import clean, decide, fetch, open_pipeline, process_round, store
+def test_validating_reads_this_rounds_rows_only_and_deciding_reads_no_rows(home) -> None:
+    """Per-batch work follows the batch: with a champion in place, validation reads the new
+    round's rows and the champion's stored summary, never the rows the champion was trained on;
+    the decision then reads no listing at all, only the stored report and the round counts."""
+    from mlops_cli.pipeline.engine import clean, decide, fetch, open_pipeline, process_round, store, validate
     from mlops_cli.store.rounds import get_round
     from tests.conftest import executed
 
@@ -143,7 +137,12 @@ def test_deciding_reads_this_rounds_rows_only(home) -> None:
     round_id = fetch(pipe).round_id
     store(pipe, round_id), clean(pipe, round_id)
     with executed(pipe.engine) as statements:
-        decide(pipe, round_id)
+        validate(pipe, round_id)
     reads = [s for s in statements if s.startswith("SELECT") and "FROM clean_data" in s]
     assert reads and all("clean_data.round = " in s for s in reads), reads
     assert get_round(pipe.engine, round_id)["drift_score"] is not None
+    with executed(pipe.engine) as statements:
+        decide(pipe, round_id)
+    assert not [s for s in statements if "FROM clean_data" in s or "FROM raw_data" in s], statements
+    r = get_round(pipe.engine, round_id)
+    assert r["state"] == "decided" and r["decision"]["triggers"][2]["value"] == r["drift_score"]

@@ -148,6 +148,7 @@ KILL_POINTS = ["registered@0", "compared@0", "alias_moved@0", "compared@1"] + [
         "fetched",
         "stored",
         "cleaned",
+        "validated",
         "decided",
         "run_started",
         "registered",
