@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import run_json, run_mlops
 
+pytestmark = pytest.mark.slow  # the `mlops` command, many times: the full suite's, not the fast lane's
+
 CITIES_BEFORE = ["Austin", "Dallas", "Houston"]
 CITIES_AFTER = ["El Paso", "Lubbock"]  # never in batch 0: unseen by the first champion
 
