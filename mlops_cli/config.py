@@ -168,6 +168,27 @@ class Settings(BaseSettings):
     )
     api_watch_interval: float = Field(30.0, ge=0, description="seconds between alias checks (0: only /load_model)")
     api_retry_interval: float = Field(5.0, gt=0, description="seconds between load attempts while no model is loaded")
+    api_events: Literal["off", "errors", "all"] = Field(
+        "all", description="inference events written to the data DB: every request, only refused ones, or none"
+    )
+    api_events_sample: float = Field(
+        1.0, gt=0, le=1, description="share of answered requests recorded (refused ones always are)"
+    )
+    api_events_queue: int = Field(
+        20_000, ge=1, le=10_000_000, description="events waiting for the writer; past this, new ones are dropped"
+    )
+    api_events_queue_bytes: int = Field(
+        64 * 2**20, ge=1024, le=1 << 34, description="request bytes the waiting events may hold; past this, dropped"
+    )
+    api_events_flush_interval: float = Field(
+        0.5, gt=0, le=60, description="seconds between the event writer's bulk writes"
+    )
+    api_events_flush_rows: int = Field(
+        2000, ge=1, le=1_000_000, description="queued events that start a write before the interval ends"
+    )
+    api_events_retention_days: float = Field(
+        30.0, ge=0, description="the loop deletes inference events older than this (0: keep them all)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from mlops_cli.config import Settings, load_settings
 from mlops_cli.errors import ModelRefused, RegistryUnavailable, VersionNotFound
 from serving.docs import offline_docs
+from serving.events import EventRecorder
 from serving.metrics import ApiMetrics, MetricsMiddleware
 from serving.model_server import LoadedModel, ModelHolder
 from serving.schemas import Listing, LoadModelRequest, LoadModelResponse, ModelInfo, Prediction
@@ -136,6 +137,14 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         response_model=Prediction,
         openapi_extra={"requestBody": body_schema},
         responses={
+            200: {
+                "headers": {
+                    "X-Request-ID": {
+                        "description": "the request's id in the inference events (the caller's, when sent)",
+                        "schema": {"type": "string"},
+                    }
+                }
+            },
             413: {"description": "body larger than `MLOPS_API_MAX_BODY_BYTES`"},
             415: {"description": "not sent as application/json"},
             422: {"description": "invalid listing: the field and the reason"},
@@ -149,8 +158,13 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         if media_type not in JSON_TYPES:
             raise HTTPException(415, detail="send the listing(s) as JSON (Content-Type: application/json)")
         raw = await _capped_body(request, max_body)
+        event = request.scope.get("mlops.event")  # this request's inference event, when they are recorded
+        if event is not None:
+            event.raw = raw
         model = serving_model(request.app.state.holder)  # this request finishes on this model
         sent_list = raw.lstrip()[:1] == b"["
+        if event is not None:
+            event.model, event.sent_list = model, sent_list
         try:
             parsed = (many if sent_list else one).validate_json(raw)
         except ValidationError as exc:
@@ -166,6 +180,8 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
             log.error("model version %s produced a non-finite prediction; answered 503", model.version)
             raise HTTPException(503, detail=f"model version {model.version} produced a non-finite prediction")
         metrics.predictions.inc(len(prices))
+        if event is not None:
+            event.prices, event.unseen = prices, unseen
         unseen_json = ",".join("[]" if not u else json.dumps(u) for u in unseen)
         # floats' repr is valid JSON for finite numbers; the model part is made once per model
         body = f'{{"predictions":[{",".join(map(repr, prices))}],"unseen":[{unseen_json}],"model":{model.ref_json}}}'
@@ -257,12 +273,18 @@ def create_app(
     else:
         holder.on_load, holder.on_champion = metrics.model_loaded, metrics.champion_checked
 
+    events = EventRecorder(settings, metrics) if settings.api_events != "off" else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if events is not None:
+            events.start()
         if load_on_start:
             holder.start()
         yield
         holder.stop()
+        if events is not None:
+            events.stop()  # what is queued is written before the process ends
 
     app = FastAPI(
         title="mlops inference API",
@@ -274,6 +296,7 @@ def create_app(
     )
     app.state.holder = holder
     app.state.metrics = metrics
+    app.state.events = events
     add_predict_route(app, settings.api_max_batch, settings.api_max_body_bytes, metrics)
     app.include_router(model_router(settings))
     app.include_router(health_router())
@@ -295,5 +318,5 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, events=events)
     return app

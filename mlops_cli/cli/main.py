@@ -15,6 +15,7 @@ from mlops_cli.cli import (
     config,
     dashboard,
     data,
+    events,
     loadtest,
     models,
     predict,
@@ -56,6 +57,7 @@ app = typer.Typer(
 app.add_typer(data.group, name="data")
 app.add_typer(models.group, name="models")
 app.add_typer(batches.group, name="batches")
+app.add_typer(events.group, name="events")
 app.add_typer(config.group, name="config")
 app.add_typer(dashboard.group, name="dashboard")
 app.add_typer(buckets.group, name="buckets")

@@ -893,6 +893,18 @@ ORDER = ("fetched", "stored", "cleaned", "validated", "decided", "trained", "com
 TASK_LOCK_WAIT = 60.0
 
 
+def age_out_events(pipe: Pipeline) -> int:
+    """The loop's housekeeping: delete inference events older than MLOPS_API_EVENTS_RETENTION_DAYS
+    (0 keeps them all); the number deleted."""
+    from datetime import timedelta
+
+    from mlops_cli.store.events import delete_events_before
+    from mlops_cli.store.tables import now
+
+    days = pipe.settings.api_events_retention_days
+    return delete_events_before(pipe.engine, now() - timedelta(days=days)) if days > 0 else 0
+
+
 def _task_pipeline(source: str | None, reload_api: bool = True) -> Pipeline:
     from mlops_cli.config import load_settings
 
@@ -906,6 +918,7 @@ def task_prepare(*, source: str | None = None, restart: bool = False) -> None:
     pipe = _task_pipeline(source)
     with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
         restart_dataset(pipe) if restart else claim_dataset(pipe)
+        age_out_events(pipe)
 
 
 def task_fetch(*, source: str | None = None, batch: int | None = None) -> dict[str, Any] | None:

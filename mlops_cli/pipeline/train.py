@@ -14,6 +14,7 @@ from mlops_cli.pipeline.engine import (
     Pipeline,
     Progress,
     RunReport,
+    age_out_events,
     claim_dataset,
     fetch,
     open_pipeline,
@@ -59,6 +60,7 @@ def run(
     touched: list[int] = []
     with writer_lock(pipe.engine, wait=wait_lock, on_wait=progress):
         restart_dataset(pipe) if restart else claim_dataset(pipe)
+        age_out_events(pipe)
         for round_id in unfinished_rounds(pipe.engine):
             touched.append(round_id)
             process_round(pipe, round_id)

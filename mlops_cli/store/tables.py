@@ -1,5 +1,6 @@
 """The data DB's tables: rows as received (``raw_data``) and cleaned (``clean_data``), the round
-log (``batch_log``), the answer bodies, ``promotions`` and a little metadata (``mlops_meta``).
+log (``batch_log``), the answer bodies, ``promotions``, a little metadata (``mlops_meta``) and what
+the inference API answered (``inference_events``).
 
 Every table of mlops is declared here, and only the store package reads or writes them.
 """
@@ -140,6 +141,30 @@ mlops_meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text),
+)
+# Raw domain, serving side: one row per listing the inference API was asked to price (one row per
+# request when the body was refused before it held listings). Written in bulk, off the request's
+# path, by the API's event writer (serving/events.py); not part of the dataset: `mlops train
+# --restart` keeps it, and MLOPS_API_EVENTS_RETENTION_DAYS ages it out.
+inference_events = Table(
+    "inference_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("endpoint", String(32), nullable=False),
+    Column("status", Integer, nullable=False),  # what the client saw (499: it hung up first)
+    Column("error_kind", String(32)),  # too_large, media_type, invalid, unavailable, internal, ...
+    Column("error", Text),  # the answer's detail, cut to ERROR_CHARS
+    Column("model_name", String(128)),
+    Column("model_version", Integer),
+    Column("model_alias", String(64)),
+    Column("model_path", String(16)),  # fast, trees or pyfunc
+    Column("latency_ms", Double),  # the whole request, as the API's latency histogram sees it
+    Column("item", Integer),  # the listing's index in its request (None: no listing was read)
+    Column("listing", Text),  # the listing as received (JSON); a refused body's excerpt
+    Column("prediction", Double),
+    Column("unseen", String(255)),  # JSON list of the text fields the model never saw in training
 )
 DATASET_TABLES = (raw_data, clean_data, batch_log, answer_chunks)
 
