@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from serving.model_server import LoadedModel
 
 log = logging.getLogger("mlops.serving")
+ERROR_CHARS = 1000  # what an event keeps of a refusal's answer
+LISTING_CHARS = 4000  # what an event keeps of a refused body (a priced listing is kept whole)
 
 # What a refused request's status says, as the event's error_kind.
 ERROR_KINDS = {
@@ -54,28 +56,27 @@ class PredictEvent:
         self.unseen: list[list[str]] | None = None
 
 
-def _listings(raw: bytes, sent_list: bool, count: int) -> list[str | None]:
-    """Each listing of a priced request as received: the body itself for one listing, each item of
-    the list re-serialised otherwise (extra fields kept)."""
-    from mlops_cli.store.events import LISTING_CHARS
-
-    text = raw.decode("utf-8", "replace").strip()
+def _listings(raw: bytes, sent_list: bool, count: int) -> list[str]:
+    """Each listing of a priced request exactly as received: the body itself for one listing, each
+    item's own bytes of a list (msgspec finds their bounds without parsing them)."""
     if not sent_list:
-        return [text]
+        return [raw.decode("utf-8", "replace").strip()]
+    import msgspec
+
     try:
-        items = json.loads(text)
-        listings = [json.dumps(item, separators=(",", ":")) for item in items]
-    except (ValueError, TypeError, RecursionError):  # pydantic took what json does not: keep an excerpt
-        listings = []
-    if len(listings) != count:
-        return [text[:LISTING_CHARS]] * count
-    return listings
+        items = msgspec.json.decode(raw, type=list[msgspec.Raw])
+    except msgspec.DecodeError:  # pydantic took what msgspec does not: keep an excerpt
+        items = []
+    if len(items) != count:
+        return [raw[:LISTING_CHARS].decode("utf-8", "replace")] * count
+    return [bytes(item).decode("utf-8", "replace") for item in items]
+
+
+NO_UNSEEN = "[]"
 
 
 def event_rows(event: PredictEvent, status: int, latency: float, error: bytes | None) -> list[tuple]:
     """The rows of ``inference_events`` (EVENT_COLUMNS order) one request leaves."""
-    from mlops_cli.store.events import ERROR_CHARS, LISTING_CHARS
-
     model = event.model
     head = (
         event.request_id,
@@ -84,16 +85,15 @@ def event_rows(event: PredictEvent, status: int, latency: float, error: bytes | 
         status,
         ERROR_KINDS.get(status, f"http_{status}") if status >= 400 else None,
         error.decode("utf-8", "replace")[:ERROR_CHARS] if status >= 400 and error else None,
-        *((model.name, model.version, model.alias, model.kind) if model is not None else (None,) * 4),
+        *((model.name, model.version, model.alias, model.kind) if model is not None else (None, None, None, None)),
         round(latency * 1000, 3),
     )
-    if status < 400 and event.prices is not None:
-        listings = _listings(event.raw or b"", event.sent_list, len(event.prices))
-        unseen = event.unseen or [[]] * len(event.prices)
-        return [
-            (*head, index, listing, price, json.dumps(fields))
-            for index, (listing, price, fields) in enumerate(zip(listings, event.prices, unseen, strict=True))
-        ]
+    prices = event.prices
+    if status < 400 and prices is not None:
+        unseen = event.unseen or ()
+        marks = [json.dumps(fields) if fields else NO_UNSEEN for fields in unseen] or [NO_UNSEEN] * len(prices)
+        listings = _listings(event.raw or b"", event.sent_list, len(prices))
+        return [(*head, index, listings[index], prices[index], marks[index]) for index in range(len(prices))]
     excerpt = None if event.raw is None else event.raw[: LISTING_CHARS * 4].decode("utf-8", "replace")[:LISTING_CHARS]
     return [(*head, None, excerpt, None, None)]
 
@@ -121,27 +121,26 @@ class EventRecorder:
         self._dropped_since = 0
         metrics.events_queue.set_function(lambda: self._rows)
 
-    def wanted(self, status: int) -> bool:
-        """Whether a request that ended with ``status`` is recorded (mode, then sampling)."""
-        if status >= 400:
-            return True
-        if self.only_errors:
-            return False
-        if self.sample < 1.0:
-            import random
+    def _sampled_out(self) -> bool:
+        import random
 
-            if random.random() >= self.sample:
-                self.metrics.events_sampled_out.inc()
-                return False
+        if random.random() < self.sample:
+            return False
+        self.metrics.events_sampled_out.inc()
         return True
 
     def record(self, event: PredictEvent, status: int, latency: float, error: bytes | None) -> None:
-        """Queue one request's event; called on the event loop, never waits."""
-        if not self.wanted(status):
-            return
-        rows = len(event.prices) if status < 400 and event.prices is not None else 1
-        size = len(event.raw or b"") + len(error or b"")
-        wake = False
+        """Queue one request's event (refusals always; answers unless MLOPS_API_EVENTS=errors, and
+        at the sampling share); called on the event loop, never waits."""
+        if status < 400:
+            if self.only_errors or (self.sample < 1.0 and self._sampled_out()):
+                return
+            rows = len(event.prices) if event.prices is not None else 1
+        else:
+            rows = 1
+        size = len(event.raw) if event.raw is not None else 0
+        if error:
+            size += len(error)
         with self._lock:
             full = self._rows + rows > self.capacity or self._bytes + size > self.capacity_bytes or self._stopping
             if not full:
@@ -151,8 +150,7 @@ class EventRecorder:
                 wake = self._rows >= self.flush_rows
         if full:
             self.metrics.events_dropped.labels("shutdown" if self._stopping else "queue_full").inc(rows)
-            return
-        if wake:
+        elif wake:
             self._wake.set()
 
     def start(self) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import ClientDisconnect
 
+from serving.events import PredictEvent
+
 # Paths we label as themselves; anything else is "other" so that scanners cannot blow up cardinality.
 KNOWN_PATHS = {
     "/predict",
@@ -195,8 +197,6 @@ class MetricsMiddleware:
         self._record(method, path, status, time.perf_counter() - start)
 
     async def _predict(self, scope: dict, receive: Any, send: Any) -> None:
-        from serving.events import PredictEvent
-
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
         request_id = None
         for name, value in scope["headers"]:
