@@ -70,6 +70,23 @@ PANELS = [
         "short",
         12,
     ),
+    # one inference event per listing, written off the request's path: dropped (and counted)
+    # when the queue is full or the data DB fails, never a failed request
+    Panel(
+        "Inference events written and dropped per second",
+        "timeseries",
+        {
+            "written": f"sum(rate(mlops_api_events_written_total{RATE}))",
+            "dropped: {{reason}}": f"sum by (reason) (rate(mlops_api_events_dropped_total{RATE}))",
+        },
+        "ops",
+    ),
+    Panel(
+        "Inference events waiting for the writer",
+        "timeseries",
+        {"queued": "sum(mlops_api_events_queue_depth)"},
+        "short",
+    ),
 ]
 
 

@@ -65,6 +65,12 @@ def test_every_panel_query_returns_data_after_real_traffic(home: Path, stack_env
     assert all(e["requests"] > 0 and e["p99_ms"] >= e["p95_ms"] >= e["p50_ms"] >= 0 for e in result["endpoints"])
     assert any(e["p99_ms"] > 0 for e in result["endpoints"]), "percentiles were read at all"
     assert (home / "report.html").stat().st_size > 1000
+    # every request of the load test left its listings in inference_events (the stack's API writes
+    # them to the data DB the loop trains from, while it trains)
+    time.sleep(1.5)  # the writer's last flush
+    events = json.loads(run_mlops("events", "list", "--json", "--limit", "100000").stdout)
+    assert len({e["request_id"] for e in events if e["status"] == 200}) >= result["total"]["requests"]
+    assert {e["item"] for e in events} >= set(range(8)), "an 8-listing request leaves 8 rows"
 
     prometheus = f"http://127.0.0.1:{stack_env['MLOPS_PROMETHEUS_PORT']}"
     for panel in PANELS:
