@@ -9,7 +9,7 @@ import streamlit as st
 from mlops_cli.config import load_settings
 from mlops_cli.errors import MlopsError
 
-PAGES = ("Predict", "Models", "Explore a version", "Data")
+PAGES = ("Predict", "Models", "Explore a version", "Data", "Live traffic")
 # (default, step, format): whole square feet and bedrooms are shown as whole numbers, not 3.00
 NUMBERS = {
     "house_size": (1800, 50, "%d"),
@@ -318,6 +318,61 @@ def threshold_chart(batches: pd.DataFrame):  # noqa: ANN201 — an altair chart
     return lines + rule + text
 
 
+def live_page() -> None:
+    from ui.data import live_traffic
+
+    st.header("Live traffic")
+    minutes = st.select_slider("Last", options=[15, 60, 360, 1440], value=60, format_func=_window, key="live-window")
+    try:
+        live = live_traffic(settings(), minutes)
+    except MlopsError as exc:
+        stop_with(f"The data DB is not reachable: {exc.message}")
+    if not live["events"]:
+        st.info(
+            f"No request to the inference API in the last {_window(minutes)}: every /predict leaves its "
+            "listings here (MLOPS_API_EVENTS). Price one on the Predict page, or run `mlops loadtest`."
+        )
+        return
+    cols = st.columns(4)
+    cols[0].metric("Requests", f"{live['requests']:,}")
+    cols[1].metric("Refused", f"{live['refused_share']:.1%}")
+    cols[2].metric("Listings priced", f"{live['listings']:,}")
+    cols[3].metric("p95 latency", f"{live['p95_ms']:.1f} ms")
+    st.subheader("Requests and refusals per minute (UTC)")
+    st.line_chart(live["per_minute"], x_label="minute", y_label="requests")
+    if len(live["by_version"]):
+        st.subheader("Listings priced by each version")
+        st.bar_chart(live["by_version"], x_label="version", y_label="listings")
+    st.subheader("The newest requests")
+    st.dataframe(
+        shown(live["newest"], decimals={"latency_ms": 1}),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "received_at": st.column_config.TextColumn("Time (UTC)"),
+            "request_id": st.column_config.TextColumn("Request id"),
+            "status": st.column_config.NumberColumn("Status"),
+            "model_version": st.column_config.TextColumn("Version"),
+            "latency_ms": st.column_config.TextColumn("ms"),
+            "item": st.column_config.TextColumn("#", help="the listing's place in its request"),
+            "answer": st.column_config.TextColumn("Price or refusal"),
+            "listing": st.column_config.TextColumn("Listing as received", width="large"),
+        },
+    )
+    st.caption("`mlops events list` and `mlops events export` read the same table (inference_events).")
+
+
+def _window(minutes: int) -> str:
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+
+
 page = st.sidebar.radio("Page", PAGES, key="page")
 st.sidebar.caption(f"API {settings().api_url}")
-{"Predict": predict_page, "Models": models_page, "Explore a version": explore_page, "Data": data_page}[page]()
+PAGE_VIEWS = {
+    "Predict": predict_page,
+    "Models": models_page,
+    "Explore a version": explore_page,
+    "Data": data_page,
+    "Live traffic": live_page,
+}
+PAGE_VIEWS[page]()

@@ -180,3 +180,52 @@ def predict_with_version(settings: Settings, version: int | str, listings: list[
     from serving.model_server import load_registered
 
     return load_registered(settings, version).predict(listings)
+
+
+def live_traffic(settings: Settings, minutes: int = 60, newest: int = 20) -> dict[str, Any]:
+    """The inference API's last ``minutes`` from its inference events: totals, requests and
+    refusals per minute, listings priced per model version, and the ``newest`` events as a table
+    (one row per listing, time in UTC)."""
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.events import read_events
+
+    since = datetime.now(UTC) - timedelta(minutes=minutes)
+    events = pd.DataFrame(read_events(engine_for(settings), since=since, limit=500_000))
+    if events.empty:
+        return {"events": 0}
+    requests = events.drop_duplicates("request_id")
+    refused = requests["status"] >= 400
+    answered = events[events["status"] < 400]
+    per_minute = (
+        requests.assign(minute=requests["received_at"].dt.floor("min").dt.tz_localize(None), refused=refused)
+        .groupby("minute")
+        .agg(requests=("request_id", "size"), refused=("refused", "sum"))
+    )
+    by_version = answered.groupby(answered["model_version"].map(lambda v: f"v{v:.0f}")).size().rename("listings")
+    table = events.head(newest).assign(
+        received_at=events["received_at"].head(newest).dt.strftime("%H:%M:%S"),
+        model_version=events["model_version"].head(newest).map(lambda v: f"v{v:.0f}" if pd.notna(v) else None),
+        answer=[
+            f"${p:,.0f}" if pd.notna(p) else (k or "")
+            for p, k in zip(events["prediction"].head(newest), events["error_kind"].head(newest), strict=True)
+        ],
+    )
+    table["item"] = [f"{v:.0f}" if pd.notna(v) else "—" for v in table["item"]]
+    for column in ("model_version", "listing", "answer"):
+        table[column] = table[column].fillna("—").replace("", "—")
+    return {
+        "events": len(events),
+        "requests": len(requests),
+        "refused_share": float(refused.mean()),
+        "listings": len(answered),
+        "p95_ms": float(requests["latency_ms"].quantile(0.95)),
+        "per_minute": per_minute,
+        "by_version": by_version,
+        "newest": table[
+            ["received_at", "request_id", "status", "model_version", "latency_ms", "item", "answer", "listing"]
+        ],
+    }

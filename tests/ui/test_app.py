@@ -130,7 +130,33 @@ def test_data_page_shows_batches_and_decisions(ui_env: dict[str, str]) -> None:
         assert part in details, part
 
 
-@pytest.mark.parametrize("page", ["Models", "Data"])
+def test_live_traffic_shows_what_the_api_answered_and_refused(ui_env: dict[str, str]) -> None:
+    import httpx
+
+    from tests.conftest import LISTING
+
+    api = ui_env["MLOPS_API_URL"]
+    answered = [httpx.post(f"{api}/predict", json=[LISTING, LISTING]) for _ in range(3)]
+    refused = httpx.post(f"{api}/predict", json={**LISTING, "bed": -1})
+    assert [r.status_code for r in answered] == [200] * 3 and refused.status_code == 422
+    ids = {r.headers["x-request-id"] for r in [*answered, refused]}
+    deadline = time.monotonic() + 20
+    while True:  # the API's writer flushes every 0.5 s
+        at = app("Live traffic")
+        table = at.dataframe[0].value if at.dataframe else None
+        if table is not None and ids <= set(table["request_id"]):
+            break
+        assert time.monotonic() < deadline, "the requests never reached the Live traffic page"
+        time.sleep(0.5)
+    mine = table[table["request_id"].isin(ids)]
+    assert len(mine) == 7, "one row per listing, one for the refusal"
+    assert set(mine["answer"]) >= {"invalid"} and mine["answer"].str.startswith("$").sum() == 6
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Requests"].replace(",", "")) >= 4 and metrics["Refused"] != "0.0%"
+    assert len(at.get("arrow_vega_lite_chart")) + len(at.get("vega_lite_chart")) >= 1
+
+
+@pytest.mark.parametrize("page", ["Models", "Data", "Live traffic"])
 def test_no_none_in_any_table(ui_env: dict[str, str], page: str) -> None:
     at = app(page)
     for frame in at.dataframe:
@@ -200,7 +226,7 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
             # every page at 1400 px and at a laptop's 1024 px: screenshots, and nothing wider than the window
             for width in (1400, 1024):
                 page.set_viewport_size({"width": width, "height": 900})
-                for name in ("Models", "Explore a version", "Data"):
+                for name in ("Models", "Explore a version", "Data", "Live traffic"):
                     page.get_by_text(name, exact=True).first.click()
                     page.get_by_role("heading").first.wait_for(timeout=60_000)
                     time.sleep(2.0)
@@ -212,7 +238,9 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
         assert "$" in text and "(champion)" in text
         assert shot.stat().st_size > 10_000
         assert all(
-            (tmp_path / f"{n}-{w}.png").stat().st_size > 10_000 for n in ("models", "data") for w in (1400, 1024)
+            (tmp_path / f"{n}-{w}.png").stat().st_size > 10_000
+            for n in ("models", "data", "live")
+            for w in (1400, 1024)
         )
         # A pod's SIGTERM goes to `mlops ui` alone (PID 1, not its group): Streamlit must stop with it.
         server.send_signal(signal.SIGTERM)
