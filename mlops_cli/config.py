@@ -186,6 +186,20 @@ class Settings(BaseSettings):
     api_events_flush_rows: int = Field(
         2000, ge=1, le=1_000_000, description="queued events that start a write before the interval ends"
     )
+    api_shadow: str = Field(
+        "challenger",
+        description="what the API tries in shadow beside the champion: an alias, or version:N",
+        pattern=r"^(version:[1-9]\d{0,9}|[A-Za-z][\w-]{0,63})$",
+    )
+    api_shadow_share: float = Field(
+        0.0, ge=0, le=1, description="share of answered requests also priced by the shadow model (0: no shadow)"
+    )
+    api_drift_interval: float = Field(
+        60.0, ge=0, description="seconds between the API's served-traffic drift checks (0: none)"
+    )
+    api_drift_window: float = Field(
+        15.0, gt=0, le=10_080, description="minutes of answered listings each drift check compares with training"
+    )
     api_events_retention_days: float = Field(
         30.0, ge=0, description="the loop deletes inference events older than this (0: keep them all)"
     )

@@ -24,6 +24,7 @@ from serving.docs import offline_docs
 from serving.events import EventRecorder
 from serving.metrics import ApiMetrics, MetricsMiddleware
 from serving.model_server import LoadedModel, ModelHolder
+from serving.monitor import DriftWatcher
 from serving.schemas import Listing, LoadModelRequest, LoadModelResponse, ModelInfo, Prediction
 
 log = logging.getLogger("mlops.serving")
@@ -182,7 +183,7 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
             raise HTTPException(503, detail=f"model version {model.version} produced a non-finite prediction")
         metrics.predictions.inc(len(prices))
         if event is not None:
-            event.prices, event.unseen = prices, unseen
+            event.prices, event.unseen, event.rows = prices, unseen, rows
         unseen_json = ",".join("[]" if not u else json.dumps(u) for u in unseen)
         # floats' repr is valid JSON for finite numbers; the model part is made once per model
         body = f'{{"predictions":[{",".join(map(repr, prices))}],"unseen":[{unseen_json}],"model":{model.ref_json}}}'
@@ -286,7 +287,13 @@ def create_app(
     else:
         holder.on_load, holder.on_champion = model_loaded, metrics.champion_checked
 
-    events = EventRecorder(settings, metrics) if settings.api_events != "off" else None
+    shadow = None
+    if settings.api_shadow_share > 0 and settings.api_events == "all":  # the shadow's prices live in the events
+        target = settings.api_shadow
+        shadow = ModelHolder(settings, target=int(target[8:]) if target.startswith("version:") else target)
+    events = EventRecorder(settings, metrics, shadow) if settings.api_events != "off" else None
+    # served drift is read back from the events: without answered events there is nothing to watch
+    watcher = DriftWatcher(settings, holder, metrics) if settings.api_events == "all" else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -294,7 +301,15 @@ def create_app(
             events.start()
         if load_on_start:
             holder.start()
+        if watcher is not None:
+            watcher.start()
+        if shadow is not None:
+            shadow.start()
         yield
+        if watcher is not None:
+            watcher.stop()
+        if shadow is not None:
+            shadow.stop()
         holder.stop()
         if events is not None:
             events.stop()  # what is queued is written before the process ends
@@ -310,6 +325,8 @@ def create_app(
     app.state.holder = holder
     app.state.metrics = metrics
     app.state.events = events
+    app.state.drift = watcher
+    app.state.shadow = shadow
     add_predict_route(app, settings.api_max_batch, settings.api_max_body_bytes, metrics)
     app.include_router(model_router(settings))
     app.include_router(health_router())

@@ -44,7 +44,7 @@ STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the last write
 class PredictEvent:
     """What one /predict request was and got; the handler fills the fields it reaches."""
 
-    __slots__ = ("request_id", "received_at", "raw", "sent_list", "model", "prices", "unseen")
+    __slots__ = ("request_id", "received_at", "raw", "sent_list", "model", "prices", "unseen", "rows")
 
     def __init__(self, request_id: str, received_at: float) -> None:
         self.request_id = request_id
@@ -54,6 +54,7 @@ class PredictEvent:
         self.model: LoadedModel | None = None
         self.prices: list[float] | None = None  # set once the listings were priced
         self.unseen: list[list[str]] | None = None
+        self.rows: list[dict[str, Any]] | None = None  # the validated listings (what a shadow prices)
 
 
 def _listings(raw: bytes, sent_list: bool, count: int) -> list[str]:
@@ -75,7 +76,9 @@ def _listings(raw: bytes, sent_list: bool, count: int) -> list[str]:
 NO_UNSEEN = "[]"
 
 
-def event_rows(event: PredictEvent, status: int, latency: float, error: bytes | None) -> list[tuple]:
+def event_rows(
+    event: PredictEvent, status: int, latency: float, error: bytes | None, shadow: Shadowed | None = None
+) -> list[tuple]:
     """The rows of ``inference_events`` (EVENT_COLUMNS order) one request leaves."""
     model = event.model
     head = (
@@ -93,16 +96,44 @@ def event_rows(event: PredictEvent, status: int, latency: float, error: bytes | 
         unseen = event.unseen or ()
         marks = [json.dumps(fields) if fields else NO_UNSEEN for fields in unseen] or [NO_UNSEEN] * len(prices)
         listings = _listings(event.raw or b"", event.sent_list, len(prices))
-        return [(*head, index, listings[index], prices[index], marks[index]) for index in range(len(prices))]
+        if shadow is None:
+            return [
+                (*head, index, listings[index], prices[index], marks[index], None, None, None)
+                for index in range(len(prices))
+            ]
+        return [
+            (
+                *head,
+                index,
+                listings[index],
+                prices[index],
+                marks[index],
+                shadow.version,
+                shadow.prices[index],
+                shadow.ms,
+            )
+            for index in range(len(prices))
+        ]
     excerpt = None if event.raw is None else event.raw[: LISTING_CHARS * 4].decode("utf-8", "replace")[:LISTING_CHARS]
-    return [(*head, None, excerpt, None, None)]
+    return [(*head, None, excerpt, None, None, None, None, None)]
+
+
+class Shadowed:
+    """The shadow model's prices of one request's listings, and its time to price them."""
+
+    __slots__ = ("version", "prices", "ms")
+
+    def __init__(self, version: int, prices: list[float], ms: float) -> None:
+        self.version, self.prices, self.ms = version, prices, ms
 
 
 class EventRecorder:
     """The bounded queue and its writer thread (one per API process)."""
 
-    def __init__(self, settings: Settings, metrics: Any) -> None:  # serving.metrics.ApiMetrics
+    def __init__(self, settings: Settings, metrics: Any, shadow: Any = None) -> None:  # metrics: ApiMetrics
         self.settings = settings
+        self.shadow = shadow  # a ModelHolder of the challenger (or a version), when shadowing is on
+        self.shadow_share = settings.api_shadow_share
         self.metrics = metrics
         self.only_errors = settings.api_events == "errors"
         self.sample = settings.api_events_sample
@@ -193,9 +224,12 @@ class EventRecorder:
         if not taken:
             return
         count = sum(item[4] for item in taken)
+        shadows = self._shadow(taken)
         try:
             rows = [
-                row for event, status, seconds, error, _ in taken for row in event_rows(event, status, seconds, error)
+                row
+                for event, status, seconds, error, _ in taken
+                for row in event_rows(event, status, seconds, error, shadows.get(id(event)))
             ]
             self._insert(rows)
         except Exception as exc:  # the data DB is down or refuses: drop, count, say so once
@@ -213,6 +247,32 @@ class EventRecorder:
         if self._failing is not None:
             log.info("inference events: the data DB takes events again (%d dropped meanwhile)", self._dropped_since)
             self._failing, self._dropped_since = None, 0
+
+    def _shadow(self, taken: list[tuple[PredictEvent, int, float, bytes | None, int]]) -> dict[int, Shadowed]:
+        """The shadow model's prices of a share of the answered requests, here in the writer:
+        after their answers were sent, so the shadow never delays one."""
+        shadow = self.shadow.current if self.shadow is not None else None
+        if shadow is None or self.shadow_share <= 0:
+            return {}
+        import random
+
+        priced: dict[int, Shadowed] = {}
+        for event, status, _, _, _ in taken:
+            if status >= 400 or event.rows is None or event.model is None or event.model.version == shadow.version:
+                continue
+            if self.shadow_share < 1.0 and random.random() >= self.shadow_share:
+                continue
+            start = time.perf_counter()
+            try:
+                prices, _ = shadow.predict_marked(event.rows)
+            except Exception as exc:  # the shadow's failure is its own: the event is kept without it
+                self.metrics.shadow_errors.inc()
+                log.debug("shadow v%s failed: %s", shadow.version, exc)
+                continue
+            ms = round((time.perf_counter() - start) * 1000, 3)
+            priced[id(event)] = Shadowed(shadow.version, [float(p) for p in prices], ms)
+            self.metrics.shadow_listings.inc(len(prices))
+        return priced
 
     def _insert(self, rows: list[tuple]) -> None:
         from mlops_cli.store.db import engine_for, is_disconnect

@@ -111,6 +111,45 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.shadow_listings = Counter(
+            "mlops_api_shadow_listings", "Listings also priced by the shadow model", registry=self.registry
+        )
+        self.shadow_errors = Counter(
+            "mlops_api_shadow_errors", "Requests the shadow model failed to price", registry=self.registry
+        )
+        # served traffic against the served version's training rows (serving/monitor.py)
+        self.served_listings = Gauge(
+            "mlops_served_listings", "Answered listings in the drift window", registry=self.registry
+        )
+        self.served_drift = Gauge(
+            "mlops_served_drift",
+            "Served listings against the training rows: PSI of each number and of the predictions "
+            "(against training prices), total-variation distance of the state mix",
+            ["feature"],
+            registry=self.registry,
+        )
+        self.served_unseen = Gauge(
+            "mlops_served_unseen_share",
+            "Share of answered listings with a value never seen in training (field 'any' or one field)",
+            ["field"],
+            registry=self.registry,
+        )
+        self.served_prediction = Gauge(
+            "mlops_served_prediction", "Quantiles of the predicted prices", ["quantile"], registry=self.registry
+        )
+
+    def served(self, report: Any) -> None:
+        """From a ServedDrift report: a series per feature it could measure, none for the others."""
+        self.served_listings.set(report.listings)
+        for gauge, values in (
+            (self.served_drift, report.drift),
+            (self.served_unseen, report.unseen_share),
+            (self.served_prediction, report.predictions),
+        ):
+            gauge.clear()
+            for label, value in values.items():
+                gauge.labels(label).set(value)
+
     def champion_checked(self, version: int, tags: dict[str, str]) -> None:
         """From the champion version's tags (read by the API's alias watcher)."""
         for gauge, key in (

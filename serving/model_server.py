@@ -30,6 +30,7 @@ class LoadedModel:
     kind: str  # "fast" (folded linear), "trees" (compiled trees) or "pyfunc"
     predict: Predictor = field(repr=False)
     fallback_reason: str | None = None
+    trained_round: int | None = None  # the data DB round it was trained in (its training rows: drift)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     # the values each text feature took in training (empty: the model's encoders are not known)
     known: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
@@ -107,6 +108,7 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
         "alias": alias,
         "run_id": mv.run_id,
         "metrics": {key: info[key] for key in ("rmse", "mae", "r2", "mape")},
+        "trained_round": info["round"],
     }
     try:
         with verified_model(settings, mv, check=not settings.api_allow_unsigned) as folder:
@@ -168,8 +170,13 @@ class ModelHolder:
         loader: Callable[[Settings, str | int | None], LoadedModel] = load_registered,
         on_load: Callable[[str, LoadedModel | None], None] | None = None,
         on_champion: Callable[[int, dict[str, str]], None] | None = None,
+        target: str | int | None = None,
     ) -> None:
         self.settings = settings
+        # what this holder serves and follows: the champion alias by default; the shadow holder
+        # follows the challenger alias, or holds one version
+        self.target = settings.champion_alias if target is None else target
+        self.optional = target is not None  # a missing shadow is normal: not an error
         self.loader = loader
         self.on_load = on_load
         self.on_champion = on_champion  # the champion version's tags, at every alias check
@@ -186,13 +193,15 @@ class ModelHolder:
     def load(self, ref: str | int | None = None) -> LoadedModel:
         """Load and swap in ``ref`` (default: the champion alias). Raises on failure."""
         with self._load_lock:
-            wanted = self.settings.champion_alias if ref is None else ref
+            wanted = self.target if ref is None else ref
             try:
-                model = self.loader(self.settings, ref)
+                model = self.loader(self.settings, ref if ref is not None or not self.optional else self.target)
             except Exception as exc:
                 if str(exc) != self.last_error:  # the same failure again (retries) is not news
                     said = f"{exc.message} — {exc.hint}" if isinstance(exc, MlopsError) and exc.hint else str(exc)
-                    if self.current is None and isinstance(exc, RegistryUnavailable):
+                    if (self.current is None and isinstance(exc, RegistryUnavailable)) or (
+                        self.optional and isinstance(exc, VersionNotFound)
+                    ):
                         # a first load while MLflow is still starting: expected, retried, not an error
                         log.info("waiting for MLflow to load %s@%s: %s", self.settings.model_name, wanted, said)
                     else:
@@ -207,13 +216,14 @@ class ModelHolder:
             self.current = model
             self.last_error = None
             self.no_champion = False
-            if model.alias == self.settings.champion_alias:
+            if model.alias == self.target:
                 self.alias_target = model.version
             if self.on_load:
                 self.on_load("success", model)
             change = f"v{previous.version} → v{model.version}" if previous else f"v{model.version}"
             log.info(
-                "serving %s %s (%s, %s path)",
+                "%s %s %s (%s, %s path)",
+                "shadow:" if self.optional else "serving",
                 model.name,
                 change,
                 model.alias or f"version {model.version}",
@@ -224,7 +234,9 @@ class ModelHolder:
     def _alias_moved(self) -> bool:
         from mlops_cli.registry.client import alias_version, connect
 
-        target = alias_version(connect(self.settings), self.settings, self.settings.champion_alias)
+        if not isinstance(self.target, str):
+            return False  # one version, held: nothing to follow
+        target = alias_version(connect(self.settings), self.settings, self.target)
         version = int(target.version) if target else None
         if target is not None and self.on_champion:
             self.on_champion(version, dict(target.tags or {}))
@@ -240,7 +252,9 @@ class ModelHolder:
                     self.load()
                 except Exception:  # keep trying: MLflow may come back (load() logged why)
                     pass
-                self._stop.wait(self.settings.api_retry_interval)
+                # a shadow that is not there (no challenger yet) is looked for at the watch pace
+                pace = self.settings.api_retry_interval
+                self._stop.wait(max(pace, self.settings.api_watch_interval) if self.optional else pace)
                 continue
             interval = self.settings.api_watch_interval
             if not interval:

@@ -124,6 +124,45 @@ def _table(events: list[dict[str, Any]]) -> Any:
     return table
 
 
+@group.command("drift")
+def drift(
+    ctx: typer.Context,
+    since: SinceOption = "15m",
+    model: Annotated[
+        str | None, typer.Option("--model", help="The version (3) or alias that answered; default the champion.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Served traffic against training: the listings a version answered since then, compared with
+    its training rows (PSI per number and of the predictions against training prices, distance of
+    the state mix), and the share with values the model never saw."""
+    from mlops_cli.pipeline.monitor import served_drift_of
+
+    app = application(ctx)
+    settings = app.settings()
+    report = served_drift_of(settings, model, since)
+    if as_json:
+        app.print_json(report.to_dict())
+        return
+    app.out.print(f"v{report.version}: {report.listings:,} answered listing(s) since {report.since}", highlight=False)
+    for feature, value in report.drift.items():
+        mark = "  drifted" if value >= settings.drift_threshold else ""
+        app.out.print(f"  {feature:<12} {value:8.3f}{mark}", highlight=False)
+    if report.drift:
+        app.out.print(f"  (drifted: at or above MLOPS_DRIFT_THRESHOLD {settings.drift_threshold:g})", highlight=False)
+    if report.unseen_share:
+        shares = ", ".join(f"{k} {v:.1%}" for k, v in report.unseen_share.items())
+        app.out.print(f"never seen in training: {shares}", highlight=False)
+    if report.predictions:
+        app.out.print(
+            "predicted prices: "
+            + ", ".join(f"p{float(q) * 100:.0f} {money(v)}" for q, v in report.predictions.items()),
+            highlight=False,
+        )
+    if report.note:
+        app.out.print(report.note, highlight=False)
+
+
 class ExportFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"

@@ -128,8 +128,10 @@ def compare(
     settings = app.settings()
     a, b = show_version(settings, first), show_version(settings, second)
     today, rows = metrics_today(settings, [a["version"], b["version"]])
+    shadow = _shadow_evidence(settings, a["version"], b["version"])
     if as_json:
-        app.print_json({"test_rows": rows, "versions": [{**v, "today": today[v["version"]]} for v in (a, b)]})
+        versions = [{**v, "today": today[v["version"]]} for v in (a, b)]
+        app.print_json({"test_rows": rows, "versions": versions, "shadow": shadow})
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"on today's {rows:,} test rows", title_justify="left")
     table.add_column("metric")
@@ -146,6 +148,30 @@ def compare(
     table.add_row("model", a["model_type"] or "-", b["model_type"] or "-", "")
     table.add_row("batches", _batches(a["batches"]), _batches(b["batches"]), "")
     app.out.print(table)
+    if shadow is None:
+        app.out.print("no shadow evidence: MLOPS_API_SHADOW_SHARE > 0 prices live requests with both", highlight=False)
+        return
+    app.out.print(
+        f"on live traffic, v{shadow['shadow']} in shadow of v{shadow['served']}: {shadow['requests']:,} request(s), "
+        f"{shadow['listings']:,} listing(s); apart by {money(shadow['mean_abs_disagreement'])} on average "
+        f"(median {money(shadow['median_abs_disagreement'])}), {shadow['share_over_10pct']:.1%} more than 10 % apart; "
+        f"v{shadow['served']} answered in {shadow['served_request_ms_p50']:.1f} ms (p50 request), "
+        f"v{shadow['shadow']} priced in {shadow['shadow_pricing_ms_p50']:.2f} ms (p50)",
+        highlight=False,
+    )
+
+
+def _shadow_evidence(settings: Any, first: int, second: int) -> dict[str, Any] | None:
+    """The two versions side by side on live requests, from the inference events (None when the
+    data DB has none, or cannot be read: the comparison on the test set stands alone)."""
+    from mlops_cli.errors import MlopsError
+    from mlops_cli.pipeline.monitor import shadow_evidence
+    from mlops_cli.store.db import engine_for
+
+    try:
+        return shadow_evidence(engine_for(settings), first, second)
+    except MlopsError:
+        return None
 
 
 def _metric(name: str, value: float) -> str:

@@ -87,6 +87,26 @@ PANELS = [
         {"queued": "sum(mlops_api_events_queue_depth)"},
         "short",
     ),
+    # served traffic against the served version's training rows (MLOPS_API_DRIFT_WINDOW minutes;
+    # the retraining decision's statistics and threshold)
+    Panel(
+        "Served traffic drift against training (PSI; state: TVD)",
+        "timeseries",
+        {"{{feature}}": "max by (feature) (mlops_served_drift)"},
+        "short",
+    ),
+    Panel(
+        "Served listings with a value never seen in training",
+        "timeseries",
+        {"{{field}}": "max by (field) (mlops_served_unseen_share)"},
+        "percentunit",
+    ),
+    Panel(
+        "Predicted prices served (quantiles)",
+        "timeseries",
+        {"p{{quantile}}": "max by (quantile) (mlops_served_prediction)"},
+        "currencyUSD",
+    ),
 ]
 
 

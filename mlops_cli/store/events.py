@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Every column but the key, in the order the writer's tuples give them.
 EVENT_COLUMNS = tuple(c.name for c in inference_events.columns if c.name != "id")
-SQLITE_ROWS_PER_INSERT = 1000  # 15 parameters a row: well under SQLite's 32,766 per statement
+SQLITE_ROWS_PER_INSERT = 1000  # 18 parameters a row: well under SQLite's 32,766 per statement
 
 
 def write_events(engine: Engine, rows: Sequence[tuple]) -> None:
@@ -166,3 +166,27 @@ def export_events(engine: Engine, path: Path, fmt: str, **where: Any) -> int:
     finally:
         writer.close()
     return written
+
+
+def answered_listings(
+    engine: Engine, *, since: datetime, version: int | None = None, limit: int = 50_000
+) -> list[tuple[str | None, float | None, str | None]]:
+    """(listing as received, prediction, unseen) of the newest answered listings since ``since``
+    (of ``version`` when given): what served-traffic drift is measured on."""
+    c = inference_events.c
+    query = select(c.listing, c.prediction, c.unseen).where(c.status < 400, c.received_at >= since.astimezone(UTC))
+    if version is not None:
+        query = query.where(c.model_version == version)
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query.order_by(c.id.desc()).limit(limit))]
+
+
+def shadow_pairs(engine: Engine, served: int, shadow: int) -> list[tuple[str, float, float, float, float]]:
+    """(request id, served price, shadow price, request ms, shadow ms) of every listing ``served``
+    answered while ``shadow`` priced it in shadow."""
+    c = inference_events.c
+    query = select(c.request_id, c.prediction, c.shadow_prediction, c.latency_ms, c.shadow_ms).where(
+        c.model_version == served, c.shadow_version == shadow, c.shadow_prediction.is_not(None)
+    )
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]

@@ -165,6 +165,10 @@ inference_events = Table(
     Column("listing", Text),  # the listing as received (JSON); a refused body's excerpt
     Column("prediction", Double),
     Column("unseen", String(255)),  # JSON list of the text fields the model never saw in training
+    # the challenger's price of the same listing, computed in shadow after the answer was sent
+    Column("shadow_version", Integer),
+    Column("shadow_prediction", Double),
+    Column("shadow_ms", Double),  # the challenger's time to price the request's listings
 )
 DATASET_TABLES = (raw_data, clean_data, batch_log, answer_chunks)
 

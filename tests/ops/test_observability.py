@@ -38,7 +38,10 @@ def test_scrape_config_names_every_target() -> None:
 
 
 @pytest.mark.slow
-def test_every_panel_query_returns_data_after_real_traffic(home: Path, stack_env: dict[str, str]) -> None:
+def test_every_panel_query_returns_data_after_real_traffic(
+    home: Path, stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_API_DRIFT_INTERVAL", "2")  # the served-drift panels within the test's wait
     assert run_mlops("up").returncode == 0
     data_api = f"http://127.0.0.1:{stack_env['MLOPS_DATA_API_PORT']}"
     trained = run_mlops("train", "--all", "--source", data_api)
