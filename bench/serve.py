@@ -155,7 +155,18 @@ def events_accounted(api: str) -> dict[str, object]:
         "dropped": value(r"mlops_api_events_dropped_total\{[^}]*\}"),
         "dropped_by": ", ".join(f"{k} {float(v):,.0f}" for k, v in by.items()),
         "queued": value(r"mlops_api_events_queue_depth"),
+        "shadowed": value(r"mlops_api_shadow_listings_total"),
     }
+
+
+def other_version(home: Path, served: int) -> int:
+    """A registered version that is not ``served`` (the shadow), else ``served`` itself."""
+    os.environ["MLOPS_HOME"] = str(home)
+    from mlops_cli.config import load_settings
+    from mlops_cli.registry.models import list_versions
+
+    versions = [v["version"] for v in list_versions(load_settings()) if v["version"] != served]
+    return versions[0] if versions else served
 
 
 def main() -> int:
@@ -201,12 +212,13 @@ def main() -> int:
         echo_url = f"http://127.0.0.1:{port}"
         wait_ready(f"{echo_url}/docs", echo, work / "echo.log")
 
-        def serve_api(events: str) -> tuple[subprocess.Popen, str]:
+        def serve_api(events: str, shadow: str | None = None) -> tuple[subprocess.Popen, str]:
             port = free_port()
-            log = work / f"api-events-{events}.log"
-            process = start(
-                mlops_command("serve", "--port", str(port), "--workers", "1"), {**env, "MLOPS_API_EVENTS": events}, log
-            )
+            log = work / f"api-events-{events}{'-shadow' if shadow else ''}.log"
+            extra = {"MLOPS_API_EVENTS": events}
+            if shadow:
+                extra |= {"MLOPS_API_SHADOW": shadow, "MLOPS_API_SHADOW_SHARE": "1"}
+            process = start(mlops_command("serve", "--port", str(port), "--workers", "1"), {**env, **extra}, log)
             servers.append(process)
             url = f"http://127.0.0.1:{port}"
             wait_ready(f"{url}/health/ready", process, log)
@@ -215,20 +227,27 @@ def main() -> int:
         api, api_url = serve_api("all")  # the default: every request recorded in inference_events
         quiet, quiet_url = serve_api("off")
         model = httpx.get(f"{api_url}/model").json()
+        other = other_version(home, model["version"])
+        shadowed, shadowed_url = serve_api("all", f"version:{other}")
         checked = check_equal_predictions(api_url, home, model["version"])
         ours = f"mlops /predict ({model['path']} path, events all)"
         without = f"mlops /predict ({model['path']} path, events off)"
+        with_shadow = f"mlops /predict (events all, v{other} in shadow)"
         # Interleaved rounds, best of each: machine noise hits every server alike.
         for _ in range(args.rounds):
             for name, url in (
                 ("FastAPI echo (baseline)", f"{echo_url}/echo"),
                 (ours, f"{api_url}/predict"),
                 (without, f"{quiet_url}/predict"),
+                (with_shadow, f"{shadowed_url}/predict"),
             ):
                 run = wrk(url, one_row, args.duration, args.connections, work)
                 if name not in results or run["rps"] > results[name]["rps"]:
                     results[name] = run
         stop(quiet)
+        time.sleep(1.0)
+        shadow_events = events_accounted(shadowed_url)
+        stop(shadowed)
         # batches of 1000 listings: rows per second through /predict
         batch_body = json.dumps([LISTING] * 1000)
         results["mlops /predict, 1000 rows per request"] = wrk(
@@ -278,6 +297,7 @@ def main() -> int:
     ours = results[ours]
     vs_echo = ours["rps"] / results["FastAPI echo (baseline)"]["rps"]
     vs_off = ours["rps"] / results[without]["rps"]
+    shadow_vs_events = results[with_shadow]["rps"] / ours["rps"]
     vs_mlflow = ours["rps"] / results["mlflow models serve"]["rps"]
     rows_per_s = results["mlops /predict, 1000 rows per request"]["rps"] * 1000
     echo_goal, mlflow_goal = (0.5, 50) if args.tree else (0.75, 20)
@@ -286,12 +306,23 @@ def main() -> int:
     print(f"/predict vs mlflow serve:  {vs_mlflow:6.1f}x  (target >= {mlflow_goal}: {met[vs_mlflow >= mlflow_goal]})")
     print(f"1000-row batches:          {rows_per_s:,.0f} rows/s  (target >= 20,000: {met[rows_per_s >= 20_000]})")
     print(f"events all vs events off:  {vs_off:6.2f}x  (target >= 0.9: {met[vs_off >= 0.9]})")
+    print(f"shadow (share 1) vs events: {shadow_vs_events:5.2f}x  (target >= 0.8: {met[shadow_vs_events >= 0.8]})")
+    print(
+        f"  shadow server: {shadow_events['shadowed']:,.0f} listings priced in shadow, "
+        f"{shadow_events['dropped']:,.0f} events dropped"
+    )
     print(
         f"inference events: {events['written']:,.0f} written, {events['dropped']:,.0f} dropped "
         f"({events['dropped_by']}), {events['queued']:,.0f} still queued"
     )
     print(f"predictions equal to mlflow.pyfunc (rtol 1e-6) on {checked} stored rows: yes")
-    goals = (vs_echo >= echo_goal, vs_mlflow >= mlflow_goal, rows_per_s >= 20_000, vs_off >= 0.9)
+    goals = (
+        vs_echo >= echo_goal,
+        vs_mlflow >= mlflow_goal,
+        rows_per_s >= 20_000,
+        vs_off >= 0.9,
+        shadow_vs_events >= 0.8,
+    )
     return 0 if all(goals) else 1
 
 
