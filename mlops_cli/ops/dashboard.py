@@ -15,6 +15,8 @@ DASHBOARD_TITLE = "mlops — house prices API"
 SCHEMA_VERSION = 39
 REFRESH = "10s"
 RATE = "[1m]"
+NAMESPACE = "mlops"  # the Kubernetes namespace of the manifests
+API_CONTAINER = f'namespace="{NAMESPACE}",container="api"'
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Panel:
     queries: dict[str, str]  # legend → PromQL
     unit: str = "short"
     width: int = 12
+    kubernetes: bool = False  # from the kubelet's cAdvisor: has data on a cluster only
 
 
 def quantile(q: float) -> str:
@@ -107,7 +110,37 @@ PANELS = [
         {"p{{quantile}}": "max by (quantile) (mlops_served_prediction)"},
         "currencyUSD",
     ),
+    # the API pods' resources, from cAdvisor through Prometheus' Kubernetes discovery (the
+    # kubernetes-cadvisor scrape job): no data outside a cluster
+    Panel(
+        "API pods: CPU (cores)",
+        "timeseries",
+        {"{{pod}}": f"sum by (pod) (rate(container_cpu_usage_seconds_total{{{API_CONTAINER}}}{RATE}))"},
+        "short",
+        8,
+        kubernetes=True,
+    ),
+    Panel(
+        "API pods: memory (working set)",
+        "timeseries",
+        {"{{pod}}": f"sum by (pod) (container_memory_working_set_bytes{{{API_CONTAINER}}})"},
+        "bytes",
+        8,
+        kubernetes=True,
+    ),
+    Panel(
+        "API container restarts (last hour)",
+        "timeseries",
+        {"{{pod}}": f"sum by (pod) (changes(container_start_time_seconds{{{API_CONTAINER}}}[1h]))"},
+        "short",
+        8,
+        kubernetes=True,
+    ),
 ]
+# A load test's window, shaded on every panel: while the Locust Job's container runs (cAdvisor).
+LOAD_TEST_WINDOW = (
+    f'max(rate(container_cpu_usage_seconds_total{{namespace="{NAMESPACE}",container="locust"}}{RATE})) > 0'
+)
 
 
 def dashboard() -> dict[str, Any]:
@@ -143,6 +176,20 @@ def dashboard() -> dict[str, Any]:
         "version": 1,
         "refresh": REFRESH,
         "time": {"from": "now-30m", "to": "now"},
+        "annotations": {
+            "list": [
+                {
+                    "name": "Load test (Kubernetes)",
+                    "datasource": datasource,
+                    "enable": True,
+                    "expr": LOAD_TEST_WINDOW,
+                    "step": "15s",
+                    "iconColor": "rgba(255, 96, 96, 1)",
+                    "titleFormat": "Locust load test running",
+                    "useValueForTime": False,
+                }
+            ]
+        },
         "panels": panels,
     }
 

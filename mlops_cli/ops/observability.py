@@ -10,12 +10,15 @@ def prometheus_config(
     interval: str = SCRAPE_INTERVAL,
     pods: dict[str, tuple[str, str]] | None = None,
     logins: dict[str, tuple[str, str]] | None = None,
+    containers: str | None = None,
 ) -> str:
     """A prometheus.yml scraping ``targets`` (job name -> host:port, path /metrics) and, on
     Kubernetes, ``pods`` (job name -> (namespace, app label)): every pod of that app found through
     the Kubernetes API, each on its port named ``http``, so that each replica is its own series
     (a Service address would hit a random pod at every scrape). ``logins``: job -> (user name,
-    password file) for targets behind basic auth (MLflow's basic-auth app)."""
+    password file) for targets behind basic auth (MLflow's basic-auth app). ``containers``: a
+    namespace whose containers' CPU, memory and start times are scraped from every node's kubelet
+    (cAdvisor), through the API server's node proxy with Prometheus' service account."""
     lines = [
         "# Written by mlops; regenerated on every `mlops up`.",
         "global:",
@@ -40,6 +43,33 @@ def prometheus_config(
             "        action: keep",
             "      - source_labels: [__meta_kubernetes_pod_name]",
             "        target_label: pod",
+        ]
+    if containers is not None:
+        account = "/var/run/secrets/kubernetes.io/serviceaccount"
+        lines += [
+            "  - job_name: kubernetes-cadvisor",
+            "    scheme: https",
+            "    tls_config:",
+            f"      ca_file: {account}/ca.crt",
+            "    authorization:",
+            f"      credentials_file: {account}/token",
+            "    kubernetes_sd_configs:",
+            "      - role: node",
+            "    relabel_configs:",
+            "      - target_label: __address__",
+            "        replacement: kubernetes.default.svc:443",
+            "      - source_labels: [__meta_kubernetes_node_name]",
+            "        regex: (.+)",
+            "        target_label: __metrics_path__",
+            "        replacement: /api/v1/nodes/$1/proxy/metrics/cadvisor",
+            "    metric_relabel_configs:",  # this namespace's containers, three series each: small
+            "      - source_labels: [namespace]",
+            f"        regex: {containers}",
+            "        action: keep",
+            "      - source_labels: [__name__]",
+            "        regex: container_cpu_usage_seconds_total|container_memory_working_set_bytes"
+            "|container_start_time_seconds",
+            "        action: keep",
         ]
     for job, address in targets.items():
         lines += [

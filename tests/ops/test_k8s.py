@@ -42,7 +42,9 @@ def test_overlay_renders_and_validates_strictly(rendered) -> None:
     assert {"Namespace", "Deployment", "StatefulSet", "Service", "ConfigMap", "Job", "PersistentVolumeClaim"} <= kinds
     names = {o["metadata"]["name"] for o in objects}
     assert {"postgres", "mysql", "minio", "mlflow", "api", "ui", "prometheus", "grafana", "locust"} <= names
-    assert all(o["metadata"].get("namespace") == "mlops" for o in objects if o["kind"] != "Namespace")
+    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding")  # kustomize gives them no namespace
+    assert all(o["metadata"].get("namespace") == "mlops" for o in objects if o["kind"] not in cluster_scoped)
+    assert {o["kind"] for o in objects if o["metadata"].get("namespace") is None} <= set(cluster_scoped)
 
 
 def test_the_validator_is_not_a_no_op() -> None:
@@ -153,6 +155,7 @@ def test_generated_configuration_is_in_sync() -> None:
         interval="15s",
         pods={"mlops-api": ("mlops", "api")},
         logins={"mlflow": ("mlops-admin", "/etc/prometheus-secrets/mlflow-password")},
+        containers="mlops",
     )
     assert (REPO / "kustomize/prometheus/prometheus.yml").read_text() == expected
 

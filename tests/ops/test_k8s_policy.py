@@ -283,6 +283,25 @@ def test_prometheus_scrapes_every_api_pod(rendered) -> None:
     assert {"pods", "endpoints"} & set(rule["resources"]) and set(rule["verbs"]) == {"get", "list", "watch"}
 
 
+def test_prometheus_reads_the_api_pods_resources_from_the_kubelets_with_read_only_rights(rendered) -> None:
+    _, objects = rendered
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("prometheus"))
+    jobs = {j["job_name"]: j for j in yaml.safe_load(config["data"]["prometheus.yml"])["scrape_configs"]}
+    cadvisor = jobs["kubernetes-cadvisor"]
+    assert cadvisor["kubernetes_sd_configs"] == [{"role": "node"}] and cadvisor["scheme"] == "https"
+    assert cadvisor["authorization"]["credentials_file"].startswith("/var/run/secrets/kubernetes.io/serviceaccount/")
+    kept = [r for r in cadvisor["metric_relabel_configs"] if r["action"] == "keep"]
+    assert {"source_labels": ["namespace"], "regex": k8s.NAMESPACE, "action": "keep"} in kept
+    binding = next(o for o in objects if o["kind"] == "ClusterRoleBinding" and "prometheus" in o["metadata"]["name"])
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": k8s.NAMESPACE}]
+    role = next(
+        o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == binding["roleRef"]["name"]
+    )
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes", "nodes/proxy", "nodes/metrics"], "verbs": ["get", "list", "watch"]}
+    ], "read-only, and nothing but the nodes' metrics"
+
+
 def test_grafana_is_provisioned_per_the_design(rendered) -> None:
     _, objects = rendered
     maps = {o["metadata"]["name"].rsplit("-", 1)[0]: o for o in objects if o["kind"] == "ConfigMap"}
