@@ -127,7 +127,10 @@ class Settings(BaseSettings):
         description="retrain when the champion's MAE on a new batch is this much above its test MAE (0.2: 20%)",
     )
     retrain_new_category_share: float = Field(
-        0.2, gt=0, le=1, description="retrain when this share of a batch's rows has a category the champion never saw"
+        0.2,
+        gt=0,
+        description="retrain when this share of a batch's rows has a category the champion never saw "
+        "(above 1: never; 1 still fires when every row has one)",
     )
     min_train_rows: int = Field(
         20, ge=20, description="fewest clean training rows a model is fitted on (fewer: no training, said so)"
