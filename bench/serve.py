@@ -3,6 +3,7 @@
 one-row JSON body), one uvicorn worker each (uvloop + httptools).
 
     python bench/serve.py [--duration 10] [--connections 32] [--rounds 2] [--home DIR] [--tree]
+                          [--events-db postgresql://...]
 
 Targets (ratios): /predict >= 0.75x the echo endpoint with metrics and inference events on
 (the defaults), >= 0.9x the same API with MLOPS_API_EVENTS=off, >= 20x `mlflow models serve` on
@@ -156,6 +157,7 @@ def events_accounted(api: str) -> dict[str, object]:
         "dropped_by": ", ".join(f"{k} {float(v):,.0f}" for k, v in by.items()),
         "queued": value(r"mlops_api_events_queue_depth"),
         "shadowed": value(r"mlops_api_shadow_listings_total"),
+        "writer_cpu": value(r"mlops_api_events_writer_cpu_seconds_total"),
     }
 
 
@@ -176,6 +178,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of echo and /predict")
     parser.add_argument("--home", type=Path, help="an MLOPS_HOME with a champion (default: train one)")
     parser.add_argument("--tree", action="store_true", help="train a gradient-boosted tree champion (hgb)")
+    parser.add_argument(
+        "--events-db", help="SQLAlchemy URL the APIs write their inference events to (default: the home's SQLite)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -216,6 +221,8 @@ def main() -> int:
             port = free_port()
             log = work / f"api-events-{events}{'-shadow' if shadow else ''}.log"
             extra = {"MLOPS_API_EVENTS": events}
+            if args.events_db:
+                extra["MLOPS_DATA_DB_URL"] = args.events_db
             if shadow:
                 extra |= {"MLOPS_API_SHADOW": shadow, "MLOPS_API_SHADOW_SHARE": "1"}
             process = start(mlops_command("serve", "--port", str(port), "--workers", "1"), {**env, **extra}, log)
@@ -246,6 +253,7 @@ def main() -> int:
                     results[name] = run
         stop(quiet)
         time.sleep(1.0)
+        one_row_events = events_accounted(api_url)  # before the 1000-row requests
         shadow_events = events_accounted(shadowed_url)
         stop(shadowed)
         # batches of 1000 listings: rows per second through /predict
@@ -314,6 +322,11 @@ def main() -> int:
     print(
         f"inference events: {events['written']:,.0f} written, {events['dropped']:,.0f} dropped "
         f"({events['dropped_by']}), {events['queued']:,.0f} still queued"
+    )
+    one = one_row_events
+    print(
+        f"  one-row requests: {one['written']:,.0f} written, {one['dropped']:,.0f} dropped; the writer thread's CPU "
+        f"{one['writer_cpu'] / max(one['written'] + one['dropped'], 1) * 1e6:.1f} µs an event"
     )
     print(f"predictions equal to mlflow.pyfunc (rtol 1e-6) on {checked} stored rows: yes")
     goals = (

@@ -102,6 +102,11 @@ class ApiMetrics:
             "Answered requests' events not recorded (MLOPS_API_EVENTS_SAMPLE below 1)",
             registry=self.registry,
         )
+        self.events_writer_cpu = Counter(
+            "mlops_api_events_writer_cpu_seconds",
+            "CPU time of the event writer thread (rows built, shadow priced, written)",
+            registry=self.registry,
+        )
         self.events_queue = Gauge(
             "mlops_api_events_queue_depth", "Inference events waiting for the writer", registry=self.registry
         )
