@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -290,7 +291,8 @@ class EventRecorder:
         at = 0
         for event in chosen:
             n = len(event.rows)
-            priced[id(event)] = Shadowed(shadow.version, [float(p) for p in prices[at : at + n]], round(per_row * n, 4))
+            mine = [float(p) if math.isfinite(p) else None for p in prices[at : at + n]]  # no NaN in the DB
+            priced[id(event)] = Shadowed(shadow.version, mine, round(per_row * n, 4))
             at += n
         return priced
 
