@@ -6,8 +6,13 @@ a change of the challenger against the champion on the same test set::
     rmse <= 0%                      # the default: RMSE better or equal
     mae <= -3% and rmse <= +1%      # MAE at least 3 % lower, RMSE at most 1 % higher
     r2 >= +0.01                     # R² at least 0.01 higher (no %: a difference of values)
+    rmse <= 0% and shadow >= 200    # and priced in shadow on at least 200 live requests first
 
 A change with ``%`` is relative to the champion's value, one without is the plain difference.
+``shadow`` is evidence, not a metric: the number of live requests the champion answered while
+the challenger priced them in shadow (the inference events; ``MLOPS_API_SHADOW_SHARE``). The loop
+compares right after training, before any shadow traffic, so such a rule keeps the new version
+as challenger; ``mlops promote --auto`` promotes it once the evidence is in.
 The rule is parsed once, when settings load (a malformed one is refused there), and every
 decision keeps the rule, each clause's change and verdict, and the clause that decided.
 """
@@ -22,6 +27,7 @@ from typing import Any
 
 # The metrics a clause may name (regression_metrics' keys); lower is better but for R².
 METRICS = ("mae", "rmse", "mape", "r2")
+SHADOW = "shadow"  # the evidence a clause may ask for: live requests priced in shadow
 _COMPARISONS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _CLAUSE = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([+-]?\d+(?:\.\d+)?)\s*(%?)\s*$", re.IGNORECASE)
 DEFAULT_RULE = "rmse <= 0%"
@@ -106,8 +112,13 @@ def parse_rule(text: str) -> Rule:
                 f"e.g. 'mae <= -3%' (metrics: {', '.join(METRICS)}; OP: <=, <, >=, >; clauses joined by 'and')"
             )
         metric, comparison, limit, percent = match.groups()
-        if metric.lower() not in METRICS:
-            raise ValueError(f"unknown metric {metric!r} in the promotion rule (known: {', '.join(METRICS)})")
+        if metric.lower() == SHADOW:
+            if percent or comparison not in (">=", ">") or float(limit) < 0:
+                raise ValueError(f"{part.strip()!r}: shadow evidence is a number of requests, e.g. 'shadow >= 200'")
+        elif metric.lower() not in METRICS:
+            raise ValueError(
+                f"unknown metric {metric!r} in the promotion rule (known: {', '.join(METRICS)}; and {SHADOW})"
+            )
         clauses.append(Clause(metric.lower(), comparison, float(limit), relative=bool(percent)))
     return Rule(tuple(clauses))
 

@@ -343,6 +343,14 @@ def live_page() -> None:
     if len(live["by_version"]):
         st.subheader("Listings priced by each version")
         st.bar_chart(live["by_version"], x_label="version", y_label="listings")
+    shadow = live["shadow"]
+    if shadow is not None:
+        st.subheader(f"v{shadow['shadow']} in shadow of v{shadow['served']}")
+        cols = st.columns(4)
+        cols[0].metric("Requests priced by both", f"{shadow['requests']:,}")
+        cols[1].metric("Mean disagreement", f"${shadow['mean_abs_disagreement']:,.0f}")
+        cols[2].metric("Median disagreement", f"${shadow['median_abs_disagreement']:,.0f}")
+        cols[3].metric("More than 10 % apart", f"{shadow['share_over_10pct']:.1%}")
     st.subheader("The newest requests")
     st.dataframe(
         shown(live["newest"], decimals={"latency_ms": 1}),

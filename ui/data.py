@@ -214,6 +214,21 @@ def live_traffic(settings: Settings, minutes: int = 60, newest: int = 20) -> dic
             for p, k in zip(events["prediction"].head(newest), events["error_kind"].head(newest), strict=True)
         ],
     )
+    shadowed = answered[answered["shadow_prediction"].notna()]
+    shadow = None
+    if len(shadowed):  # the newest pair of versions priced side by side on these requests
+        served, other = shadowed.iloc[0][["model_version", "shadow_version"]]
+        pair = shadowed[(shadowed["model_version"] == served) & (shadowed["shadow_version"] == other)]
+        apart = (pair["shadow_prediction"] - pair["prediction"]).abs()
+        shadow = {
+            "served": int(served),
+            "shadow": int(other),
+            "requests": pair["request_id"].nunique(),
+            "listings": len(pair),
+            "mean_abs_disagreement": float(apart.mean()),
+            "median_abs_disagreement": float(apart.median()),
+            "share_over_10pct": float((apart > 0.1 * pair["prediction"].abs()).mean()),
+        }
     table["item"] = [f"{v:.0f}" if pd.notna(v) else "—" for v in table["item"]]
     for column in ("model_version", "listing", "answer"):
         table[column] = table[column].fillna("—").replace("", "—")
@@ -224,6 +239,7 @@ def live_traffic(settings: Settings, minutes: int = 60, newest: int = 20) -> dic
         "listings": len(answered),
         "p95_ms": float(requests["latency_ms"].quantile(0.95)),
         "per_minute": per_minute,
+        "shadow": shadow,
         "by_version": by_version,
         "newest": table[
             ["received_at", "request_id", "status", "model_version", "latency_ms", "item", "answer", "listing"]

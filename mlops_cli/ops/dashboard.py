@@ -26,7 +26,8 @@ class Panel:
     queries: dict[str, str]  # legend → PromQL
     unit: str = "short"
     width: int = 12
-    kubernetes: bool = False  # from the kubelet's cAdvisor: has data on a cluster only
+    # when a panel that may be empty has data ("on Kubernetes"); None: as soon as there is traffic
+    data_when: str | None = None
 
 
 def quantile(q: float) -> str:
@@ -118,7 +119,7 @@ PANELS = [
         {"{{pod}}": f"sum by (pod) (rate(container_cpu_usage_seconds_total{{{API_CONTAINER}}}{RATE}))"},
         "short",
         8,
-        kubernetes=True,
+        data_when="on Kubernetes",
     ),
     Panel(
         "API pods: memory (working set)",
@@ -126,7 +127,7 @@ PANELS = [
         {"{{pod}}": f"sum by (pod) (container_memory_working_set_bytes{{{API_CONTAINER}}})"},
         "bytes",
         8,
-        kubernetes=True,
+        data_when="on Kubernetes",
     ),
     Panel(
         "API container restarts (last hour)",
@@ -134,7 +135,16 @@ PANELS = [
         {"{{pod}}": f"sum by (pod) (changes(container_start_time_seconds{{{API_CONTAINER}}}[1h]))"},
         "short",
         8,
-        kubernetes=True,
+        data_when="on Kubernetes",
+    ),
+    # the loop's "how is production doing" series: the champion's MAE on the newest labelled batch
+    # against its own test MAE (the degradation trigger's value), from the version's tags
+    Panel(
+        "Champion's MAE on the newest batch, against its test MAE",
+        "timeseries",
+        {"v{{version}}": "max by (version) (mlops_champion_batch_mae_change)"},
+        "percentunit",
+        data_when="once the champion has been checked on a batch it was not trained on",
     ),
 ]
 # A load test's window, shaded on every panel: while the Locust Job's container runs (cAdvisor).

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.errors import ModelRefused, PromotionRefused, RegistryError
 from mlops_cli.registry.client import alias_version, configure, resolve_version
 from mlops_cli.registry.scoring import metrics_on
-from mlops_cli.rule import METRICS, Clause, Verdict
+from mlops_cli.rule import METRICS, SHADOW, Clause, Verdict
 from mlops_cli.store import listings, meta
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.promotions import promotion_rows, record_promotion
@@ -221,6 +221,13 @@ def compare(
     new = cached_metrics(settings, engine, version, candidate.run_id, test)
     distrusted = unsigned_reason(settings, champion)  # never loaded, never scored: replaced
     old_scores = None if distrusted else cached_metrics(settings, engine, old, champion.run_id, test)
+    if SHADOW in rule.metrics:  # evidence from live traffic: requests v{old} answered, v{version} shadowed
+        from mlops_cli.store.db import engine_for
+        from mlops_cli.store.events import shadow_requests
+
+        seen = float(shadow_requests(engine or engine_for(settings), old, version))
+        new = {**new, SHADOW: seen}
+        old_scores = None if old_scores is None else {**old_scores, SHADOW: 0.0}
     verdict = None
     rows = f"on {len(test)} test rows"
     if distrusted:
@@ -277,6 +284,9 @@ def _said(verdict: Verdict, old: int, rows: str) -> str:
     shown = [c for c in verdict.clauses if not c["holds"]][:1] or verdict.clauses
     parts = []
     for c in shown:
+        if c["metric"] == SHADOW:
+            parts.append(f"{c['candidate']:,.0f} live request(s) priced in shadow of champion v{old}")
+            continue
         change = "n/a" if c["change"] is None else f"{c['change']:+.1f}%" if c["relative"] else f"{c['change']:+.4g}"
         said = "{:,.0f}" if c["metric"] in ("mae", "rmse") else "{:.4f}"
         values = f"{said.format(c['candidate'])} vs champion v{old} {said.format(c['champion'])}"

@@ -190,3 +190,13 @@ def shadow_pairs(engine: Engine, served: int, shadow: int) -> list[tuple[str, fl
     )
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(query)]
+
+
+def shadow_requests(engine: Engine, served: int, shadow: int) -> int:
+    """How many requests ``served`` answered while ``shadow`` priced them in shadow."""
+    c = inference_events.c
+    query = select(func.count(func.distinct(c.request_id))).where(
+        c.model_version == served, c.shadow_version == shadow, c.shadow_prediction.is_not(None)
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

@@ -118,3 +118,37 @@ def test_unknown_version_is_a_clear_error(trained) -> None:
     settings, engine, _ = trained
     with pytest.raises(RegistryError, match="no version 42"):
         promote_if_better(settings, 42)
+
+
+def test_a_rule_asking_for_shadow_evidence_waits_for_live_requests(trained) -> None:
+    """'shadow >= 3': the challenger is not promoted on its test scores alone; once the champion
+    has answered three requests that it priced in shadow (the inference events), it is."""
+    from datetime import UTC, datetime
+
+    from mlops_cli.store.events import write_events
+
+    settings, engine, _ = trained
+    promote_if_better(settings, 1)
+    strict = settings.model_copy(update={"promote_rule": "rmse <= +1000% and shadow >= 3"})
+    test = read_table(engine, clean_data, clean_data.c.split == "test")
+    before = compare(configure(strict), strict, 3, test)
+    assert not before.promoted and before.verdict["deciding"] == "shadow >= +3"
+    assert "0 live request(s) priced in shadow of champion v1" in before.reason
+
+    now = datetime.now(UTC)
+    row = ("/predict", 200, None, None, "house_prices", 1, "champion", "fast", 1.0, 0, "{}", 1.0, "[]")
+    shadowed = [(f"r{i}", now, *row, 3, 2.0, 0.1) for i in (1, 2)]
+    others = [("r3", now, *row, 2, 2.0, 0.1), ("r4", now, *row, None, None, None)]  # another shadow; none
+    write_events(engine, [*shadowed, shadowed[0], *others])  # r1 twice: two listings of one request
+    assert not compare(configure(strict), strict, 3, test).promoted, "two requests are not three"
+    write_events(engine, [("r5", now, *row, 3, 2.0, 0.1)])
+    after = compare(configure(strict), strict, 3, test)
+    assert after.promoted and after.candidate_metrics["shadow"] == 3 and after.verdict["passed"]
+
+
+@pytest.mark.parametrize("rule", ["shadow >= 10%", "shadow <= 5", "shadow >= -1"])
+def test_shadow_evidence_is_a_number_of_requests_at_least(rule: str) -> None:
+    from mlops_cli.rule import parse_rule
+
+    with pytest.raises(ValueError, match="number of requests"):
+        parse_rule(rule)
