@@ -538,3 +538,24 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def event_row(
+    request_id: str,
+    at: object,
+    *,
+    status: int = 200,
+    version: int | None = 1,
+    path: str = "fast",
+    item: int | None = 0,
+    listing: str | None = "{}",
+    prediction: float | None = 1.0,
+    unseen: str | None = "[]",
+    error_kind: str | None = None,
+    error: str | None = None,
+    shadow: tuple = (None, None, None),  # shadow_version, shadow_prediction, shadow_ms
+) -> tuple:
+    """One row of ``inference_events`` as the API's writer makes it (EVENT_COLUMNS order)."""
+    model = ("house_prices", version, "champion", path) if version is not None else (None,) * 4
+    head = (request_id, at, "/predict", status, error_kind, error, *model, 1.0)
+    return (*head, item, listing, prediction, unseen, *shadow)

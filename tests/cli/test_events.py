@@ -12,87 +12,39 @@ import pytest
 from mlops_cli.config import load_settings
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.events import write_events
-from tests.conftest import run_mlops
+from tests.conftest import event_row, run_mlops
 
 
 @pytest.fixture
 def events(home: Path) -> datetime:
     """Four requests: two answered by v1 (one of two listings), one by v2, one refused."""
     now = datetime.now(UTC)
-    model = ("house_prices", 1, "champion", "fast", 2.5)
-    no_shadow = (None, None, None)
+    austin = '{"city":"Austin"}'
     rows = [
-        (
-            "old",
-            now - timedelta(hours=3),
-            "/predict",
-            200,
-            None,
-            None,
-            *model,
-            0,
-            '{"city":"Austin"}',
-            300000.0,
-            "[]",
-        ),
-        (
+        event_row("old", now - timedelta(hours=3), listing=austin, prediction=300000.0),
+        event_row("pair", now - timedelta(minutes=5), listing=austin, prediction=310000.0),
+        event_row(
             "pair",
             now - timedelta(minutes=5),
-            "/predict",
-            200,
-            None,
-            None,
-            *model,
-            0,
-            '{"city":"Austin"}',
-            310000.0,
-            "[]",
+            item=1,
+            listing='{"city":"Atlantis"}',
+            prediction=320000.0,
+            unseen='["city"]',
         ),
-        (
-            "pair",
-            now - timedelta(minutes=5),
-            "/predict",
-            200,
-            None,
-            None,
-            *model,
-            1,
-            '{"city":"Atlantis"}',
-            320000.0,
-            '["city"]',
-        ),
-        (
-            "v2",
-            now - timedelta(minutes=2),
-            "/predict",
-            200,
-            None,
-            None,
-            "house_prices",
-            2,
-            "champion",
-            "trees",
-            1.0,
-            0,
-            '{"city":"Austin"}',
-            330000.0,
-            "[]",
-        ),
-        (
+        event_row("v2", now - timedelta(minutes=2), version=2, path="trees", listing=austin, prediction=330000.0),
+        event_row(
             "bad",
             now - timedelta(minutes=1),
-            "/predict",
-            422,
-            "invalid",
-            '{"detail":[]}',
-            *model,
-            None,
-            "{bed",
-            None,
-            None,
+            status=422,
+            item=None,
+            listing="{bed",
+            prediction=None,
+            unseen=None,
+            error_kind="invalid",
+            error='{"detail":[]}',
         ),
     ]
-    write_events(engine_for(load_settings()), [(*row, *no_shadow) for row in rows])
+    write_events(engine_for(load_settings()), rows)
     return now
 
 

@@ -16,7 +16,7 @@ from mlops_cli.store.db import engine_for
 from mlops_cli.store.frames import read_table
 from mlops_cli.store.promotions import promotion_rows
 from mlops_cli.store.tables import clean_data
-from tests.conftest import pipeline_with, train_extra_version
+from tests.conftest import event_row, pipeline_with, train_extra_version
 
 
 @pytest.fixture
@@ -136,12 +136,11 @@ def test_a_rule_asking_for_shadow_evidence_waits_for_live_requests(trained) -> N
     assert "0 live request(s) priced in shadow of champion v1" in before.reason
 
     now = datetime.now(UTC)
-    row = ("/predict", 200, None, None, "house_prices", 1, "champion", "fast", 1.0, 0, "{}", 1.0, "[]")
-    shadowed = [(f"r{i}", now, *row, 3, 2.0, 0.1) for i in (1, 2)]
-    others = [("r3", now, *row, 2, 2.0, 0.1), ("r4", now, *row, None, None, None)]  # another shadow; none
+    shadowed = [event_row(f"r{i}", now, shadow=(3, 2.0, 0.1)) for i in (1, 2)]
+    others = [event_row("r3", now, shadow=(2, 2.0, 0.1)), event_row("r4", now)]  # another shadow; none
     write_events(engine, [*shadowed, shadowed[0], *others])  # r1 twice: two listings of one request
     assert not compare(configure(strict), strict, 3, test).promoted, "two requests are not three"
-    write_events(engine, [("r5", now, *row, 3, 2.0, 0.1)])
+    write_events(engine, [event_row("r5", now, shadow=(3, 2.0, 0.1))])
     after = compare(configure(strict), strict, 3, test)
     assert after.promoted and after.candidate_metrics["shadow"] == 3 and after.verdict["passed"]
 

@@ -19,7 +19,7 @@ from serving.app import create_app
 from serving.events import EventRecorder, PredictEvent
 from serving.metrics import ApiMetrics
 from serving.model_server import wait_until_loaded
-from tests.conftest import LISTING, serving_settings
+from tests.conftest import LISTING, event_row, serving_settings
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
@@ -285,25 +285,8 @@ def test_the_loop_ages_out_events_past_the_retention(home: Path, monkeypatch: py
     settings = load_settings()
     engine = engine_for(settings)
     now = datetime.now(UTC)
-    row = (
-        "/predict",
-        200,
-        None,
-        None,
-        "house_prices",
-        1,
-        "champion",
-        "fast",
-        1.0,
-        0,
-        "{}",
-        1.0,
-        "[]",
-        None,
-        None,
-        None,
-    )
-    write_events(engine, [("old", now - timedelta(days=8), *row), ("recent", now - timedelta(days=6), *row)])
+    old, recent = event_row("old", now - timedelta(days=8)), event_row("recent", now - timedelta(days=6))
+    write_events(engine, [old, recent])
     run(settings, reload_api=False)
     assert [e["request_id"] for e in read_events(engine)] == ["recent"]
 
