@@ -243,7 +243,7 @@ class EventRecorder:
         except Exception as exc:  # the data DB is down or refuses: drop, count, say so once
             self.metrics.events_dropped.labels("db_error").inc(count)
             self._dropped_since += count
-            reason = _reason(exc)
+            reason = failure_kind(exc)
             if self._failing is None:
                 log.warning(
                     "inference events: cannot write to the data DB (%s); dropping events until it is back", reason
@@ -310,7 +310,7 @@ class EventRecorder:
             write_events(self._engine, rows)  # the pool reconnects: a dropped connection is retried once
 
 
-def _reason(exc: BaseException) -> str:
+def failure_kind(exc: BaseException) -> str:
     """The failure's kind, without its text: a driver's message names the host."""
     from mlops_cli.errors import StorageError
 

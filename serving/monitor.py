@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mlops_cli.config import Settings
     from serving.model_server import ModelHolder
 
+from serving.events import failure_kind
+
 log = logging.getLogger("mlops.serving")
 
 
@@ -52,7 +54,7 @@ class DriftWatcher:
             try:
                 self.check()
             except Exception as exc:  # the data DB is away: the gauges keep their last values
-                reason = type(getattr(exc, "orig", None) or exc).__name__
+                reason = failure_kind(exc)
                 if reason != self._failing:
                     log.warning(
                         "served-traffic drift not measured (%s); trying again in %.0f s",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_cli.errors import MlopsError
+from mlops_cli.ops.k8s import NAMESPACE  # the manifests' namespace: cAdvisor's series are filtered by it
 
 DATASOURCE_UID = "mlops-prometheus"
 DASHBOARD_UID = "mlops-house-prices"
@@ -15,7 +16,6 @@ DASHBOARD_TITLE = "mlops — house prices API"
 SCHEMA_VERSION = 39
 REFRESH = "10s"
 RATE = "[1m]"
-NAMESPACE = "mlops"  # the Kubernetes namespace of the manifests
 API_CONTAINER = f'namespace="{NAMESPACE}",container="api"'
 
 
