@@ -11,11 +11,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from serving.events import failure_kind
+
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
     from serving.model_server import ModelHolder
-
-from serving.events import failure_kind
 
 log = logging.getLogger("mlops.serving")
 
