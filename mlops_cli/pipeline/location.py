@@ -1,0 +1,256 @@
+"""Where a listing is, as numbers the trees can split on: the location is most of a price.
+
+:class:`LocationFeatures` turns a listing's ``state``, ``city`` and ``zip_code`` into
+
+- the smoothed mean log price and the smoothed median log price per square foot of its zip, its
+  city and its state, **computed from the training rows only** and shrunk toward the wider area
+  (a zip seen twice says little; its city says more), at the most specific level the listing has;
+- how many training listings its zip and its city held (0: never seen, or not given);
+- the zip's latitude and longitude from the ``zipcodes`` package's own table (shipped inside its
+  wheel: nothing is downloaded), else the mean position of its city's or state's training zips;
+- the zip as a number (US zips run roughly east to west and north to south).
+
+Fitted inside the registered pipeline, so the API computes them exactly as training did. On the
+training rows themselves ``fit_transform`` answers out of fold (each row's encodings come from
+the other folds only), as sklearn's ``TargetEncoder`` does: a row never sees its own price.
+
+Every value a listing can get is precomputed at ``fit`` into plain dictionaries, so serving a
+row is a handful of lookups (:meth:`LocationFeatures.row`), the same lookups ``transform`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+INPUTS = ["state", "city", "zip_code", "house_size"]
+# "geo": where the zip is (no price involved); "prices": what the training rows say of its area
+GEO = ["latitude", "longitude", "zip_number"]
+PRICES = [
+    "area_log_price",  # smoothed mean log price of the most specific area known (zip, city, state)
+    "area_log_ppsf",  # smoothed median log price per sq ft of the same area
+    "city_log_price",
+    "city_log_ppsf",
+    "state_log_price",
+    "zip_listings",
+    "city_listings",
+]
+PARTS = {"geo": GEO, "prices": PRICES}
+OUTPUTS = GEO + PRICES
+_NAN = float("nan")
+
+
+@lru_cache(maxsize=65_536)
+def zip_point(zip_code: str) -> tuple[float, float] | None:
+    """(latitude, longitude) of a five-digit US zip from the ``zipcodes`` table, or None."""
+    if not (len(zip_code) == 5 and zip_code.isdigit()):
+        return None
+    import zipcodes
+
+    try:
+        found = zipcodes.matching(zip_code)
+    except (ValueError, TypeError):
+        return None
+    for entry in found:
+        try:
+            return float(entry["lat"]), float(entry["long"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def zip_number(zip_code: Any) -> float:
+    return float(zip_code) if isinstance(zip_code, str) and zip_code.isdigit() else _NAN
+
+
+def pd_values(X: Any, column: str) -> list[Any]:
+    """A column of a frame as Python values, missing ones as None."""
+    values = X[column]
+    return [v if isinstance(v, str) else None for v in (values.tolist() if hasattr(values, "tolist") else values)]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _summaries(keys: np.ndarray, values: np.ndarray, ppsf: np.ndarray) -> dict[Any, tuple[int, float, float, int]]:
+    """Per key: rows, mean log price, median log price per sq ft (NaN without a size), rows with a size."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"key": keys, "value": values, "ppsf": ppsf})
+    frame = frame[frame["key"].notna()]
+    grouped = frame.groupby("key", sort=True)
+    table = pd.DataFrame(
+        {
+            "n": grouped["value"].size(),
+            "mean": grouped["value"].mean(),
+            "ppsf": grouped["ppsf"].median(),
+            "sized": grouped["ppsf"].count(),
+        }
+    )
+    return {
+        key: (int(row.n), float(row.mean), float(row.ppsf), int(row.sized))
+        for key, row in zip(table.index, table.itertuples(index=False), strict=True)
+    }
+
+
+def _shrunk(n: int, value: float, parent: float, k: float) -> float:
+    if n == 0 or math.isnan(value):
+        return parent
+    return (n * value + k * parent) / (n + k)
+
+
+class LocationFeatures(TransformerMixin, BaseEstimator):
+    """``state, city, zip_code, house_size`` → :data:`OUTPUTS` (see the module's text).
+
+    ``parts``: which of :data:`PARTS` it answers, in that order;
+    ``smoothing``: how many listings of the wider area a local mean is worth (shrinkage);
+    ``folds``: the out-of-fold split of the training rows; ``seed``: its shuffle.
+    ``y`` is the log price (the pipeline sits inside the log-price target transform).
+    """
+
+    def __init__(
+        self, parts: tuple[str, ...] = ("geo", "prices"), smoothing: float = 20.0, folds: int = 5, seed: int = 0
+    ) -> None:
+        self.parts = parts
+        self.smoothing = smoothing
+        self.folds = folds
+        self.seed = seed
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    def _tables(self, X: Any, y: np.ndarray) -> dict[str, Any]:
+        state = np.array([_text(v) for v in X["state"]], dtype=object)
+        city = np.array(
+            [f"{s}|{c}" if s and _text(c) else None for s, c in zip(state, X["city"], strict=True)], dtype=object
+        )
+        zips = np.array([_text(v) for v in X["zip_code"]], dtype=object)
+        size = np.asarray(X["house_size"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ppsf = np.where(size > 0, y - np.log(size), np.nan)
+        k = float(self.smoothing)
+        top_price = float(np.mean(y))
+        top_ppsf = float(np.nanmedian(ppsf)) if np.isfinite(ppsf).any() else _NAN
+        states: dict[str, tuple[float, float]] = {}
+        for key, (n, mean, med, sized) in _summaries(state, y, ppsf).items():
+            states[key] = (_shrunk(n, mean, top_price, k), _shrunk(sized, med, top_ppsf, k))
+        cities: dict[str, tuple[float, float, int]] = {}
+        for key, (n, mean, med, sized) in _summaries(city, y, ppsf).items():
+            parent = states.get(key.split("|", 1)[0], (top_price, top_ppsf))
+            cities[key] = (_shrunk(n, mean, parent[0], k), _shrunk(sized, med, parent[1], k), n)
+        # a zip's wider area: the city most of its training rows name
+        import pandas as pd
+
+        majority = (
+            pd.DataFrame({"zip": zips, "city": city})
+            .dropna()
+            .groupby("zip")["city"]
+            .agg(lambda c: c.value_counts().index[0])
+            .to_dict()
+        )
+        zips_out: dict[str, tuple[float, float, int]] = {}
+        for key, (n, mean, med, sized) in _summaries(zips, y, ppsf).items():
+            home = cities.get(majority.get(key, ""))
+            parent = (home[0], home[1]) if home else (top_price, top_ppsf)
+            zips_out[key] = (_shrunk(n, mean, parent[0], k), _shrunk(sized, med, parent[1], k), n)
+        return {"top": (top_price, top_ppsf), "states": states, "cities": cities, "zips": zips_out}
+
+    def _points(self, X: Any) -> dict[str, Any]:
+        """Mean position of each city's and state's training zips (for a zip the table lacks)."""
+        sums: dict[str, list[float]] = {}
+        for state, city, zip_code in zip(X["state"], X["city"], X["zip_code"], strict=True):
+            point = zip_point(zip_code) if _text(zip_code) else None
+            if point is None or not _text(state):
+                continue
+            keys = [state] + ([f"{state}|{city}"] if _text(city) else [])
+            for key in keys:
+                total = sums.setdefault(key, [0.0, 0.0, 0.0])
+                total[0] += point[0]
+                total[1] += point[1]
+                total[2] += 1
+        return {key: (lat / n, lon / n) for key, (lat, lon, n) in sums.items()}
+
+    def fit(self, X: Any, y: Any = None) -> LocationFeatures:
+        unknown = [p for p in self.parts if p not in PARTS]
+        if unknown or not self.parts:
+            raise ValueError(f"LocationFeatures parts are {', '.join(PARTS)}, not {unknown or 'none'}")
+        self.outputs_ = [name for part in self.parts for name in PARTS[part]]
+        self.prices_ = "prices" in self.parts
+        if self.prices_ and y is None:
+            raise ValueError("LocationFeatures needs the (log) prices to fit its area prices")
+        self.tables_ = self._tables(X, np.asarray(y, dtype=float)) if self.prices_ else {}
+        self.points_ = self._points(X) if "geo" in self.parts else {}
+        self.n_features_in_ = len(INPUTS)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **_: Any) -> np.ndarray:
+        """Fit on every row; each training row's own encodings come from the other folds."""
+        from sklearn.model_selection import KFold
+
+        self.fit(X, y)
+        if not self.prices_ or len(X) < 2 * self.folds:  # geography alone knows no price
+            return self.transform(X)
+        values = np.asarray(y, dtype=float)
+        out = np.empty((len(X), len(self.outputs_)))
+        for fitting, held in KFold(self.folds, shuffle=True, random_state=self.seed).split(X):
+            tables = self._tables(X.iloc[fitting], values[fitting])
+            out[held] = self._apply(tables, X.iloc[held])
+        return out
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def _row(self, tables: dict[str, Any], state: Any, city: Any, zip_code: Any) -> list[float]:
+        state, city, zip_code = _text(state), _text(city), _text(zip_code)
+        city_key = f"{state}|{city}" if state and city else None
+        out: list[float] = []
+        if "geo" in self.parts:
+            point = zip_point(zip_code) if zip_code else None
+            if point is None:
+                point = self.points_.get(city_key or "") or self.points_.get(state or "") or (_NAN, _NAN)
+            out += [point[0], point[1], zip_number(zip_code)]
+        if self.prices_:
+            top = tables["top"]
+            state_values = tables["states"].get(state, top) if state else top
+            city_values = tables["cities"].get(city_key) if city_key else None
+            zip_values = tables["zips"].get(zip_code) if zip_code else None
+            area = zip_values or city_values or state_values
+            wider = city_values or state_values
+            out += [
+                area[0],
+                area[1],
+                wider[0],
+                wider[1],
+                state_values[0],
+                float(zip_values[2]) if zip_values else 0.0,
+                float(city_values[2]) if city_values else 0.0,
+            ]
+        return out
+
+    def row(self, state: Any, city: Any, zip_code: Any) -> list[float]:
+        """One listing's features (the serving fast path); what :meth:`transform` gives its row."""
+        return self._row(self.tables_, state, city, zip_code)
+
+    def transform(self, X: Any) -> np.ndarray:
+        return self._apply(self.tables_, X)
+
+    def _apply(self, tables: dict[str, Any], X: Any) -> np.ndarray:
+        """:meth:`_row` once per distinct (state, city, zip) of ``X``: far fewer than its rows."""
+        seen: dict[tuple[Any, Any, Any], int] = {}
+        codes = np.array(
+            [
+                seen.setdefault(key, len(seen))
+                for key in zip(*(pd_values(X, column) for column in ("state", "city", "zip_code")), strict=True)
+            ],
+            dtype=np.int64,
+        )
+        if not seen:
+            return np.empty((len(X), len(self.outputs_)))
+        table = np.array([self._row(tables, *key) for key in seen], dtype=float)
+        return table[codes]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array(self.outputs_, dtype=object)

@@ -1,0 +1,94 @@
+"""Location features: zip geography from the shipped table, area prices from training rows only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_cli.pipeline.location import GEO, OUTPUTS, PRICES, LocationFeatures, zip_point
+
+
+def frame(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["state", "city", "zip_code", "house_size"])
+
+
+@pytest.fixture
+def listings() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    places = [("Texas", "Austin", "78701", 13.2), ("Texas", "Austin", "78702", 12.8)]
+    places += [("Texas", "Dallas", "75201", 12.5)]
+    places += [("Puerto Rico", "San Juan", "00901", 12.0), ("Puerto Rico", "Adjuntas", "00601", 11.3)]
+    rows, prices = [], []
+    for i in range(200):
+        state, city, zip_code, level = places[i % len(places)]
+        rows.append((state, city, zip_code, float(rng.uniform(800, 3000))))
+        prices.append(level + rng.normal(0, 0.1))
+    return frame(rows), np.array(prices)
+
+
+def column(name: str) -> int:
+    return OUTPUTS.index(name)
+
+
+def test_a_zip_is_placed_from_the_table_that_ships_with_the_package() -> None:
+    austin = zip_point("78701")
+    assert austin is not None and abs(austin[0] - 30.27) < 0.1 and abs(austin[1] + 97.74) < 0.1
+    assert zip_point("00901") is not None  # Puerto Rico is in it (the shared file's listings)
+    assert zip_point("abc") is None and zip_point("99999") is None
+
+
+def test_training_rows_never_see_their_own_price(listings) -> None:
+    """Out of fold: a row's area prices come from the other folds only, as TargetEncoder does."""
+    X, y = listings
+    first = LocationFeatures(seed=3).fit_transform(X, y)
+    changed = y.copy()
+    changed[7] += 5.0  # a wildly different price for row 7 only
+    second = LocationFeatures(seed=3).fit_transform(X, changed)
+    prices = [column(n) for n in PRICES]
+    np.testing.assert_array_equal(first[7, prices], second[7, prices])
+    assert not np.array_equal(first[:, prices], second[:, prices]), "row 7's price reaches the other rows"
+    np.testing.assert_array_equal(first[:, :3], second[:, :3])  # geography knows no price
+
+
+def test_serving_one_row_gives_what_transform_gives(listings) -> None:
+    X, y = listings
+    fitted = LocationFeatures().fit(X, y)
+    asked = frame(
+        [
+            ("Texas", "Austin", "78701", 1000.0),
+            ("Texas", "Austin", "78799", None),  # a zip training never saw: the city's prices
+            ("Texas", None, None, None),  # only the state
+            ("Atlantis", "Nowhere", None, None),  # nothing known: the overall values
+            ("Texas", "Austin", "10001", None),  # unseen zip the table knows: its own position
+        ]
+    )
+    table = fitted.transform(asked)
+    for i, row in enumerate(asked.itertuples(index=False)):
+        assert fitted.row(row.state, row.city, row.zip_code) == pytest.approx(list(table[i]), nan_ok=True)
+    area = column("area_log_price")
+    austin_city = table[1, column("city_log_price")]
+    assert table[1, area] == austin_city and table[1, column("zip_listings")] == 0
+    assert table[2, area] == table[2, column("state_log_price")] and table[2, column("city_listings")] == 0
+    assert 12.0 < table[0, area] < 13.3  # the zip's mean, shrunk a little toward its city
+    lat, lon = column("latitude"), column("longitude")
+    # Manhattan, from the table, though no listing was there
+    assert abs(table[4, lat] - 40.75) < 0.1 and abs(table[4, lon] + 73.99) < 0.1
+    assert 30 < table[2, lat] < 33 and table[3, lat] != table[3, lat]  # Texas' training zips; unknown: NaN
+    assert table[0, column("zip_number")] == 78701.0 and np.isnan(table[2, column("zip_number")])
+
+
+def test_a_rare_zip_is_shrunk_toward_its_city() -> None:
+    rows = [("Texas", "Austin", "78701", 1000.0)] * 40 + [("Texas", "Austin", "78702", 1000.0)]
+    prices = np.array([12.0] * 40 + [14.0])
+    fitted = LocationFeatures(smoothing=20).fit(frame(rows), prices)
+    rare = fitted.row("Texas", "Austin", "78702")[column("area_log_price")]
+    assert 12.0 < rare < 13.0  # one listing at 14 is worth little against the city's 41
+
+
+def test_geography_alone_needs_no_price() -> None:
+    X = frame([("Texas", "Austin", "78701", 1000.0)] * 3)
+    geo = LocationFeatures(parts=("geo",)).fit(X)
+    assert list(geo.get_feature_names_out()) == GEO and geo.transform(X).shape == (3, 3)
+    with pytest.raises(ValueError, match="parts"):
+        LocationFeatures(parts=("weather",)).fit(X)
