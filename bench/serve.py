@@ -3,14 +3,16 @@
 one-row JSON body), one uvicorn worker each (uvloop + httptools).
 
     python bench/serve.py [--duration 10] [--connections 32] [--rounds 2] [--home DIR] [--tree]
-                          [--events-db postgresql://...]
+                          [--model lgbm_local] [--events-db postgresql://...]
 
 Targets (ratios): /predict >= 0.75x the echo endpoint with metrics and inference events on
 (the defaults), >= 0.9x the same API with MLOPS_API_EVENTS=off, >= 20x `mlflow models serve` on
 the same registered version; predictions equal to mlflow.pyfunc to 1e-6.
 With --tree the champion is gradient-boosted trees (MLOPS_MODEL=hgb, served compiled through
 treelite): one-row /predict >= 0.5x echo and >= 50x `mlflow models serve`, and batches of
-1000 rows >= 20k rows/s. Needs wrk (Debian package `wrk`). Without --home it trains a small
+1000 rows >= 20k rows/s. `--model TYPE` trains that model type instead (`lgbm_geo`, `lgbm_local`
+are trees too). A model with exact contributions is also loaded with `?explain=true`: >= 0.3x
+echo. Needs wrk (Debian package `wrk`). Without --home it trains a small
 registry first.
 """
 
@@ -178,6 +180,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of echo and /predict")
     parser.add_argument("--home", type=Path, help="an MLOPS_HOME with a champion (default: train one)")
     parser.add_argument("--tree", action="store_true", help="train a gradient-boosted tree champion (hgb)")
+    parser.add_argument("--model", help="train this MLOPS_MODEL instead (e.g. lgbm_local); default linear, or hgb")
     parser.add_argument(
         "--events-db", help="SQLAlchemy URL the APIs write their inference events to (default: the home's SQLite)"
     )
@@ -188,7 +191,7 @@ def main() -> int:
     home = args.home or work / ".mlops"
     if args.home is None:
         print("training a small registry ...", flush=True)
-        train_registry(home, "hgb" if args.tree else "linear")
+        train_registry(home, args.model or ("hgb" if args.tree else "linear"))
     env = {"MLOPS_HOME": str(home), "MLOPS_API_WATCH_INTERVAL": "0", "OPENBLAS_NUM_THREADS": "1"}
     one_row = json.dumps(LISTING)
     results: dict[str, dict[str, float]] = {}
@@ -240,14 +243,18 @@ def main() -> int:
         ours = f"mlops /predict ({model['path']} path, events all)"
         without = f"mlops /predict ({model['path']} path, events off)"
         with_shadow = f"mlops /predict (events all, v{other} in shadow)"
+        explained = "mlops /predict?explain=true"
+        loads = [
+            ("FastAPI echo (baseline)", f"{echo_url}/echo"),
+            (ours, f"{api_url}/predict"),
+            (without, f"{quiet_url}/predict"),
+            (with_shadow, f"{shadowed_url}/predict"),
+        ]
+        if model.get("explain"):
+            loads.append((explained, f"{api_url}/predict?explain=true"))
         # Interleaved rounds, best of each: machine noise hits every server alike.
         for _ in range(args.rounds):
-            for name, url in (
-                ("FastAPI echo (baseline)", f"{echo_url}/echo"),
-                (ours, f"{api_url}/predict"),
-                (without, f"{quiet_url}/predict"),
-                (with_shadow, f"{shadowed_url}/predict"),
-            ):
+            for name, url in loads:
                 run = wrk(url, one_row, args.duration, args.connections, work)
                 if name not in results or run["rps"] > results[name]["rps"]:
                     results[name] = run
@@ -308,12 +315,18 @@ def main() -> int:
     shadow_vs_events = results[with_shadow]["rps"] / ours["rps"]
     vs_mlflow = ours["rps"] / results["mlflow models serve"]["rps"]
     rows_per_s = results["mlops /predict, 1000 rows per request"]["rps"] * 1000
-    echo_goal, mlflow_goal = (0.5, 50) if args.tree else (0.75, 20)
+    echo_goal, mlflow_goal = (0.5, 50) if model["path"] == "trees" else (0.75, 20)
     met = {True: "met", False: "NOT met"}
     print(f"\n/predict vs echo:          {vs_echo:6.2f}x  (target >= {echo_goal}: {met[vs_echo >= echo_goal]})")
     print(f"/predict vs mlflow serve:  {vs_mlflow:6.1f}x  (target >= {mlflow_goal}: {met[vs_mlflow >= mlflow_goal]})")
     print(f"1000-row batches:          {rows_per_s:,.0f} rows/s  (target >= 20,000: {met[rows_per_s >= 20_000]})")
     print(f"events all vs events off:  {vs_off:6.2f}x  (target >= 0.9: {met[vs_off >= 0.9]})")
+    echo_rps = results["FastAPI echo (baseline)"]["rps"]
+    explain_vs_echo = results[explained]["rps"] / echo_rps if explained in results else None
+    if explain_vs_echo is not None:
+        print(f"explain=true vs echo:      {explain_vs_echo:6.2f}x  (target >= 0.3: {met[explain_vs_echo >= 0.3]})")
+    else:
+        print(f"explain=true: not measured ({model.get('explain_reason')})")
     print(f"shadow (share 1) vs events: {shadow_vs_events:5.2f}x  (target >= 0.8: {met[shadow_vs_events >= 0.8]})")
     print(
         f"  shadow server: {shadow_events['shadowed']:,.0f} listings priced in shadow, "
@@ -335,6 +348,7 @@ def main() -> int:
         rows_per_s >= 20_000,
         vs_off >= 0.9,
         shadow_vs_events >= 0.8,
+        explain_vs_echo is None or explain_vs_echo >= 0.3,
     )
     return 0 if all(goals) else 1
 

@@ -142,9 +142,13 @@ class Settings(BaseSettings):
     test_size: float = Field(0.15, gt=0, lt=1)
     split_seed: int = 42
     max_categories: int = Field(60, ge=2, le=10_000, description="one-hot categories per column, rest pooled")
-    model: Literal["linear", "ridge", "loglinear", "hgb", "auto"] = Field(
+    model: Literal["linear", "ridge", "loglinear", "hgb", "lgbm_geo", "lgbm_local", "auto"] = Field(
         "auto",
         description="model fitted at each retrain; auto fits every candidate and keeps the best on a validation split",
+    )
+    select_metric: Literal["mae", "rmse"] = Field(
+        "mae",
+        description="what auto chooses a candidate by on the validation rows (rmse favours a few mansions)",
     )
 
     # inference API

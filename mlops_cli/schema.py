@@ -273,13 +273,15 @@ class Listing(BaseModel):
         extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [EXAMPLE_LISTING]}
     )
 
-    city: Text
+    city: Annotated[Text | None, Field(description="city (missing: priced from the zip and state)")] = None
     state: Text
     zip_code: Annotated[
         Annotated[str, Field(pattern=r"^\d{3,5}(\.0+)?$", description="US zip code, e.g. 00601")]
-        | Annotated[int, Field(ge=0, le=99_999)],
+        | Annotated[int, Field(ge=0, le=99_999)]
+        | None,
         NotBool,
-    ]
+        Field(description="US zip code (missing: priced from the city and state)"),
+    ] = None
     house_size: Annotated[float | None, _bounded("house_size", "living area in sq ft"), NotBool] = None
     bed: Annotated[float | None, _bounded("bed", "bedrooms"), NotBool] = None
     bath: Annotated[float | None, _bounded("bath", "bathrooms"), NotBool] = None

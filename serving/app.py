@@ -20,6 +20,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from mlops_cli.config import Settings, load_settings
 from mlops_cli.errors import ModelRefused, RegistryUnavailable, VersionNotFound
+from mlops_cli.schema import LISTING_FIELDS, REQUIRED_LISTING_FIELDS
 from serving.docs import offline_docs
 from serving.events import EventRecorder
 from serving.metrics import ApiMetrics, MetricsMiddleware
@@ -107,6 +108,37 @@ def serving_model(holder: ModelHolder) -> LoadedModel:
 INLINE_TREE_ROWS = 100
 
 
+def _flag(value: str | None, name: str) -> bool:
+    """A boolean query parameter: true/1/yes, false/0/no (absent: false); else 422."""
+    if value is None:
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise RequestValidationError(
+        [{"type": "bool_parsing", "loc": ("query", name), "msg": "Input should be true or false", "input": value[:64]}]
+    )
+
+
+# the listing fields a client may leave out, in the order the answer names them
+_OPTIONAL = tuple(name for name in LISTING_FIELDS if name not in REQUIRED_LISTING_FIELDS)
+
+
+def _missing_json(row: dict[str, Any]) -> str:
+    gone = [name for name in _OPTIONAL if row.get(name) is None]
+    return json.dumps(gone) if gone else "[]"
+
+
+def _intervals_json(model: LoadedModel, prices: list[float]) -> str:
+    """``"intervals":[[low,high],...],"interval_level":L,`` (null without a calibrated range)."""
+    if model.interval is None:
+        return '"intervals":null,"interval_level":null,'
+    bounds = (model.interval.bounds(price) for price in prices)
+    pairs = ",".join(f"[{low!r},{high!r}]" for low, high in bounds)
+    return f'"intervals":[{pairs}],"interval_level":{model.interval.level!r},'
+
+
 def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiMetrics) -> None:
     """/predict reads the raw body and validates it in one pydantic-core pass (JSON parsing
     included), choosing the one-listing or list schema from the first byte: FastAPI's own
@@ -137,7 +169,18 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         "/predict",
         tags=["predict"],
         response_model=Prediction,
-        openapi_extra={"requestBody": body_schema},
+        openapi_extra={
+            "requestBody": body_schema,
+            "parameters": [
+                {
+                    "name": "explain",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "boolean", "default": False},
+                    "description": "add each price's exact contributions per feature (`explanations`)",
+                }
+            ],
+        },
         responses={
             200: {
                 "headers": {
@@ -149,6 +192,7 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
             },
             413: {"description": "body larger than `MLOPS_API_MAX_BODY_BYTES`"},
             415: {"description": "not sent as application/json"},
+            409: {"description": "`explain=true` for a model with no exact contributions (`GET /model` says why)"},
             422: {"description": "invalid listing: the field and the reason"},
             503: {"description": "no model loaded yet"},
         },
@@ -156,6 +200,7 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
     async def predict(request: Request) -> Response:
         """Predict the price of one listing or a list of up to `MLOPS_API_MAX_BATCH`."""
         # JSON only: a page on any site may POST text/plain or a form here without a preflight.
+        explain = _flag(request.query_params.get("explain"), "explain")
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in JSON_TYPES:
             raise HTTPException(415, detail="send the listing(s) as JSON (Content-Type: application/json)")
@@ -184,9 +229,19 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         metrics.predictions.inc(len(prices))
         if event is not None:
             event.prices, event.unseen, event.rows = prices, unseen, rows
+        extra = ""
+        if explain:
+            if model.explainer is None:
+                raise HTTPException(409, detail=f"model version {model.version} cannot explain: {model.explain_reason}")
+            explained = await run_in_threadpool(model.explain, rows, prices)
+            extra = ',"explanations":' + json.dumps(explained)
         unseen_json = ",".join("[]" if not u else json.dumps(u) for u in unseen)
+        missing_json = ",".join(_missing_json(row) for row in rows)
         # floats' repr is valid JSON for finite numbers; the model part is made once per model
-        body = f'{{"predictions":[{",".join(map(repr, prices))}],"unseen":[{unseen_json}],"model":{model.ref_json}}}'
+        body = (
+            f'{{"predictions":[{",".join(map(repr, prices))}],{_intervals_json(model, prices)}'
+            f'"unseen":[{unseen_json}],"missing":[{missing_json}]{extra},"model":{model.ref_json}}}'
+        )
         return Response(body, media_type="application/json")
 
 

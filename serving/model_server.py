@@ -15,6 +15,7 @@ from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused, Registr
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
+    from mlops_cli.pipeline.interval import Interval
 
 log = logging.getLogger("mlops.serving")
 Predictor = Callable[[list[dict[str, Any]]], list[float]]
@@ -38,6 +39,12 @@ class LoadedModel:
     marked: Callable[[list[dict[str, Any]]], tuple[list[float], list[list[str]]]] | None = field(
         default=None, repr=False
     )
+    interval: Interval | None = None  # the calibrated price range it was registered with
+    # exact contributions per listing, when the model has them: (rows, prices) → explanations
+    explainer: Callable[[list[dict[str, Any]], list[float]], list[dict[str, Any]]] | None = field(
+        default=None, repr=False
+    )
+    explain_reason: str | None = None  # why it has none
 
     def predict_marked(self, rows: list[dict[str, Any]]) -> tuple[list[float], list[list[str]]]:
         if self.marked is not None:
@@ -77,7 +84,16 @@ class LoadedModel:
             "loaded_at": self.loaded_at,
             "path": self.kind,
             "fallback_reason": self.fallback_reason,
+            "interval": self.interval.as_dict() if self.interval else None,
+            "explain": self.explainer is not None,
+            "explain_reason": self.explain_reason,
         }
+
+    def explain(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+        """Per listing, the exact contributions that add up to its price (pipeline/explain.py)."""
+        if self.explainer is None:
+            raise MlopsError(f"model version {self.version} has no exact explanation: {self.explain_reason}")
+        return self.explainer(rows, prices)
 
 
 def pyfunc_predictor(model: Any) -> Predictor:
@@ -117,6 +133,27 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
         raise ModelRefused(f"{exc.message}; MLOPS_API_ALLOW_UNSIGNED=true would load it") from None
 
 
+def _extras(fitted: Any) -> dict[str, Any]:
+    """What a registered estimator carries beside its predictions: its price range, its explainer."""
+    from mlops_cli.pipeline.explain import NotExplainable, explainer_for
+    from mlops_cli.pipeline.interval import interval_of
+
+    extras: dict[str, Any] = {"interval": interval_of(fitted)}
+    try:
+        explainer = explainer_for(fitted)
+    except NotExplainable as exc:
+        extras["explain_reason"] = str(exc)
+        return extras
+
+    def through_pandas(rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+        from serving.encoding import _frame, normalised_rows
+
+        return [e.as_dict() for e in explainer.explain(_frame(normalised_rows(rows)), prices)]
+
+    extras["explainer"], extras["_explainer"] = through_pandas, explainer  # the fast paths replace the first
+    return extras
+
+
 def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> LoadedModel:
     """The verified model in ``folder`` on the fastest path it allows: folded linear, compiled
     trees, else MLflow's pyfunc."""
@@ -125,7 +162,7 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
 
     from mlops_cli.registry.scoring import known_categories
     from serving.encoding import NotFoldable
-    from serving.fastpath import fold
+    from serving.fastpath import FoldedExplainer, fold
 
     uri = str(folder)
     reason = "fast path disabled" if not allow_fast else None
@@ -134,7 +171,11 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
             try:
                 fitted = mlflow.sklearn.load_model(uri)
                 identity["known"] = {k: frozenset(v) for k, v in known_categories(fitted).items()}
+                identity.update(_extras(fitted))
+                exact = identity.pop("_explainer", None)
                 folded = fold(fitted)
+                if exact is not None:
+                    identity["explainer"] = FoldedExplainer(folded, exact)
                 return LoadedModel(**identity, kind="fast", predict=folded.predict, marked=folded.predict_marked)
             except NotFoldable as exc:
                 reason = f"not additive: {exc}"
@@ -142,6 +183,8 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
                     from serving.trees import compile_trees
 
                     trees = compile_trees(fitted)
+                    if exact is not None and exact.kind == "treeshap":
+                        identity["explainer"] = trees.explainer(exact)
                     return LoadedModel(**identity, kind="trees", predict=trees.predict, marked=trees.predict_marked)
                 except NotFoldable as tree_exc:
                     reason += f"; not compiled as trees: {tree_exc}"
@@ -156,6 +199,12 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
         raise ModelNotLoadable(
             f"cannot load {identity['name']} v{identity['version']}: {type(exc).__name__}: {exc}"
         ) from None
+    if "interval" not in identity:  # the fast path was not tried: the estimator behind pyfunc
+        try:
+            identity.update(_extras(model.get_raw_model()))
+            identity.pop("_explainer", None)
+        except Exception:  # not an sklearn flavour: no range, no explanation
+            identity["explain_reason"] = "not an sklearn model"
     log.warning("serving %s v%s through pyfunc: %s", identity["name"], identity["version"], reason)
     return LoadedModel(**identity, kind="pyfunc", predict=pyfunc_predictor(model), fallback_reason=reason)
 

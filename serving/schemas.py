@@ -1,6 +1,6 @@
 """Request and response models of the inference API; a listing is the core schema's ``Listing``."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,11 +15,37 @@ class ModelRef(BaseModel):
     alias: str | None
 
 
+class Contribution(BaseModel):
+    feature: str
+    value: str | float | None = Field(description="the listing's value (or the derived one, e.g. latitude)")
+    contribution: float = Field(description="in the explanation's scale (log price or price)")
+    effect: float = Field(description="in dollars: how much lower the price would be without this term")
+
+
+class Explanation(BaseModel):
+    scale: str = Field(description="'log': base + contributions = log(price); 'price': they add up to the price")
+    base: float
+    base_price: float = Field(description="the base as a price (the average listing's)")
+    contributions: list[Contribution] = Field(description="every feature, largest |contribution| first")
+
+
 class Prediction(BaseModel):
     predictions: list[float] = Field(description="predicted prices, in the order of the listings")
+    intervals: list[list[float]] | None = Field(
+        None,
+        description="per listing [low, high]: the price range calibrated to hold interval_level of listings "
+        "like the validation rows (split conformal); null when the model carries none",
+    )
+    interval_level: float | None = None
     unseen: list[list[str]] = Field(
         description="per listing, the text fields whose value the model never saw in training (answered "
         "from the pooled unknown category: check the spelling, e.g. 'Texas' not 'TX')"
+    )
+    missing: list[list[str]] = Field(
+        description="per listing, the fields it did not give: priced from what it has (imputed)"
+    )
+    explanations: list[Explanation] | None = Field(
+        None, description="with ?explain=true: per listing, the exact contributions that add up to its price"
     )
     model: ModelRef
 
@@ -31,8 +57,13 @@ class ModelInfo(BaseModel):
     run_id: str | None
     metrics: dict[str, float | None]
     loaded_at: str
-    path: str = Field(description="'fast' (folded lookups + dot product) or 'pyfunc' (MLflow pyfunc)")
+    path: str = Field(
+        description="'fast' (folded lookups + dot product), 'trees' (compiled trees) or 'pyfunc' (MLflow pyfunc)"
+    )
     fallback_reason: str | None = None
+    interval: dict[str, Any] | None = Field(None, description="the calibrated price range: level, scale, half_width")
+    explain: bool = Field(False, description="whether ?explain=true gives exact contributions")
+    explain_reason: str | None = None
 
 
 class LoadModelRequest(BaseModel):

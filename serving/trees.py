@@ -4,7 +4,8 @@ costs tens of microseconds instead of a pandas round trip through ColumnTransfor
 
 What is compiled is only what is recognised: log-price target (TransformedTargetRegressor with
 exp), a ColumnTransformer of an OrdinalEncoder over the text features and the numbers passed
-through, then a HistGradientBoostingRegressor. The codes of every category seen in training
+through, optionally the location features (pipeline/location.py: per-row dictionary lookups, the
+very ones its ``transform`` does), then a HistGradientBoostingRegressor. The codes of every category seen in training
 come from the encoder's own ``transform`` (infrequent categories pooled exactly as it pools
 them); anything unknown or missing is NaN, as the encoder makes it. The result is checked
 against the model's own ``predict`` on random mixed rows (unknown categories and missing values
@@ -21,7 +22,7 @@ import numpy as np
 
 from mlops_cli.registry.scoring import known_categories
 from mlops_cli.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from serving.encoding import NotFoldable, agree, category_key
+from serving.encoding import NotFoldable, agree, category_key, normalise_category, normalised_rows
 
 TOLERANCE = 1e-6  # relative, against the model's own predict
 
@@ -66,11 +67,14 @@ class CompiledTrees:
     evaluate: _Evaluator
     codes: dict[str, dict[str, float]]
     exp: bool
+    location: Any = None  # the pipeline's LocationFeatures (pipeline/location.py), if it has them
     checked_rows: int = 0
 
     def _matrix(self, rows: list[dict[str, Any]], unseen: list[list[str]] | None) -> np.ndarray:
-        matrix = np.full((len(rows), len(CATEGORICAL_FEATURES) + len(NUMERIC_FEATURES)), np.nan)
+        width = len(CATEGORICAL_FEATURES) + len(NUMERIC_FEATURES)
+        matrix = np.full((len(rows), width + (len(self.location.outputs_) if self.location else 0)), np.nan)
         for i, row in enumerate(rows):
+            trained: dict[str, Any] = {}  # each text value in the form training had (location lookups)
             for j, name in enumerate(CATEGORICAL_FEATURES):
                 value = row.get(name)
                 if value is None:
@@ -81,12 +85,18 @@ class CompiledTrees:
                     code = None if key is None else self.codes[name][key]
                     if new and unseen is not None:
                         unseen[i].append(name)
+                    trained[name] = key if key is not None or not new else normalise_category(name, value)
+                else:
+                    trained[name] = value
                 if code is not None:
                     matrix[i, j] = code
             for j, name in enumerate(NUMERIC_FEATURES, start=len(CATEGORICAL_FEATURES)):
                 value = row.get(name)
                 if value is not None:
                     matrix[i, j] = value
+            if self.location is not None:
+                place = (trained.get("state"), trained.get("city"), trained.get("zip_code"))
+                matrix[i, width:] = self.location.row(*place)
         return matrix
 
     def _predict(self, matrix: np.ndarray) -> list[float]:
@@ -101,6 +111,17 @@ class CompiledTrees:
     def predict_marked(self, rows: list[dict[str, Any]]) -> tuple[list[float], list[list[str]]]:
         unseen: list[list[str]] = [[] for _ in rows]
         return self._predict(self._matrix(rows, unseen)), unseen
+
+    def explainer(self, explainer: Any) -> Any:
+        """TreeSHAP of these trees on the matrix this path builds (no pandas round trip)."""
+        from mlops_cli.pipeline.explain import explanations
+
+        def explain(rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+            shown = normalised_rows(rows)
+            base, contrib, names, values = explainer.terms_encoded(self._matrix(rows, None), shown)
+            return [e.as_dict() for e in explanations(explainer.scale, base, contrib, names, values, prices)]
+
+        return explain
 
 
 def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
@@ -119,8 +140,11 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
     if not (isinstance(inner, Pipeline) and len(inner.steps) == 2):
         raise NotFoldable("not a features → trees pipeline")
     features, trees = inner.steps[0][1], inner.steps[1][1]
-    if not isinstance(trees, HistGradientBoostingRegressor) or not isinstance(features, ColumnTransformer):
-        raise NotFoldable("not HistGradientBoosting on a ColumnTransformer")
+    lightgbm = type(trees).__module__.startswith("lightgbm") and type(trees).__name__ == "LGBMRegressor"
+    if not (isinstance(trees, HistGradientBoostingRegressor) or lightgbm) or not isinstance(
+        features, ColumnTransformer
+    ):
+        raise NotFoldable("not HistGradientBoosting or LightGBM on a ColumnTransformer")
     parts = [(name, t, list(cols)) for name, t, cols in features.transformers_ if name != "remainder"]
 
     def kind(transformer: Any) -> str:  # a fitted "passthrough" is an identity FunctionTransformer
@@ -129,8 +153,14 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
         identity = type(transformer).__name__ == "FunctionTransformer" and transformer.func is None
         return "passthrough" if identity else type(transformer).__name__
 
+    from mlops_cli.pipeline.location import INPUTS, LocationFeatures
+
     layout = [(kind(t), cols) for _, t, cols in parts]
-    if layout != [("OrdinalEncoder", CATEGORICAL_FEATURES), ("passthrough", NUMERIC_FEATURES)]:
+    expected = [("OrdinalEncoder", CATEGORICAL_FEATURES), ("passthrough", NUMERIC_FEATURES)]
+    location = parts[2][1] if len(parts) == 3 and isinstance(parts[2][1], LocationFeatures) else None
+    if location is not None:
+        expected.append(("LocationFeatures", INPUTS))
+    if layout != expected:
         raise NotFoldable(f"unrecognised feature layout {layout}")
     encoder: OrdinalEncoder = parts[0][1]
     codes: dict[str, dict[str, float]] = {}
@@ -145,6 +175,7 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
     try:
         import warnings
 
+        import treelite.frontend
         import treelite.sklearn
 
         with warnings.catch_warnings():
@@ -152,12 +183,15 @@ def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:
             # fitted with missing text (seen at every load in `mlops logs api`); what it makes of
             # the missing branch is checked below against the model's own predictions
             warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
-            evaluate = _Evaluator(treelite.sklearn.import_model(trees))
+            imported = (
+                treelite.frontend.from_lightgbm(trees.booster_) if lightgbm else treelite.sklearn.import_model(trees)
+            )
+            evaluate = _Evaluator(imported)
     except NotFoldable:
         raise
     except Exception as exc:  # treelite's own word on what it cannot take
         raise NotFoldable(f"treelite cannot import these trees: {type(exc).__name__}: {exc}") from None
-    compiled = CompiledTrees(evaluate=evaluate, codes=codes, exp=exp)
+    compiled = CompiledTrees(evaluate=evaluate, codes=codes, exp=exp, location=location)
     compiled.checked_rows = check(compiled, model, known_categories(model), seed)
     return compiled
 

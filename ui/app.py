@@ -50,10 +50,17 @@ def stop_with(problem: str, what_to_run: str = "mlops up") -> None:
     st.stop()
 
 
+NOT_GIVEN = "(not given)"
+
+
 def listing_form(key: str, places: dict[str, dict[str, list[str]]]) -> dict:
+    """A listing from the places the data holds; city and zip may be left out (priced without)."""
     state = st.selectbox("State", list(places), key=f"{key}-state")
-    city = st.selectbox("City", list(places[state]), key=f"{key}-city")
-    zip_code = st.selectbox("Zip code", places[state][city], key=f"{key}-zip")
+    city = st.selectbox("City", [*places[state], NOT_GIVEN], key=f"{key}-city")
+    zips = places[state].get(city) or sorted({z for zs in places[state].values() for z in zs})
+    zip_code = st.selectbox("Zip code", [*zips, NOT_GIVEN], key=f"{key}-zip")
+    city = None if city == NOT_GIVEN else city
+    zip_code = None if zip_code == NOT_GIVEN else zip_code
     cols = st.columns(4)
     from ui.data import LISTING_LABELS
 
@@ -81,8 +88,37 @@ def load_places() -> dict[str, dict[str, list[str]]]:
     return fetch_or_stop(locations, "The data DB is not reachable", "No data yet")
 
 
+def show_explanation(explained: dict, top: int = 8) -> None:
+    """What moved the price: the largest contributions in dollars, as bars from the average."""
+    import altair as alt
+
+    terms = explained["contributions"][:top]
+    frame = pd.DataFrame(
+        {
+            "feature": [f"{t['feature']} = {t['value'] if t['value'] is not None else 'not given'}" for t in terms],
+            "effect ($)": [t["effect"] for t in terms],
+        }
+    )
+    frame["direction"] = ["raises" if v >= 0 else "lowers" for v in frame["effect ($)"]]
+    st.caption(
+        f"Why this price: from an average listing's ${explained['base_price']:,.0f}, "
+        "each bar is how much this value moves it (the rest held)."
+    )
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("effect ($):Q", axis=alt.Axis(format="$,.0f")),
+            y=alt.Y("feature:N", sort=None, title=None),
+            color=alt.Color("direction:N", scale=alt.Scale(domain=["raises", "lowers"], range=["#2e7d32", "#c62828"])),
+            tooltip=["feature", alt.Tooltip("effect ($):Q", format="$,.0f")],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+
+
 def predict_page() -> None:
-    from mlops_cli.ops.predict import listings_from_csv, predict, request_predictions
+    from mlops_cli.ops.predict import NotExplained, listings_from_csv, predict, request_predictions
     from mlops_cli.schema import REQUIRED_LISTING_FIELDS, listing_problem
 
     st.header("Predict a price")
@@ -93,16 +129,33 @@ def predict_page() -> None:
         if problem:
             st.error(f"Invalid listing: {problem}")
         else:
+            sent = {k: v for k, v in listing.items() if v is not None}
+            unexplained = None
             try:
-                answer = request_predictions(settings().api_url, [listing])
+                try:
+                    answer = request_predictions(settings().api_url, [sent], explain=True)
+                except NotExplained as exc:  # this model has no exact contributions: the price alone
+                    unexplained = exc.message
+                    answer = request_predictions(settings().api_url, [sent])
             except MlopsError as exc:
                 stop_with(f"The inference API at {settings().api_url} did not answer: {exc.message}")
             model = answer["model"]
             st.metric("Predicted price", f"${answer['predictions'][0]:,.0f}")
+            bounds = (answer.get("intervals") or [None])[0]
+            if bounds:
+                level = answer.get("interval_level") or 0.8
+                st.write(f"{level:.0%} range: **${bounds[0]:,.0f} – ${bounds[1]:,.0f}**")
             st.caption(f"by {model['name']} version {model['version']} ({model['alias'] or 'pinned version'})")
             unseen = (answer.get("unseen") or [[]])[0]
             if unseen:
                 st.warning(f"Never seen in training: {', '.join(unseen)}; priced as an unknown place.")
+            missing = [m for m in (answer.get("missing") or [[]])[0] if m in ("city", "zip_code")]
+            if missing:
+                st.info(f"Not given: {', '.join(missing)}; priced from what the listing has.")
+            if answer.get("explanations"):
+                show_explanation(answer["explanations"][0])
+            elif unexplained:
+                st.caption(unexplained)
     st.subheader("Many listings from a CSV")
     upload = st.file_uploader("CSV with city, state, zip_code (and house_size, bed, bath, acre_lot)", type="csv")
     if upload is not None:

@@ -20,6 +20,8 @@ LISTING_LABELS = {
     "bath": "Bathrooms",
     "acre_lot": "Lot (acres)",
     "predicted_price": "Predicted price",
+    "price_low": "Range low",
+    "price_high": "Range high",
     "unseen": "Never seen in training",
     "model_version": "Version",
 }
@@ -27,8 +29,11 @@ LISTING_LABELS = {
 
 def priced(frame: pd.DataFrame, answer: dict[str, Any]) -> pd.DataFrame:
     """Uploaded listings with the API's answer for each: what the download holds."""
+    bounds = answer.get("intervals") or [None] * len(answer["predictions"])
     return frame.assign(
         predicted_price=answer["predictions"],
+        price_low=[b[0] if b else None for b in bounds],
+        price_high=[b[1] if b else None for b in bounds],
         unseen=[", ".join(u) for u in answer["unseen"]],
         model_version=answer["versions"],
     )
@@ -41,6 +46,8 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
 
     formats = {
         "predicted_price": lambda v: f"${v:,.0f}",
+        "price_low": lambda v: f"${v:,.0f}",
+        "price_high": lambda v: f"${v:,.0f}",
         "house_size": lambda v: f"{v:,.0f}",
         "bed": lambda v: f"{v:,.0f}",
         "bath": lambda v: f"{v:g}",

@@ -10,6 +10,10 @@ from mlops_cli.errors import MlopsError
 from mlops_cli.schema import LISTING_FIELDS, NUMERIC_LISTING_FIELDS
 
 
+class NotExplained(MlopsError):
+    """The served model has no exact contributions (the API's 409): ask again without explain."""
+
+
 def describe_422(body: Any) -> str:
     """FastAPI's validation errors as 'listing 2 → house_size: Input should be ...'."""
     detail = body.get("detail") if isinstance(body, dict) else body
@@ -23,10 +27,12 @@ def describe_422(body: Any) -> str:
     return "; ".join(parts)
 
 
-def request_predictions(api_url: str, listings: list[dict[str, Any]], timeout: float = 30) -> dict[str, Any]:
+def request_predictions(
+    api_url: str, listings: list[dict[str, Any]], timeout: float = 30, explain: bool = False
+) -> dict[str, Any]:
     import httpx
 
-    url = api_url.rstrip("/") + "/predict"
+    url = api_url.rstrip("/") + "/predict" + ("?explain=true" if explain else "")
     body: Any = listings[0] if len(listings) == 1 else listings
     try:
         response = httpx.post(url, json=body, timeout=timeout)
@@ -37,6 +43,8 @@ def request_predictions(api_url: str, listings: list[dict[str, Any]], timeout: f
         ) from None
     if response.status_code == 422:
         raise MlopsError(f"invalid listing: {describe_422(response.json())}")
+    if response.status_code == 409 and explain:
+        raise NotExplained(f"the served model cannot explain its prices: {response.json().get('detail')}")
     if response.status_code == 503:
         raise MlopsError(
             f"the inference API has no model yet: {response.json().get('detail')}",
@@ -97,20 +105,24 @@ def read_listings(path: Path) -> list[dict[str, Any]]:
     raise MlopsError(f"{path}: expected a .json or .csv file")
 
 
-def predict(api_url: str, listings: list[dict[str, Any]], max_batch: int) -> dict[str, Any]:
+def predict(api_url: str, listings: list[dict[str, Any]], max_batch: int, explain: bool = False) -> dict[str, Any]:
     """Prices for any number of listings, sent in chunks of at most ``max_batch`` (the API's
     limit). ``versions`` names the version that priced each listing (a promotion may land
-    between two chunks); ``model`` is the last answer's model."""
+    between two chunks); ``model`` is the last answer's model. ``intervals`` (per listing, None
+    from a model without a calibrated range), ``missing`` and, with ``explain``, ``explanations``
+    as the API gives them."""
     if not listings:
         raise MlopsError("no listings to price")
-    predictions: list[float] = []
-    unseen: list[list[str]] = []
-    versions: list[int] = []
+    out: dict[str, list[Any]] = {"predictions": [], "intervals": [], "unseen": [], "missing": [], "versions": []}
+    if explain:
+        out["explanations"] = []
     answer: dict[str, Any] = {}
     for start in range(0, len(listings), max_batch):
         chunk = listings[start : start + max_batch]
-        answer = request_predictions(api_url, chunk)
-        predictions += answer["predictions"]
-        unseen += answer.get("unseen") or [[] for _ in chunk]  # an older API does not say
-        versions += [answer["model"]["version"]] * len(chunk)
-    return {"predictions": predictions, "unseen": unseen, "versions": versions, "model": answer["model"]}
+        answer = request_predictions(api_url, chunk, explain=explain)
+        out["predictions"] += answer["predictions"]
+        for key in ("intervals", "unseen", "missing", "explanations"):  # an older API gives fewer
+            if key in out:
+                out[key] += answer.get(key) or [None if key in ("intervals", "explanations") else [] for _ in chunk]
+        out["versions"] += [answer["model"]["version"]] * len(chunk)
+    return {**out, "interval_level": answer.get("interval_level"), "model": answer["model"]}

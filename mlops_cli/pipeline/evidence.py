@@ -1,6 +1,7 @@
 """What a training run leaves in MLflow beside the model, so that a version explains itself: the
 code version, the validation report that led to it, a predicted-vs-actual and a residuals plot,
-feature importance, and a short model card.
+feature importance (permutation, and the mean |contribution| of the explanations /predict gives),
+and a short model card.
 
 Everything is written into one folder and logged as the run's ``audit/`` artifacts.
 """
@@ -170,7 +171,12 @@ def write_evidence(
     scored = test if len(test) else train
     predicted = model.predict(scored[FEATURES])
     _plots(folder, scored[TARGET].to_numpy(dtype=float), np.asarray(predicted, dtype=float), tags.get("model_type", ""))
-    importance = feature_importance(model, validation_rows if len(validation_rows) else scored, seed)
+    rows = validation_rows if len(validation_rows) else scored
+    importance = feature_importance(model, rows, seed)
+    from mlops_cli.pipeline.explain import importance as contribution_importance
+
+    # global importance from the exact per-listing contributions /predict explains (None: no exact ones)
+    importance["mean_abs_contribution"] = contribution_importance(model, rows)
     (folder / "feature_importance.json").write_text(json.dumps(importance, indent=2))
     (folder / "model_card.md").write_text(model_card(tags, metrics, audit))
     return list(ARTIFACTS)

@@ -102,7 +102,7 @@ def test_help_fits_80_columns_and_shows_types_as_words() -> None:
 
 def test_predict_help_lists_the_fields_and_which_are_required() -> None:
     text = " ".join(run_mlops("predict", "--help", env={"COLUMNS": "200"}).stdout.split())
-    assert "Fields: city, state, zip_code (required); house_size, bed, bath, acre_lot (optional" in text
+    assert "Fields: state (required); city, zip_code, house_size, bed, bath, acre_lot (optional" in text
     assert "--set -s FIELD=VALUE" in text.replace("│", " ").replace("  ", " ")
 
 

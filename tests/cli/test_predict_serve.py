@@ -24,6 +24,23 @@ def test_predict_prints_the_version_that_answered(api: str, registry_env: dict[s
     assert answer["model"]["alias"] == "champion" and len(answer["predictions"]) == 1
 
 
+def test_predict_shows_the_range_and_with_explain_what_moved_the_price(api: str, registry_env: dict[str, str]) -> None:
+    answer = json.loads(run_mlops("predict", "--url", api, *LISTING_ARGS, "--json", env=registry_env).stdout)
+    low, high = answer["intervals"][0]
+    assert low < answer["predictions"][0] < high and answer["interval_level"] == 0.8
+    shown = run_mlops("predict", "--url", api, *LISTING_ARGS, "--explain", env={**registry_env, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "80% range" in shown.stdout and f"{low:,.0f} – {high:,.0f}" in shown.stdout
+    explained = json.loads(
+        run_mlops("predict", "--url", api, *LISTING_ARGS, "--explain", "--json", env=registry_env).stdout
+    )["explanations"][0]
+    assert f"from an average {explained['base_price']:,.0f}" in shown.stdout
+    top = explained["contributions"][0]
+    assert top["feature"] in shown.stdout and f"{abs(top['effect']):,.0f}" in shown.stdout
+    no_zip = run_mlops("predict", "--url", api, "-s", "state=Texas", "-s", "city=Austin", "--json", env=registry_env)
+    assert no_zip.returncode == 0 and json.loads(no_zip.stdout)["missing"][0][0] == "zip_code", no_zip.stderr
+
+
 def test_the_helps_own_example_is_a_place_the_model_knows(api: str, registry_env: dict[str, str]) -> None:
     from mlops_cli.cli.predict import EXAMPLE
 

@@ -51,7 +51,7 @@ def test_unknown_categories_and_missing_values_are_predicted(rows: pd.DataFrame,
     assert np.isfinite(model.predict(odd[FEATURES])).all()
 
 
-@pytest.mark.parametrize("model_type", ["loglinear", "hgb"])
+@pytest.mark.parametrize("model_type", ["loglinear", "hgb", "lgbm_geo", "lgbm_local"])
 def test_log_price_models_never_predict_a_negative_price(rows: pd.DataFrame, home, model_type: str) -> None:
     model, _ = fit(load_settings(), rows, rows.iloc[:0], model_type)
     extreme = rows[FEATURES].copy()
@@ -60,12 +60,15 @@ def test_log_price_models_never_predict_a_negative_price(rows: pd.DataFrame, hom
     assert (model.predict(extreme) > 0).all() and (model.predict(rows[FEATURES]) > 0).all()
 
 
-def test_auto_keeps_the_candidate_with_the_lowest_validation_rmse(rows: pd.DataFrame, home) -> None:
-    settings = load_settings(model="auto")
+@pytest.mark.parametrize("metric", ["mae", "rmse"])
+def test_auto_keeps_the_candidate_with_the_lowest_validation_score(rows: pd.DataFrame, home, metric: str) -> None:
+    """MLOPS_SELECT_METRIC (mae by default) decides; the chosen one's price range is calibrated."""
+    settings = load_settings(model="auto", select_metric=metric)
     train = rows[rows["split"] == "train"]
     choice = choose_model(settings, train)
     assert set(choice.validation) == set(CANDIDATES)
-    assert choice.model_type == min(CANDIDATES, key=lambda c: choice.validation[c]["rmse"])
+    assert choice.model_type == min(CANDIDATES, key=lambda c: choice.validation[c][metric])
+    assert choice.interval is not None and choice.interval.level == 0.8 and choice.interval.half_width > 0
     assert choose_model(settings, train) == choice, "the same rows and seed choose the same way"
     assert choose_model(settings, train.head(2 * MIN_TRAIN_ROWS - 1)).model_type == "linear"
 

@@ -73,8 +73,31 @@ def test_choices_follow_the_location_hierarchy(ui_env: dict[str, str]) -> None:
     from ui.data import locations
 
     places = locations(serving_settings(Path(ui_env["MLOPS_HOME"])))
-    assert cities == list(places[states[-1]])
-    assert at.selectbox(key="predict-zip").options == places[states[-1]][cities[0]]
+    assert cities == [*places[states[-1]], "(not given)"]  # a listing may leave city and zip out
+    assert at.selectbox(key="predict-zip").options == [*places[states[-1]][cities[0]], "(not given)"]
+
+
+def test_a_price_comes_with_its_range_and_what_moved_it(ui_env: dict[str, str]) -> None:
+    at = app()
+    listing = default_listing(at)
+    at.button(key="predict-button").click().run()
+    assert not at.error, [e.value for e in at.error]
+    expected = request_predictions(ui_env["MLOPS_API_URL"], [listing], explain=True)
+    low, high = expected["intervals"][0]
+    assert any(f"80% range: **${low:,.0f} – ${high:,.0f}**" in m.value for m in at.markdown)
+    base = expected["explanations"][0]["base_price"]
+    assert any(f"from an average listing's ${base:,.0f}" in c.value for c in at.caption)
+    assert at.get("vega_lite_chart"), "the contributions' bar chart"
+
+
+def test_a_listing_without_city_or_zip_is_priced_and_says_so(ui_env: dict[str, str]) -> None:
+    at = app()
+    at.selectbox(key="predict-city").set_value("(not given)").run()
+    at.selectbox(key="predict-zip").set_value("(not given)").run()
+    at.button(key="predict-button").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.metric and at.metric[0].value.startswith("$")
+    assert any("Not given: city, zip_code" in i.value for i in at.info)
 
 
 def test_an_invalid_input_shows_the_message(ui_env: dict[str, str]) -> None:
