@@ -106,6 +106,9 @@ def serving_model(holder: ModelHolder) -> LoadedModel:
 # Compiled trees answer a row in ~30 µs: up to this many rows run on the event loop (a thread hop
 # costs more, and treelite releases the GIL, which a busy worker thread then holds for up to 5 ms).
 INLINE_TREE_ROWS = 100
+# TreeSHAP of one row takes ~0.2 ms (100 trees of 15 leaves): inline, a few rows cost less than the
+# hop to a worker thread and back (bench/serve.py, lgbm_local: 0.10x -> 0.13x echo); more go to the pool
+INLINE_EXPLAIN_ROWS = 4
 
 
 def _flag(value: str | None, name: str) -> bool:
@@ -125,9 +128,15 @@ def _flag(value: str | None, name: str) -> bool:
 _OPTIONAL = tuple(name for name in LISTING_FIELDS if name not in REQUIRED_LISTING_FIELDS)
 
 
+_MISSING_JSON: dict[tuple[bool, ...], str] = {}  # at most 2^6 shapes of a listing
+
+
 def _missing_json(row: dict[str, Any]) -> str:
-    gone = [name for name in _OPTIONAL if row.get(name) is None]
-    return json.dumps(gone) if gone else "[]"
+    shape = tuple(row.get(name) is None for name in _OPTIONAL)
+    text = _MISSING_JSON.get(shape)
+    if text is None:
+        text = _MISSING_JSON[shape] = json.dumps([name for name, gone in zip(_OPTIONAL, shape, strict=True) if gone])
+    return text
 
 
 def _intervals_json(model: LoadedModel, prices: list[float]) -> str:
@@ -233,7 +242,10 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         if explain:
             if model.explainer is None:
                 raise HTTPException(409, detail=f"model version {model.version} cannot explain: {model.explain_reason}")
-            explained = await run_in_threadpool(model.explain, rows, prices)
+            if model.kind == "fast" or (model.kind == "trees" and len(rows) <= INLINE_EXPLAIN_ROWS):
+                explained = model.explain(rows, prices)  # folded terms (µs) or TreeSHAP of a few rows
+            else:  # pandas, or TreeSHAP of many rows: milliseconds, off the event loop
+                explained = await run_in_threadpool(model.explain, rows, prices)
             extra = ',"explanations":' + json.dumps(explained)
         unseen_json = ",".join("[]" if not u else json.dumps(u) for u in unseen)
         missing_json = ",".join(_missing_json(row) for row in rows)

@@ -43,7 +43,7 @@ def predict(
     as_json: JsonOption = False,
 ) -> None:
     """Predict prices through the inference API: each with its 80 % range and the version that answered."""
-    from mlops_cli.ops.predict import listing_from_pairs, predict, read_listings
+    from mlops_cli.ops.predict import NotExplained, listing_from_pairs, predict, read_listings
 
     if bool(sets) == bool(file):
         raise typer.BadParameter("give --set FIELD=VALUE ... or --file PATH", param_hint="--set/--file")
@@ -53,9 +53,14 @@ def predict(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--set") from None
     config = app.settings(api_url=url)
-    answer = predict(config.api_url, listings, config.api_max_batch, explain=explain)
+    unexplained = None
+    try:
+        answer = predict(config.api_url, listings, config.api_max_batch, explain=explain)
+    except NotExplained as refused:  # the prices still answer; the note says why there is no breakdown
+        unexplained = refused.message
+        answer = predict(config.api_url, listings, config.api_max_batch)
     if as_json:
-        app.print_json(answer)
+        app.print_json({**answer, **({"explain_refused": unexplained} if unexplained else {})})
         return
     from rich.table import Table
 
@@ -79,6 +84,8 @@ def predict(
         app.warn("* a value the model never saw in training: priced as an unknown place (check its spelling)")
     for i, explained in enumerate(answer.get("explanations") or []):
         _show_explanation(app, i, answer["predictions"][i], explained)
+    if unexplained:
+        app.warn(unexplained)
 
 
 def _show_explanation(app: Any, index: int, price: float, explained: dict[str, Any], top: int = 6) -> None:

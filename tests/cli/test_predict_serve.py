@@ -41,6 +41,28 @@ def test_predict_shows_the_range_and_with_explain_what_moved_the_price(api: str,
     assert no_zip.returncode == 0 and json.loads(no_zip.stdout)["missing"][0][0] == "zip_code", no_zip.stderr
 
 
+def test_explain_on_a_model_that_cannot_still_prices_and_says_why(home: Path, tmp_path: Path) -> None:
+    """An hgb champion has no exact contributions: the prices come, a warning says why (exit 0)."""
+    from mlops_cli.ops.services import mlops_command
+    from mlops_cli.pipeline.train import run
+    from tests.conftest import serving_settings, start_logged, stop_group, wait_http
+
+    run(serving_settings(home, model="hgb", generator_batches=2), reload_api=False)
+    env = {"MLOPS_HOME": str(home), "MLOPS_MODEL": "hgb", "MLOPS_API_WATCH_INTERVAL": "0"}
+    port = free_port()
+    server = start_logged(mlops_command("serve", "--port", str(port)), env, tmp_path / "api.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health/ready", process=server, ready=lambda r: r.status_code == 200)
+        shown = run_mlops("predict", "--url", url, *LISTING_ARGS, "--explain", env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "80% range" in shown.stdout and "categorical" in shown.stderr and "moved by" not in shown.stdout
+        answer = json.loads(run_mlops("predict", "--url", url, *LISTING_ARGS, "--explain", "--json", env=env).stdout)
+        assert answer["predictions"][0] > 0 and "categorical" in answer["explain_refused"]
+    finally:
+        stop_group(server)
+
+
 def test_the_helps_own_example_is_a_place_the_model_knows(api: str, registry_env: dict[str, str]) -> None:
     from mlops_cli.cli.predict import EXAMPLE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import LISTING, serving_settings
@@ -62,8 +63,17 @@ def test_auto_on_real_listings_beats_the_seed_recipe_and_is_served(tmp_path: Pat
     seed = build_pipeline(settings.max_categories).fit(train[FEATURES], train[TARGET]).predict(test[FEATURES])
     ours, theirs = regression_metrics(test[TARGET], served), regression_metrics(test[TARGET], seed)
     print(f"champion {champion.tags['model_type']}: MAE {ours['mae']:,.0f} vs seed {theirs['mae']:,.0f}")
-    assert ours["mae"] < 0.8 * theirs["mae"] and ours["rmse"] < theirs["rmse"]
+    # the goal is 0.58x (issue 28); measured 0.61-0.62x on this file's 489 test rows, whose noise
+    # alone moves a candidate by +-3 %: this guards what is reached
+    assert ours["mae"] < 0.66 * theirs["mae"] and ours["rmse"] < theirs["rmse"]
     assert (served > 0).all()
+    from mlops_cli.pipeline.interval import coverage, interval_of
+
+    interval = interval_of(load_model(settings, champion.version))
+    assert interval is not None and interval.level == 0.8
+    covered = coverage(interval, test[TARGET].to_numpy(), served)["interval_coverage"]
+    assert 0.74 <= covered <= 0.86, f"80 % range covers {covered:.1%} of the test listings"
+    assert champion.tags["interval_coverage"] == f"{covered:.4f}"
 
     shown = show_version(settings, "champion")  # what `mlops models show champion` prints
     assert shown["model_type"] == champion.tags["model_type"] and set(shown["validation_rmse"]) == set(CANDIDATES)
@@ -76,6 +86,17 @@ def test_auto_on_real_listings_beats_the_seed_recipe_and_is_served(tmp_path: Pat
         answer = api.post("/predict", json=LISTING).json()
         assert answer["model"]["version"] == int(champion.version) and answer["predictions"][0] > 0
         assert answer["unseen"] == [["city", "state", "zip_code"]], "Austin, Texas is not in this data"
+        # every test listing answered, those without a city or a zip included
+        listings = [{k: (None if v != v else v) for k, v in row.items()} for row in test[FEATURES].to_dict("records")]
+        prices, bounds = [], []
+        for start in range(0, len(listings), 1000):
+            answered = api.post("/predict", json=listings[start : start + 1000])
+            assert answered.status_code == 200, answered.text
+            prices += answered.json()["predictions"]
+            bounds += answered.json()["intervals"]
+        assert len(prices) == len(test) and min(prices) > 0
+        np.testing.assert_allclose(prices, served, rtol=1e-6)
+        assert all(low < price < high for price, (low, high) in zip(prices, bounds, strict=True))
         local = test.dropna(subset=["city"]).iloc[0]
         here = {"city": local["city"], "state": local["state"], "zip_code": local["zip_code"]}  # no house_size
         assert api.post("/predict", json=here).json()["unseen"] == [[]]
