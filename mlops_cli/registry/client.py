@@ -54,6 +54,9 @@ def connect(settings: Settings) -> MlflowClient:
     uri = str(settings.mlflow_tracking_uri)
     if uri.startswith("sqlite"):
         settings.ensure_home()
+        from mlops_cli.registry.embedded import ensure_embedded_db
+
+        ensure_embedded_db(settings)  # whole before MLflow opens it: a kill cannot wedge the home
     offer_saved_credentials(settings, uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
