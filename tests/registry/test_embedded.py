@@ -13,7 +13,6 @@ from mlops_cli.errors import MlopsError
 from mlops_cli.registry.embedded import embedded_path, ensure_embedded_db, head_revision, state_of
 from tests.conftest import run_mlops, serving_settings
 
-
 # The migration that adds traces' client_request_id column: killed after its DDL and before its
 # version bump, it left "duplicate column name: client_request_id" on every rerun (as seen)
 CUT_AT = "cbc13b556ace"
