@@ -47,6 +47,7 @@ def half_migrated(path: Path, runs: int = 0) -> str:
     return parent
 
 
+@pytest.mark.slow
 def test_a_half_migrated_empty_database_is_rebuilt_and_the_loop_runs(home: Path) -> None:
     """Reproduces the wedge: before, every rerun failed ('duplicate column name …', blamed on the
     data DB); now the broken file is moved aside and rebuilt whole."""
@@ -81,6 +82,7 @@ def test_a_half_migrated_database_with_runs_is_named_and_left_alone(home: Path) 
     assert len(train.stderr.strip().splitlines()) <= 3, train.stderr
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_database_is_created_leaves_no_trace(home: Path) -> None:
     """SIGKILL after every migration ran but before the rename: no mlflow.db at all (the old code
     had a half-migrated one in place); the rerun ends like an uninterrupted run."""
@@ -100,6 +102,7 @@ def test_a_kill_while_the_database_is_created_leaves_no_trace(home: Path) -> Non
     assert clean.returncode == 0 and listed[0] == listed[1]
 
 
+@pytest.mark.slow
 def test_concurrent_first_opens_make_one_database(home: Path) -> None:
     """Two processes creating it at once: one builds, the other waits and finds it whole."""
     home.mkdir(parents=True, exist_ok=True)
