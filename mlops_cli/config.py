@@ -173,6 +173,13 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         1_048_576, ge=1024, le=1 << 30, description="largest /predict body; a bigger one is refused with 413 unread"
     )
+    api_body_timeout: float = Field(
+        10.0, gt=0, le=3600, description="seconds a /predict body may take to arrive; slower: 408, connection closed"
+    )
+    api_keep_alive: float = Field(5.0, gt=0, le=3600, description="seconds an idle keep-alive connection is kept")
+    api_max_connections: int = Field(
+        1000, ge=1, le=1_000_000, description="connections and requests in flight per worker; past it: 503"
+    )
     api_watch_interval: float = Field(30.0, ge=0, description="seconds between alias checks (0: only /load_model)")
     api_retry_interval: float = Field(5.0, gt=0, description="seconds between load attempts while no model is loaded")
     api_events: Literal["off", "errors", "all"] = Field(

@@ -3,6 +3,7 @@
 No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 """
 
+import asyncio
 import gc
 import json
 import logging
@@ -58,6 +59,19 @@ def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
     if "ctx" in error:
         safe["ctx"] = _excerpt(error["ctx"])
     return safe
+
+
+async def _timed_body(request: Request, cap: int, timeout: float) -> bytes:
+    """:func:`_capped_body`, which must arrive whole within ``timeout`` seconds: else 408 and the
+    connection closed (a client trickling its body would otherwise hold a connection for ever)."""
+    try:
+        return await asyncio.wait_for(_capped_body(request, cap), timeout)
+    except TimeoutError:
+        raise HTTPException(
+            408,
+            detail=f"the body did not arrive within {timeout:g} s (MLOPS_API_BODY_TIMEOUT)",
+            headers={"Connection": "close"},
+        ) from None
 
 
 async def _capped_body(request: Request, cap: int) -> bytes:
@@ -148,7 +162,9 @@ def _intervals_json(model: LoadedModel, prices: list[float]) -> str:
     return f'"intervals":[{pairs}],"interval_level":{model.interval.level!r},'
 
 
-def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiMetrics) -> None:
+def add_predict_route(
+    app: FastAPI, max_batch: int, max_body: int, metrics: ApiMetrics, body_timeout: float = 10.0
+) -> None:
     """/predict reads the raw body and validates it in one pydantic-core pass (JSON parsing
     included), choosing the one-listing or list schema from the first byte: FastAPI's own
     union body handling cost about a third of the throughput (bench/serve.py). The route sits
@@ -201,6 +217,7 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
             },
             413: {"description": "body larger than `MLOPS_API_MAX_BODY_BYTES`"},
             415: {"description": "not sent as application/json"},
+            408: {"description": "the body did not arrive within `MLOPS_API_BODY_TIMEOUT` seconds"},
             409: {"description": "`explain=true` for a model with no exact contributions (`GET /model` says why)"},
             422: {"description": "invalid listing: the field and the reason"},
             503: {"description": "no model loaded yet"},
@@ -213,7 +230,7 @@ def add_predict_route(app: FastAPI, max_batch: int, max_body: int, metrics: ApiM
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in JSON_TYPES:
             raise HTTPException(415, detail="send the listing(s) as JSON (Content-Type: application/json)")
-        raw = await _capped_body(request, max_body)
+        raw = await _timed_body(request, max_body, body_timeout)
         event = request.scope.get("mlops.event")  # this request's inference event, when they are recorded
         if event is not None:
             event.raw = raw
@@ -394,7 +411,7 @@ def create_app(
     app.state.events = events
     app.state.drift = watcher
     app.state.shadow = shadow
-    add_predict_route(app, settings.api_max_batch, settings.api_max_body_bytes, metrics)
+    add_predict_route(app, settings.api_max_batch, settings.api_max_body_bytes, metrics, settings.api_body_timeout)
     app.include_router(model_router(settings))
     app.include_router(health_router())
     offline_docs(app)  # after /predict: the hot route is matched first

@@ -37,4 +37,6 @@ def serve(settings: Settings, announce: Callable[[str], None] | None = None) -> 
         http="httptools",
         log_level="warning",
         access_log=settings.api_access_log,  # one line per request: off by default (MLOPS_API_ACCESS_LOG)
+        timeout_keep_alive=settings.api_keep_alive,  # an idle connection is closed after this (MLOPS_API_KEEP_ALIVE)
+        limit_concurrency=settings.api_max_connections,  # past it uvicorn answers 503 (MLOPS_API_MAX_CONNECTIONS)
     )

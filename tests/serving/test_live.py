@@ -123,3 +123,65 @@ def test_starts_without_mlflow_and_becomes_ready_when_it_arrives(registry_env: d
         stop_group(api)
         if mlflow is not None:
             stop_group(mlflow)
+
+
+def read_until_closed(sock: object, limit: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection (or ``limit`` seconds pass)."""
+    import socket
+
+    assert isinstance(sock, socket.socket)
+    sock.settimeout(limit)
+    start, data = time.monotonic(), b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except TimeoutError:
+        pass
+    return data, time.monotonic() - start
+
+
+def test_a_body_that_trickles_is_408_and_an_idle_connection_is_closed(
+    registry_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Slow clients cannot hold connections for ever: a body not arrived within
+    MLOPS_API_BODY_TIMEOUT is answered 408 and the connection closed (declared length or chunked);
+    an idle keep-alive connection is closed after MLOPS_API_KEEP_ALIVE. Neither is a server error."""
+    import socket
+
+    port = free_port()
+    env = {**registry_env, "MLOPS_API_BODY_TIMEOUT": "1", "MLOPS_API_KEEP_ALIVE": "1", "MLOPS_API_MAX_CONNECTIONS": "4"}
+    server = start_logged(mlops_command("serve", "--port", str(port)), env, tmp_path / "api.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health/ready", process=server, ready=lambda r: r.status_code == 200)
+        heads = [
+            b"Content-Length: 500\r\n\r\n",
+            b"Transfer-Encoding: chunked\r\n\r\n9\r\n",  # a chunk never finished
+        ]
+        for framing in heads:
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"POST /predict HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n" + framing)
+                sock.sendall(b'{"state":')  # ... and nothing more
+                answer, waited = read_until_closed(sock, 15)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b"MLOPS_API_BODY_TIMEOUT" in answer and 0.8 < waited < 10, waited
+        with socket.create_connection(("127.0.0.1", port)) as sock:  # a whole request, then silence
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: api\r\n\r\n")
+            answer, waited = read_until_closed(sock, 15)
+        assert answer.startswith(b"HTTP/1.1 200") and waited < 10, "closed after the keep-alive time"
+        assert httpx.post(f"{url}/predict", json=LISTING).status_code == 200
+        # MLOPS_API_MAX_CONNECTIONS: past it, uvicorn answers 503 at once instead of queueing
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        try:
+            time.sleep(0.3)
+            assert httpx.post(f"{url}/predict", json=LISTING).status_code == 503
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.3)
+        assert httpx.post(f"{url}/predict", json=LISTING).status_code == 200
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'status="408"' in metrics and 'status="500"' not in metrics
+    finally:
+        stop_group(server)
+    assert "Traceback" not in (tmp_path / "api.log").read_text()
