@@ -246,7 +246,10 @@ EXAMPLE_LISTING = {
     "bath": 2,
     "acre_lot": 0.2,
 }
-Text = Annotated[str, Field(min_length=1, max_length=TEXT_WIDTH)]
+# Not blank (a character other than white space), as sent: the schema a client reads is the rule the API
+# applies (stripping before checking accepted "  " as a state's text and 70 characters of padding);
+# surrounding spaces are normalised away when the model looks the value up.
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_WIDTH, pattern=r"\S")]
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -269,9 +272,7 @@ class Listing(BaseModel):
     is normalised as at ingestion ("austin" → "Austin", 601 → "00601") by the model server, only
     when the value as sent is not one the model knows."""
 
-    model_config = ConfigDict(
-        extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [EXAMPLE_LISTING]}
-    )
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [EXAMPLE_LISTING]})
 
     city: Annotated[Text | None, Field(description="city (missing: priced from the zip and state)")] = None
     state: Text

@@ -292,6 +292,7 @@ def model_router(settings: Settings) -> APIRouter:
         response_model=LoadModelResponse,
         dependencies=[Depends(check_token)],
         responses={
+            400: {"description": "the body is not JSON text (e.g. not UTF-8)"},
             401: {"description": "missing or wrong token"},
             404: {"description": "no such version or alias"},
             409: {"description": "a version mlops training did not sign (or not sklearn): refused"},

@@ -1,4 +1,5 @@
-"""Fuzz the inference API's OpenAPI schema with schemathesis: no input may cause a 5xx."""
+"""Fuzz the inference API's OpenAPI schema with schemathesis: no input may cause a 5xx, and every
+answer is one the schema documents (all checks)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_no_input_causes_a_server_error(case) -> None:
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+
+
+@schema.parametrize()
+def test_every_answer_is_the_documented_one(case) -> None:
+    """Every schemathesis check (status codes, content types, headers, response schemas, negative
+    data rejected ...) on every endpoint: what the API sends is what its OpenAPI says."""
+    from schemathesis.checks import CHECKS
+
+    case.call_and_validate(checks=CHECKS.get_all())
 
 
 @pytest.fixture(scope="module")
