@@ -33,7 +33,6 @@ from mlops_cli.pipeline.sources import DataSource, IndexedSource
 from serving.docs import offline_docs
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
-Group = Annotated[int, Query(description="group number, 1..N")]
 Day = Annotated[str | None, Query(max_length=32, description="day, e.g. Tuesday (optional)")]
 DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
@@ -103,6 +102,11 @@ def create_app(
     restarts = Counter("data_api_restarts", "Restarts of data generation", labels, registry=registry)
     refused = Counter("data_api_refused", "Requests for an unknown group", registry=registry)
     failures = Counter("data_api_source_failures", "Failures of the underlying source", registry=registry)
+    # 1..groups in the schema, checked by the handlers: a group outside is the course server's 400
+    # ("invalid group_number"), not FastAPI's 422
+    Group = Annotated[  # noqa: N806 (a type, built per app: its bounds are this app's)
+        int, Query(description=f"group number, 1..{groups}", json_schema_extra={"minimum": 1, "maximum": groups})
+    ]
     cursors = Cursors(cursor_file)
     lock = threading.Lock()
     indexed = isinstance(source, IndexedSource)
@@ -127,7 +131,15 @@ def create_app(
         return numbers[index]
 
     # documented by DataAnswer, never validated against it: a 200k-row answer would be checked value by value
-    @app.get("/data", response_model=None, responses={200: {"model": DataAnswer, "description": "the current batch"}})
+    @app.get(
+        "/data",
+        response_model=None,
+        responses={
+            200: {"model": DataAnswer, "description": "the current batch"},
+            400: {"description": "a group outside 1..N, or every batch has been served to this group"},
+            502: {"description": "the underlying source failed"},
+        },
+    )
     def data(group_number: Group, day: Day = None) -> Any:
         check_group(group_number)
         metric = (str(group_number), day_label(day))
@@ -166,7 +178,7 @@ def create_app(
         rows_served.labels(*metric).inc(len(rows))
         return {"group_number": group_number, "day": day, "batch_number": number, "data": rows}
 
-    @app.get("/restart_data_generation")
+    @app.get("/restart_data_generation", responses={400: {"description": "a group outside 1..N"}})
     def restart(group_number: Group, day: Day = None) -> dict[str, Any]:
         check_group(group_number)
         with lock:
@@ -180,7 +192,7 @@ def create_app(
     def health() -> dict[str, Any]:
         return {"status": "ok", "source": source.name}
 
-    @app.get("/metrics")
+    @app.get("/metrics", include_in_schema=False)  # Prometheus' text format, as the inference API's
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -43,9 +43,17 @@ def test_no_input_causes_a_server_error(case) -> None:
 def test_every_answer_is_the_documented_one(case) -> None:
     """Every schemathesis check (status codes, content types, headers, response schemas, negative
     data rejected ...) on every endpoint: what the API sends is what its OpenAPI says."""
+    case.call_and_validate(checks=all_checks())
+
+
+def all_checks(*leaving_out: str) -> list:
+    """Every check schemathesis has for OpenAPI (14 in 4.32), but the ones named."""
+    import schemathesis.specs.openapi.checks  # noqa: F401 (registers them)
     from schemathesis.checks import CHECKS
 
-    case.call_and_validate(checks=CHECKS.get_all())
+    checks = [check for check in CHECKS.get_all() if check.__name__ not in leaving_out]
+    assert len(checks) >= 10 - len(leaving_out), [c.__name__ for c in checks]
+    return checks
 
 
 @pytest.fixture(scope="module")
