@@ -43,7 +43,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if parts[0] != "mlops_cli":
         return parts[0]
-    if len(parts) == 1 or parts[1] in ("config", "errors", "schema", "rule", "__main__"):
+    if len(parts) == 1 or parts[1] in ("config", "errors", "faults", "schema", "rule", "__main__"):
         return "cli" if parts[-1] == "__main__" else "base"
     return parts[1]
 

@@ -214,8 +214,10 @@ def _spawn(settings: Settings, spec: ServiceSpec) -> ServiceState:
 def _prepare(settings: Settings, specs: list[ServiceSpec]) -> None:
     names = {s.name for s in specs}
     if "mlflow" in names:  # its server would create and migrate the embedded DB in place: a kill wedged it
+        from mlops_cli.registry.client import offline_mlflow_env
         from mlops_cli.registry.embedded import ensure_embedded_db
 
+        offline_mlflow_env()
         ensure_embedded_db(settings)
     if "prometheus" in names:
         from mlops_cli.ops.observability import prometheus_config

@@ -31,7 +31,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MalformedBatchError, SourceChanged, SourceExhausted, SourceWentBack
-from mlops_cli.pipeline.faults import checkpoint
+from mlops_cli.faults import checkpoint
 from mlops_cli.pipeline.records import BatchRecord
 from mlops_cli.store import listings, meta
 from mlops_cli.store.db import engine_for

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_cli.errors import MlopsError
+from mlops_cli.faults import checkpoint
 from mlops_cli.pipeline.explain import baseline
-from mlops_cli.pipeline.faults import checkpoint
 from mlops_cli.pipeline.interval import Interval, attach, calibrate, coverage
 from mlops_cli.registry.scoring import regression_metrics
 from mlops_cli.registry.signing import sign_version

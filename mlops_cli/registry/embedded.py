@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_cli.errors import MlopsError
-from mlops_cli.pipeline.faults import checkpoint
+from mlops_cli.faults import checkpoint
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings
@@ -96,7 +96,8 @@ def _create(path: Path) -> None:
 
 
 def ensure_embedded_db(settings: Settings) -> None:
-    """Make the embedded MLflow database whole before anything opens it (see the module's text)."""
+    """Make the embedded MLflow database whole before anything opens it (see the module's text).
+    Callers set MLflow's offline environment first (``registry.client.offline_mlflow_env``)."""
     path = embedded_path(settings)
     if path is None:
         return
@@ -104,9 +105,6 @@ def ensure_embedded_db(settings: Settings) -> None:
         return
     from filelock import FileLock
 
-    from mlops_cli.registry.client import offline_mlflow_env
-
-    offline_mlflow_env()
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.with_name(path.name + ".lock"))):
         for stale in path.parent.glob(f"{path.name}{PARTIAL}*"):  # a creation killed before its rename
