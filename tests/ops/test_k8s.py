@@ -94,6 +94,23 @@ def test_images_are_pinned_and_ours_are_built_here(rendered) -> None:
     assert values["images"]["airflow"]["tag"] != "latest"
 
 
+def test_every_image_of_ours_has_the_native_libraries_its_models_load() -> None:
+    """LightGBM (a core dependency since the lgbm_* candidates) dlopens the OpenMP runtime, which
+    slim Debian images lack: an image without it could not load such a champion. No Docker engine
+    here, so the Dockerfiles are read; the library this machine's LightGBM links is the one named."""
+    import subprocess
+
+    import lightgbm
+
+    linked = subprocess.run(
+        ["ldd", str(Path(lightgbm.__file__).parent / "lib" / "lib_lightgbm.so")], capture_output=True, text=True
+    ).stdout
+    assert "libgomp.so.1" in linked, linked
+    for image, dockerfile in OUR_IMAGES.items():
+        text = (REPO / dockerfile).read_text()
+        assert "apt-get install -y --no-install-recommends libgomp1" in text, f"{image}: {dockerfile}"
+
+
 def test_no_literal_secrets(rendered) -> None:
     _, objects = rendered
     assert not [o for o in objects if o["kind"] == "Secret"], "Secrets come from the environment at deploy time"
