@@ -118,9 +118,13 @@ def _train_through(app: Application, config: Settings, show: bool) -> dict:
     if show:
         render(app, report)
         price, model = answer["predictions"][0], answer["model"]
+        bounds = (answer.get("intervals") or [None])[0]
+        ranged = (
+            f", {answer.get('interval_level') or 0.8:.0%} range ${bounds[0]:,.0f}–${bounds[1]:,.0f}" if bounds else ""
+        )
         app.line(
             f"prediction through the API: {EXAMPLE_LISTING['city']}, {EXAMPLE_LISTING['house_size']} sq ft → "
-            f"${price:,.0f} (v{model['version']}, {model['alias']})"
+            f"${price:,.0f}{ranged} (v{model['version']}, {model['alias']})"
         )
     return {**report.to_dict(), "prediction": answer}
 

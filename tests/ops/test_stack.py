@@ -169,6 +169,7 @@ def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str], 
     assert set(shown["validation_rmse"]) == set(CANDIDATES)
     table = run_mlops("up", "--train")
     assert table.returncode == 0 and "where to look:" in table.stdout and "already running" in table.stderr
+    assert "80% range $" in table.stdout, "the prediction comes with its calibrated range"
     # the README's "Then try" block, pasted as a new user would (on the stack `up --train` left)
     tried = {}
     for line in then_try_block():
