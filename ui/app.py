@@ -88,6 +88,15 @@ def load_places() -> dict[str, dict[str, list[str]]]:
     return fetch_or_stop(locations, "The data DB is not reachable", "No data yet")
 
 
+def _shown(value: object) -> str:
+    """A listing's value as people read it: 1,800 not 1800.0, 'not given' for a missing one."""
+    if value is None:
+        return "not given"
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else f"{value:,.4g}"
+    return str(value)
+
+
 def show_explanation(explained: dict, top: int = 8) -> None:
     """What moved the price: the largest contributions in dollars, as bars from the average."""
     import altair as alt
@@ -95,7 +104,7 @@ def show_explanation(explained: dict, top: int = 8) -> None:
     terms = explained["contributions"][:top]
     frame = pd.DataFrame(
         {
-            "feature": [f"{t['feature']} = {t['value'] if t['value'] is not None else 'not given'}" for t in terms],
+            "feature": [f"{t['feature']} = {_shown(t['value'])}" for t in terms],
             "effect ($)": [t["effect"] for t in terms],
         }
     )

@@ -240,12 +240,14 @@ def test_predict_page_in_a_real_headless_chromium(ui_env: dict[str, str], tmp_pa
             page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
             page.get_by_role("button", name="Predict").click(timeout=60_000)
             page.get_by_text("Predicted price").wait_for(timeout=60_000)
+            page.locator(".vega-embed").first.wait_for(timeout=60_000)  # what moved the price, drawn
             time.sleep(0.5)
             shot = tmp_path / "predict.png"
             page.screenshot(path=str(shot), full_page=True)
             text = page.inner_text("body")
             assert "Deploy" not in text, "Streamlit's Deploy button is hidden"
             assert "House size (sq ft)" in text and "Zip code" in text
+            assert "80% range: $" in text and "from an average listing's $" in text
 
             # many listings from a CSV: upload, see them priced, download them back
             listings = tmp_path / "listings.csv"
