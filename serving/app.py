@@ -65,7 +65,8 @@ async def _timed_body(request: Request, cap: int, timeout: float) -> bytes:
     """:func:`_capped_body`, which must arrive whole within ``timeout`` seconds: else 408 and the
     connection closed (a client trickling its body would otherwise hold a connection for ever)."""
     try:
-        return await asyncio.wait_for(_capped_body(request, cap), timeout)
+        async with asyncio.timeout(timeout):  # a deadline on this task: no second task, as wait_for made
+            return await _capped_body(request, cap)
     except TimeoutError:
         raise HTTPException(
             408,
