@@ -133,25 +133,28 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
         raise ModelRefused(f"{exc.message}; MLOPS_API_ALLOW_UNSIGNED=true would load it") from None
 
 
-def _extras(fitted: Any) -> dict[str, Any]:
-    """What a registered estimator carries beside its predictions: its price range, its explainer."""
+def _extras(fitted: Any) -> tuple[dict[str, Any], Any]:
+    """What a registered estimator carries beside its predictions: its price range (and why it
+    cannot explain, if so), and its exact explainer or None."""
     from mlops_cli.pipeline.explain import NotExplainable, explainer_for
     from mlops_cli.pipeline.interval import interval_of
 
     extras: dict[str, Any] = {"interval": interval_of(fitted)}
     try:
-        explainer = explainer_for(fitted)
+        return extras, explainer_for(fitted)
     except NotExplainable as exc:
-        extras["explain_reason"] = str(exc)
-        return extras
+        return {**extras, "explain_reason": str(exc)}, None
 
-    def through_pandas(rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+
+def _through_pandas(explainer: Any) -> Callable[[list[dict[str, Any]], list[float]], list[dict[str, Any]]]:
+    """Explanations through the pipeline's own transform (any path that computes no features itself)."""
+
+    def explain(rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
         from serving.encoding import _frame, normalised_rows
 
         return [e.as_dict() for e in explainer.explain(_frame(normalised_rows(rows)), prices)]
 
-    extras["explainer"], extras["_explainer"] = through_pandas, explainer  # the fast paths replace the first
-    return extras
+    return explain
 
 
 def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> LoadedModel:
@@ -166,13 +169,14 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
 
     uri = str(folder)
     reason = "fast path disabled" if not allow_fast else None
+    exact = None  # the exact explainer, once the estimator is loaded
     try:
         if allow_fast:
             try:
                 fitted = mlflow.sklearn.load_model(uri)
                 identity["known"] = {k: frozenset(v) for k, v in known_categories(fitted).items()}
-                identity.update(_extras(fitted))
-                exact = identity.pop("_explainer", None)
+                extras, exact = _extras(fitted)
+                identity.update(extras)
                 folded = fold(fitted)
                 if exact is not None:
                     identity["explainer"] = FoldedExplainer(folded, exact)
@@ -183,8 +187,10 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
                     from serving.trees import compile_trees
 
                     trees = compile_trees(fitted)
-                    if exact is not None and exact.kind == "treeshap":
-                        identity["explainer"] = trees.explainer(exact)
+                    if exact is not None:  # TreeSHAP on the compiled matrix; else through the pipeline
+                        identity["explainer"] = (
+                            trees.explainer(exact) if exact.kind == "treeshap" else _through_pandas(exact)
+                        )
                     return LoadedModel(**identity, kind="trees", predict=trees.predict, marked=trees.predict_marked)
                 except NotFoldable as tree_exc:
                     reason += f"; not compiled as trees: {tree_exc}"
@@ -201,10 +207,12 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
         ) from None
     if "interval" not in identity:  # the fast path was not tried: the estimator behind pyfunc
         try:
-            identity.update(_extras(model.get_raw_model()))
-            identity.pop("_explainer", None)
+            extras, exact = _extras(model.get_raw_model())
+            identity.update(extras)
         except Exception:  # not an sklearn flavour: no range, no explanation
             identity["explain_reason"] = "not an sklearn model"
+    if exact is not None:
+        identity["explainer"] = _through_pandas(exact)
     log.warning("serving %s v%s through pyfunc: %s", identity["name"], identity["version"], reason)
     return LoadedModel(**identity, kind="pyfunc", predict=pyfunc_predictor(model), fallback_reason=reason)
 
