@@ -150,7 +150,7 @@ def not_text(values: pd.Series) -> pd.Series:
 
 
 def received_schema(frame: pd.DataFrame) -> dict[str, Any]:
-    """The columns an answer arrived with against the contract: extra ones (not stored), missing
+    """The columns an answer arrived with against the contract: extra ones (kept per row in raw data), missing
     optional ones (stored as missing), missing required ones (the answer is rejected), numeric
     columns whose values came as text (read as numbers where they are)."""
     import pandas as pd
@@ -172,8 +172,11 @@ def received_schema(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def normalise(frame: pd.DataFrame, what: str = "batch", report: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Check columns, coerce types and normalise text. Returns a frame with exactly ``COLUMNS``.
+def normalise(
+    frame: pd.DataFrame, what: str = "batch", report: dict[str, Any] | None = None, *, keep_extra: bool = False
+) -> pd.DataFrame:
+    """Check columns, coerce types and normalise text. Returns a frame with exactly ``COLUMNS``
+    (and ``EXTRA`` after them with ``keep_extra``: see :func:`extra_values`).
 
     Raises :class:`MalformedBatchError` when a required column is missing or a numeric
     column is mostly not numbers; isolated bad cells become missing values instead. ``report``
@@ -221,18 +224,60 @@ def normalise(frame: pd.DataFrame, what: str = "batch", report: dict[str, Any] |
             dates = pd.to_datetime(values, errors="coerce", format="mixed")
             values = dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
         out[col] = values.astype(object).where(values.notna(), None)
+    if keep_extra:
+        out[EXTRA] = extra_values(frame)
+        return out[[*COLUMNS, EXTRA]]
     return out[COLUMNS]
 
 
-def rows_to_frame(rows: Any, what: str = "batch", report: dict[str, Any] | None = None) -> pd.DataFrame:
+# The column of raw_data that keeps, per row, the values of columns beyond the contract.
+EXTRA = "extra"
+
+
+def extra_values(frame: pd.DataFrame) -> pd.Series:
+    """Per row, its values of the columns beyond the contract as one JSON object (keys sorted,
+    missing values left out), or None when the row has none: raw data keeps what was received,
+    for later training, without a column per source's whim. (0.15 s for 220k rows of one extra
+    column; nothing when there is none.)"""
+    import math
+
+    import msgspec
+    import pandas as pd
+
+    names = sorted((c for c in frame.columns if c not in COLUMNS), key=str)
+    if not names:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    keys = [str(c) for c in names]
+    encode = msgspec.json.Encoder(order="sorted").encode
+
+    def given(value: Any) -> bool:
+        return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+    def text(values: dict[str, Any]) -> str:
+        try:
+            return encode(values).decode()
+        except (TypeError, msgspec.EncodeError):  # a value msgspec cannot write: as the standard library does
+            return structured_text(values)
+
+    texts = []
+    for row in zip(*(frame[c].tolist() for c in names), strict=True):
+        values = {k: v for k, v in zip(keys, row, strict=True) if given(v)}
+        texts.append(text(values) if values else None)
+    return pd.Series(texts, index=frame.index, dtype=object)
+
+
+def rows_to_frame(
+    rows: Any, what: str = "batch", report: dict[str, Any] | None = None, *, keep_extra: bool = False
+) -> pd.DataFrame:
     """A list of JSON objects → normalised frame; anything else is a malformed batch."""
     import pandas as pd
 
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise MalformedBatchError(f"{what}: 'data' must be a list of objects (one per listing)")
     if not rows:
-        return pd.DataFrame({col: pd.Series(dtype="float64" if col in NUMERIC else object) for col in COLUMNS})
-    return normalise(pd.DataFrame.from_records(rows), what, report)
+        names = [*COLUMNS, EXTRA] if keep_extra else COLUMNS
+        return pd.DataFrame({col: pd.Series(dtype="float64" if col in NUMERIC else object) for col in names})
+    return normalise(pd.DataFrame.from_records(rows), what, report, keep_extra=keep_extra)
 
 
 # --- the listing a prediction takes ------------------------------------------------------------

@@ -44,13 +44,16 @@ def rows_of_body(body: bytes, what: str) -> Any:
 
 def normalised_rows(rows: Any, what: str, report: dict[str, Any] | None = None) -> pd.DataFrame:
     """Rows as received (JSON objects, or a frame of them from an in-process source) → the
-    schema's columns, typed and normalised (MalformedBatchError if unusable). ``report``
-    receives the columns received against the contract (see ``schema.received_schema``)."""
+    schema's columns, typed and normalised, and ``extra``: the row's values of any other column
+    (MalformedBatchError if unusable). ``report`` receives the columns received against the
+    contract (see ``schema.received_schema``)."""
     import pandas as pd
 
     if isinstance(rows, pd.DataFrame):
-        return normalise(rows, what, report) if len(rows) else rows_to_frame([], what=what)
-    return rows_to_frame(rows, what=what, report=report)
+        if not len(rows):
+            return rows_to_frame([], what=what, keep_extra=True)
+        return normalise(rows, what, report, keep_extra=True)
+    return rows_to_frame(rows, what=what, report=report, keep_extra=True)
 
 
 def schema_report(received: dict[str, Any], first: list[str] | None) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def schema_report(received: dict[str, Any], first: list[str] | None) -> dict[str
     )
     handled = []
     if received["extra"]:
-        handled.append("extra columns are not stored (the answer body keeps them)")
+        handled.append("extra columns are kept in raw_data (column extra: one JSON object per row)")
     if received["missing_optional"]:
         handled.append("missing optional columns are stored as missing values")
     if received["numbers_as_text"]:

@@ -75,8 +75,8 @@ def _add_row_hashes(engine: Engine) -> None:
 
 
 def _add_new_columns(engine: Engine) -> None:
-    """Schema 3 → 4: the round's audit record and the promotion's rule are new, nullable columns;
-    older rows keep theirs empty (they are read as "not recorded")."""
+    """Schema 3 → 4 → 5: the round's audit record, the promotion's rule (4) and raw_data's extra
+    values (5) are new, nullable columns; older rows keep theirs empty (read as "not recorded")."""
     from sqlalchemy import inspect, text
 
     inspector = inspect(engine)

@@ -28,11 +28,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import LONGBLOB
 
-from mlops_cli.schema import CLEAN_COLUMNS, COLUMNS, NUMERIC, TEXT_WIDTH
+from mlops_cli.schema import CLEAN_COLUMNS, COLUMNS, EXTRA, NUMERIC, TEXT_WIDTH
 
 metadata = MetaData()
 # Bumped whenever a table changes shape: an older data DB is refused with a hint, never misread.
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"  # 5: raw_data.extra (nullable: added in place, see store.db)
 # Answer bodies are stored compressed, in chunks well under MySQL's default max_allowed_packet.
 CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -52,6 +52,8 @@ raw_data = Table(
     *_listing_columns(COLUMNS, Text()),
     Column("batch", Integer, nullable=False),
     Column("round", Integer, nullable=False),
+    # The row's values of columns beyond the contract, as one JSON object (None: it had none).
+    Column(EXTRA, Text(), nullable=True),
     Index("ix_raw_data_batch", "batch"),
 )
 clean_data = Table(

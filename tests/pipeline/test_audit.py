@@ -50,7 +50,7 @@ def test_a_csv_with_an_extra_and_a_missing_optional_column_and_new_cities_is_rep
     schema = first["validation"]["schema"]
     assert schema["extra"] == ["listing_url"] and schema["missing_required"] == []
     assert set(schema["missing_optional"]) == {"brokered_by", "status", "street"}
-    assert schema["versus_first"] is None and any("not stored" in h for h in schema["handled"])
+    assert schema["versus_first"] is None and any("kept in raw_data" in h for h in schema["handled"])
     assert first["champion_on_batch"] is None, "no champion priced the first batch"
     assert first["decision"]["fired"] == ["first_model"] and first["promotion"]["outcome"] == "first"
     assert first["mlflow"]["version"] == 1 and first["mlflow"]["run_id"]

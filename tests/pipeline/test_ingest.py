@@ -134,3 +134,29 @@ def test_answers_are_parsed_to_the_values_the_standard_library_reads(text: str) 
     assert same(parse_json(text.encode()), json.loads(text))
     with pytest.raises(ValueError):
         parse_json(b'{"data": [')
+
+
+def test_extra_columns_are_kept_in_raw_data_as_received_and_never_in_clean_data(settings) -> None:
+    """A source's columns beyond the contract are stored with their row (one JSON object per row,
+    none when a row has no extra value), so that later training can use them; dedup and cleaning
+    look only at the contract's columns."""
+    import json
+
+    rows = good_rows(3)
+    rows[0] = {**rows[0], "listing_url": "https://x/1", "agent": {"name": "Ana", "id": 7}}
+    rows[1] = {**rows[1], "listing_url": None}
+    source = FixedSource({0: rows})
+    pipe = pipeline_with(settings, source)
+    round_id = fetch(pipe, 0).round_id
+    store(pipe, round_id)
+    stored = read_table(engine_for(settings), raw_data).sort_values(
+        "price", key=lambda p: p.map({r["price"]: i for i, r in enumerate(rows)})
+    )
+    extras = [None if pd.isna(e) else json.loads(e) for e in stored["extra"]]
+    assert extras == [{"agent": {"id": 7, "name": "Ana"}, "listing_url": "https://x/1"}, None, None]
+    schema = batch_log_rows(engine_for(settings))[-1]["validation"]["schema"]
+    assert schema["extra"] == ["listing_url", "agent"] and any("kept in raw_data" in h for h in schema["handled"])
+    source.batches[0] = [{**rows[0], "listing_url": "https://y/1"}]  # the same listing, other extras
+    again = fetch(pipe, 0).round_id
+    store(pipe, again)
+    assert batch_log_rows(engine_for(settings))[-1]["state"] == "duplicate", "dedup ignores extras"

@@ -26,8 +26,9 @@ TRICKY = pd.DataFrame(
         "zip_code": ["00601", "78701", None],
         "house_size": [1000.0, np.nan, 2000.0],
         "prev_sold_date": [None, "2020-01-02", None],
+        "extra": ['{"note":"a, \\"b\\"\\nñ"}', None, '{"n":3}'],
     }
-)[COLUMNS]
+)[[*COLUMNS, "extra"]]
 
 
 def roundtrip(settings) -> pd.DataFrame:
@@ -72,6 +73,8 @@ def adversarial_rows(n: int = 3000) -> pd.DataFrame:
     frame.loc[:3, "bath"] = [-0.0, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308]
     frame.loc[::5, "city"] = None
     frame["street"] = pd.Series([None] * n, dtype=object)  # the 2022 release has no street at all
+    extras = [None if i % 3 else f'{{"url":"x/{i}","t":"😀 \\"q\\""}}' for i in range(n)]
+    frame["extra"] = pd.Series(extras, dtype=object)
     return frame.assign(batch=4, round=2)[[c.name for c in raw_data.columns]]
 
 
@@ -139,12 +142,15 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
 def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
     home: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, backend: str
 ) -> None:
-    """Schema 3 → 4: batch_log's audit record and the promotion's rule are new nullable columns,
-    added when the data DB is opened; rounds written before read as "not recorded"."""
+    """Schema 3 → 5: batch_log's audit record, the promotion's rule (4) and raw_data's extra
+    values (5) are new nullable columns, added when the data DB is opened; rounds written before
+    read as "not recorded"."""
     from sqlalchemy import inspect, text
 
     from mlops_cli.pipeline.engine import all_batches, clean, fetch, store
-    from mlops_cli.store import db
+    from mlops_cli.store import db, listings
+    from mlops_cli.store.meta import get_meta
+    from mlops_cli.store.tables import SCHEMA_VERSION
     from tests.conftest import FixedSource, good_rows, pipeline_with
 
     if backend == "postgres":
@@ -156,6 +162,7 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
     store(pipe, first), clean(pipe, first)
     new = {"batch_log": ["validation", "champion_on_batch", "decision", "training", "promotion"]}
     new["promotions"] = ["rule", "detail"]
+    new["raw_data"] = ["extra"]
     with pipe.engine.begin() as conn:  # what schema 3 looked like
         for table, columns in new.items():
             for column in columns:
@@ -172,4 +179,7 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
     from mlops_cli.pipeline.records import short_reason
 
     assert short_reason(old) == "cleaned", "an unfinished round says where it is"
+    with pipe.engine.connect() as conn:
+        assert get_meta(conn, "schema_version") == SCHEMA_VERSION == "5"
+        assert listings.raw_rows_of_batch(conn, 0)["extra"].isna().all(), "rows stored before kept no extras"
     pipe.engine.dispose()

@@ -59,3 +59,23 @@ def test_places_are_distinct_complete_and_sorted_and_rows_follow_their_round(eng
         assert len(listings.clean_hashes(conn, besides=1)) == 3
         assert list(listings.clean_hashes(conn, besides=1, after=2)["round"]) == [3]
     assert listings.locations(engine) == [ponce, austin, dallas]
+
+
+def test_raw_rows_keep_their_extra_columns_as_json_and_read_back_as_written(engine) -> None:  # noqa: ANN001
+    """The COPY path (PostgreSQL), executemany (SQLite) and PyMySQL batches all keep the extra
+    values' JSON text whole (quotes, commas, newlines and non-ASCII included)."""
+    import json
+
+    from mlops_cli.pipeline.ingest import normalised_rows
+
+    listing = {"state": "Texas", "zip_code": "75003", "bed": 3, "bath": 2, "acre_lot": 0.2, "house_size": 1500}
+    rows = [
+        {**listing, "price": 1e5, "city": "Austin", "note": 'a "quoted", two-line\ntext — ñ', "n": 3},
+        {**listing, "price": 2e5, "city": "Dallas"},
+    ]
+    frame = normalised_rows(rows, "test").assign(batch=0, round=1)
+    with engine.begin() as conn:
+        written = listings.add_raw_rows(conn, frame)
+        read = listings.raw_rows_of_round(conn, 0, 1)
+    assert json.loads(read["extra"][0]) == {"n": 3, "note": rows[0]["note"]} and pd.isna(read["extra"][1])
+    pd.testing.assert_frame_equal(written, read)
