@@ -1,4 +1,5 @@
-"""One round of the house-price loop per run: fetch (and store) → clean → validate → decide →
+"""One round of the house-price loop per run: fetch (and store raw) → validate_schema →
+validate_quality → clean → validate (champion on the new rows, new categories, drift) → decide →
 [train → compare → promote | reject] → log_result, then the next run, until the data source is
 exhausted.
 
@@ -75,14 +76,25 @@ def house_prices_training() -> None:
         return task_advance(found["round"], target, source=params.get("source") or None, reload_api=reload_api)
 
     @task(**STEP)
-    def clean(found: dict, params: dict | None = None) -> dict:
-        """Valid rows of the answer in clean_data (storing it first if a crash came before)."""
-        return advance(found, "cleaned", params)
+    def validate_schema(found: dict, params: dict | None = None) -> dict:
+        """The columns received against the contract and the dataset's first answer (storing the
+        answer first if a crash came before)."""
+        return advance(found, "schema_checked", params)
+
+    @task(**STEP)
+    def validate_quality(checked: dict, params: dict | None = None) -> dict:
+        """Nulls, duplicates, values out of range, the target's consistency: counted per rule."""
+        return advance(checked, "quality_checked", params)
+
+    @task(**STEP)
+    def clean(checked: dict, params: dict | None = None) -> dict:
+        """The rows that passed the quality rules in clean_data, with their train/test split."""
+        return advance(checked, "cleaned", params)
 
     @task(**STEP)
     def validate(cleaned: dict, params: dict | None = None) -> dict:
         """The validation report's rest: the champion's error on the new rows, unseen categories,
-        drift per feature, volume, sufficiency (schema and quality came with fetch and clean)."""
+        drift per feature, volume, sufficiency."""
         return advance(cleaned, "validated", params)
 
     @task.branch(**STEP)
@@ -132,8 +144,9 @@ def house_prices_training() -> None:
 
     found = fetch()
     prepare() >> found
-    cleaned = clean(found)
-    has_round(found) >> cleaned
+    schema = validate_schema(found)
+    has_round(found) >> schema
+    cleaned = clean(validate_quality(schema))
     trained = train(cleaned)
     no_retrain = EmptyOperator(task_id="no_retrain")
     decide(validate(cleaned)) >> [trained, no_retrain]

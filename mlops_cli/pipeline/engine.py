@@ -2,9 +2,10 @@
 
 Each answer is a *round*, one row of ``batch_log`` with a durable state::
 
-    fetched → stored → cleaned → validated → decided ─┬─────────────────────────→ done
-                                                      └→ trained → compared ──→ done
+    fetched → stored → schema_checked → quality_checked → cleaned → validated → decided ─┬──→ done
+                                                                   └→ trained → compared → done
 
+``fetch`` and ``store`` are here, the checks up to ``validated`` in :mod:`.checks`.
 ``validated`` holds the round's whole validation report (the champion's error on its rows
 included); ``decided`` is computed from that report and the round counts alone, so every
 decision can be recomputed from what is stored.
@@ -27,14 +28,14 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MalformedBatchError, SourceChanged, SourceExhausted, SourceWentBack
 from mlops_cli.faults import checkpoint
+from mlops_cli.pipeline.checks import check_quality, check_schema, clean, validate
+from mlops_cli.pipeline.context import COUNTED, FINAL_STATES, ORDER, Pipeline, open_pipeline, with_parts
 from mlops_cli.pipeline.records import BatchRecord
 from mlops_cli.store import listings, meta
-from mlops_cli.store.db import engine_for
 from mlops_cli.store.rounds import (
     counted_rounds,
     get_round,
@@ -47,75 +48,14 @@ from mlops_cli.store.rounds import (
 from mlops_cli.store.tables import now
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
-    from mlflow import MlflowClient
     from sqlalchemy.engine import Connection, Engine
 
     from mlops_cli.config import Settings
-    from mlops_cli.pipeline.decide import DriftReference
     from mlops_cli.pipeline.sources import DataSource
 
-Progress = Callable[[str], None]
-FINAL_STATES = frozenset({"done", "duplicate", "empty", "rejected", "skipped"})
-# Rounds whose rows count in decisions (the others brought none).
-COUNTED = ("cleaned", "validated", "decided", "trained", "compared", "done")
-
-
-@dataclass(kw_only=True)
-class Pipeline:
-    """What one run of the engine shares between steps: settings, the data DB, the source, one
-    MLflow client, the answers fetched by this process (so they are not parsed twice)."""
-
-    settings: Settings
-    engine: Engine
-    reload_api: bool = True
-    actor: str = "pipeline"
-    progress: Progress | None = None
-    warnings: list[str] = field(default_factory=list)
-    followed: bool = False  # the source is the dataset's own, not the configured one
-    answers: dict[int, Any] = field(default_factory=dict)
-    # The raw rows a round's store wrote, as reading them back would give them, for its clean.
-    stored: dict[int, pd.DataFrame] = field(default_factory=dict)
-    seen: SeenHashes | None = None  # clean rows' hashes so far (see _seen_hashes)
-    # The test rows a round's training read, for its comparison right after (same rows).
-    test_sets: dict[int, pd.DataFrame] = field(default_factory=dict)
-
-    @cached_property
-    def source(self) -> DataSource:
-        from mlops_cli.pipeline.sources import open_source
-
-        return open_source(self.settings)
-
-    @cached_property
-    def mlflow(self) -> tuple[MlflowClient, str]:
-        """One MLflow client (and our experiment's id) per run, not one per step."""
-        from mlops_cli.registry.client import configure, unreachable
-
-        client = configure(self.settings)
-        try:
-            experiment = client.get_experiment_by_name(self.settings.mlflow_experiment)
-        except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
-            raise unreachable(self.settings, exc) from None
-        return client, experiment.experiment_id
-
-    @property
-    def client(self) -> MlflowClient:
-        return self.mlflow[0]
-
-    @cached_property
-    def dataset_id(self) -> str:
-        with self.engine.connect() as conn:
-            return meta.dataset_id(conn)
-
-    def say(self, text: str) -> None:
-        if self.progress:
-            self.progress(text)
-
-
-def open_pipeline(settings: Settings, **options: Any) -> Pipeline:
-    return Pipeline(settings=settings, engine=engine_for(settings), **options)
-
+# The step functions and the context, importable from here as before.
+__all__ = ["Pipeline", "check_quality", "check_schema", "clean", "open_pipeline", "validate"]
 
 # --- the dataset and its source ------------------------------------------------------------------
 
@@ -288,9 +228,10 @@ def _gap(pipe: Pipeline, conn: Connection, last: int | None, number: int) -> lis
 
 
 def store(pipe: Pipeline, round_id: int) -> None:
-    """``fetched`` → ``stored``: the answer's new rows merged into the batch's raw rows
-    (``duplicate``/``empty`` when it brings none; ``rejected`` when it is unusable). The answer's
-    columns against the contract and the first answer are the validation report's schema part."""
+    """``fetched`` → ``stored``: the answer's new rows merged into the batch's raw rows, extra
+    columns included (``duplicate``/``empty`` when it brings none; ``rejected`` when it is
+    unusable: a required column missing, a numeric column of text). The columns it arrived with
+    are recorded for :func:`.checks.check_schema`; a round that ends here has them judged here."""
     from mlops_cli.pipeline.ingest import new_rows, normalised_rows, rows_of_body, schema_report
     from mlops_cli.store.rounds import drop_body, read_body
 
@@ -307,178 +248,37 @@ def store(pipe: Pipeline, round_id: int) -> None:
         frame = normalised_rows(rows, what, report=received)
     except MalformedBatchError as exc:
         with pipe.engine.begin() as conn:
-            schema = schema_report(received, (meta.first_schema(conn) or {}).get("received"))
+            schema = schema_report(received, _first_columns(conn))
             rejected = {"state": "rejected", "error": exc.message, "finished_at": now()}
-            update_round(conn, round_id, validation=_part(r, schema=schema), **rejected)
+            update_round(conn, round_id, validation=with_parts(r, schema=schema), **rejected)
         raise
     with pipe.engine.begin() as conn:
-        first = meta.first_schema(conn)
-        if first is None and received:
-            meta.set_first_schema(conn, {k: received[k] for k in ("received", "numbers_as_text")})
-        schema = schema_report(received, None if first is None else first["received"])
         stored = listings.raw_rows_of_batch(conn, batch)
         fresh = new_rows(stored, frame).assign(batch=batch, round=round_id)
         written = listings.add_raw_rows(conn, fresh)
         state = "stored" if len(fresh) else ("duplicate" if len(frame) else "empty")
         final = {"finished_at": now()} if state != "stored" else {}
+        # what arrived, judged by check_schema; a round that ends here is judged here
+        schema = received if state == "stored" else schema_report(received, _first_columns(conn))
         update_round(
             conn,
             round_id,
             state=state,
             rows_received=len(frame),
             rows_new=len(fresh),
-            validation=_part(r, schema=schema),
+            validation=with_parts(r, schema=schema),
             **final,
         )
         if state != "stored":
             drop_body(conn, round_id)  # nothing new in it: every row is in raw_data already
-    if state == "stored":  # committed: clean takes these rows from memory, not from the DB again
+    if state == "stored":  # committed: the quality check takes these rows from memory, not from the DB again
         pipe.stored[round_id] = written
     checkpoint("stored", batch)
 
 
-def _part(r: dict[str, Any], **parts: Any) -> dict[str, Any]:
-    """The round's validation report with ``parts`` written (each step writes its own parts)."""
-    return {**(r.get("validation") or {}), **parts}
-
-
-def clean(pipe: Pipeline, round_id: int) -> None:
-    """``stored`` → ``cleaned``: the round's valid, new rows in ``clean_data``, with their split."""
-    import numpy as np
-
-    from mlops_cli.pipeline.clean import clean_rows, quality_report
-
-    r = get_round(pipe.engine, round_id)
-    pipe.say(f"batch {r['batch']}: cleaning {r['rows_new']} rows")
-    settings = pipe.settings
-    part = pipe.stored.pop(round_id, None)  # None: stored by another run (a crash, `resume`)
-    with pipe.engine.begin() as conn:
-        if part is None:
-            part = listings.raw_rows_of_round(conn, r["batch"], round_id)
-        seen = _seen_hashes(pipe, conn, round_id)
-        result = clean_rows(part, seen.values, settings.test_size, settings.split_seed + r["batch"])
-        kept = result.kept.assign(batch=r["batch"], round=round_id)
-        listings.replace_clean_rows(conn, round_id, kept)
-        update_round(
-            conn,
-            round_id,
-            state="cleaned",
-            rows_kept=result.rows_kept,
-            rows_dropped=result.rows_dropped,
-            dropped=result.dropped,
-            rows_train=result.rows_train,
-            rows_test=result.rows_test,
-            validation=_part(r, quality=quality_report(result)),
-        )
-    if seen.complete:  # committed: later rounds are deduplicated against this one's rows too
-        pipe.seen = SeenHashes(upto=round_id, values=np.sort(np.concatenate([seen.values, result.kept["row_hash"]])))
-    else:
-        pipe.seen = None
-    checkpoint("cleaned", r["batch"])
-
-
-@dataclass(kw_only=True)
-class SeenHashes:
-    """The sorted ``row_hash`` of every clean row of the rounds up to ``upto``: what a new round
-    is deduplicated against, kept between rounds so that each reads only the rows added since."""
-
-    upto: int
-    values: np.ndarray
-    complete: bool = True  # False: rounds after ``upto`` were included too (never cached)
-
-
-def _seen_hashes(pipe: Pipeline, conn: Connection, round_id: int) -> SeenHashes:
-    """The hashes of every clean row outside round ``round_id``: the cache plus newer rounds."""
-    import numpy as np
-
-    cached = pipe.seen if pipe.seen is not None and pipe.seen.upto < round_id else None
-    newer = listings.clean_hashes(conn, besides=round_id, after=None if cached is None else cached.upto)
-    values = newer["row_hash"].to_numpy(dtype="int64")
-    if cached is not None:
-        values = np.concatenate([cached.values, values])
-    ahead = bool(len(newer)) and int(newer["round"].max()) > round_id
-    return SeenHashes(upto=round_id - 1, values=np.sort(values), complete=not ahead)
-
-
-def _champion(pipe: Pipeline) -> dict[str, Any] | None:
-    from mlops_cli.registry.client import alias_version, version_info
-
-    champion = alias_version(pipe.client, pipe.settings, pipe.settings.champion_alias)
-    return None if champion is None else version_info(pipe.client, pipe.settings, champion, aliases={})
-
-
-def _drift_reference(conn: Connection, pipe: Pipeline, champion: dict[str, Any], round_id: int) -> DriftReference:
-    """The champion's training rows, summarised (stored when it was trained; computed and stored
-    here otherwise); when it was trained on another dataset, the rows before this round."""
-    from mlops_cli.pipeline.decide import DRIFT_COLUMNS, DriftReference
-
-    if champion.get("dataset") == pipe.dataset_id and champion.get("round") is not None:
-        stored = meta.drift_reference(conn, champion["round"])
-        known = None if stored is None else DriftReference.from_json(stored)
-        if known is not None:
-            return known
-        reference = DriftReference.of(listings.training_rows(conn, champion["round"], columns=DRIFT_COLUMNS))
-        meta.set_drift_reference(conn, champion["round"], reference.to_json())
-        return reference
-    return DriftReference.of(listings.rows_before(conn, round_id, DRIFT_COLUMNS))
-
-
-def validate(pipe: Pipeline, round_id: int) -> None:
-    """``cleaned`` → ``validated``: the rest of the validation report, before anything is decided.
-
-    First the champion prices this round's clean rows (new to it, with true prices): its error
-    there, against its own test error, is the "how is production doing" record. Then the
-    categories its encoders never saw, drift per feature against its training data, volume and
-    sufficiency. Reads only this round's rows, the round counts and the champion's stored drift
-    summary: its cost follows the batch, not the data so far.
-    """
-    from mlops_cli.pipeline.decide import drift_report, drift_scores
-    from mlops_cli.schema import CLEAN_COLUMNS
-
-    r = get_round(pipe.engine, round_id)
-    pipe.say(f"batch {r['batch']}: validating against the champion")
-    champion = _champion(pipe)
-    with pipe.engine.connect() as conn:
-        current = listings.round_rows(conn, round_id, CLEAN_COLUMNS)
-    on_batch, unseen = (None, None) if champion is None or current.empty else _champion_on(pipe, champion, current)
-    if on_batch is not None and "error" not in on_batch:  # before the commit: a rerun tags it again
-        from mlops_cli.registry.client import tag_batch_check
-
-        tag_batch_check(pipe.client, pipe.settings, on_batch["version"], r["batch"], on_batch)
-    with pipe.engine.begin() as conn:
-        counted = counted_rounds(conn, round_id, tuple(COUNTED))
-        reference = None if champion is None else _drift_reference(conn, pipe, champion, round_id)
-        drift = drift_scores(reference, current) if reference is not None and len(current) and reference.rows else {}
-        total_rows = sum(row.rows_kept or 0 for row in counted)
-        train_rows = sum(row.rows_train or 0 for row in counted)
-        validation = _part(
-            r,
-            champion=None if champion is None else champion["version"],  # what the report compares with
-            volume={
-                "received": r["rows_received"],
-                "new": r["rows_new"],
-                "kept": r["rows_kept"],
-                "share_of_data": round((r["rows_kept"] or 0) / total_rows, 4) if total_rows else 0.0,
-            },
-            drift=drift_report(pipe.settings, drift),
-            new_categories=unseen,
-            sufficiency={
-                "train_rows": train_rows,
-                "test_rows": sum(row.rows_test or 0 for row in counted),
-                "minimum": pipe.settings.min_train_rows,
-                "sufficient": train_rows >= pipe.settings.min_train_rows,
-            },
-        )
-        update_round(
-            conn,
-            round_id,
-            state="validated",
-            drift=drift,
-            drift_score=max(drift.values()) if drift else None,
-            champion_on_batch=on_batch,
-            validation=validation,
-        )
-    checkpoint("validated", r["batch"])
+def _first_columns(conn: Connection) -> list[str] | None:
+    first = meta.first_schema(conn)
+    return None if first is None else first["received"]
 
 
 def decide(pipe: Pipeline, round_id: int) -> None:
@@ -518,30 +318,6 @@ def decide(pipe: Pipeline, round_id: int) -> None:
             decision=decision.to_dict(),
         )
     checkpoint("decided", r["batch"])
-
-
-def _champion_on(
-    pipe: Pipeline, champion: dict[str, Any], current: pd.DataFrame
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The champion's metrics on this round's clean rows beside its own test metrics, and the
-    categories of these rows its encoders never saw (None when it could not be loaded)."""
-    from mlops_cli.errors import MlopsError
-    from mlops_cli.pipeline.decide import unseen_categories
-    from mlops_cli.registry.scoring import known_categories, load_model, regression_metrics
-    from mlops_cli.schema import FEATURES, TARGET
-
-    version = champion["version"]
-    try:
-        model = load_model(pipe.settings, version)
-    except MlopsError as exc:  # refused or unloadable: the API would not serve it either
-        return {"version": version, "rows": len(current), "error": exc.message}, None
-    scores = regression_metrics(current[TARGET].to_numpy(), model.predict(current[FEATURES]))
-    on_batch: dict[str, Any] = {"version": version, "rows": len(current), **scores}
-    for metric in ("mae", "rmse"):
-        at_test = champion.get(metric)
-        on_batch[f"test_{metric}"] = at_test
-        on_batch[f"{metric}_change"] = round(scores[metric] / at_test - 1, 4) if at_test else None
-    return on_batch, unseen_categories(known_categories(model), current)
 
 
 def train(pipe: Pipeline, round_id: int) -> None:
@@ -888,7 +664,6 @@ def all_batches(engine: Engine) -> RunReport:
 # --- orchestrator tasks: settings from the environment, ids in and out ----------------------------
 
 # The order a round's state moves through; a task advances a round up to its own state.
-ORDER = ("fetched", "stored", "cleaned", "validated", "decided", "trained", "compared", "done")
 # How long an orchestrator task queues behind another writer before failing (and being retried).
 TASK_LOCK_WAIT = 60.0
 

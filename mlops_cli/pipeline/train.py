@@ -9,15 +9,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mlops_cli.errors import MlopsError, SourceExhausted
+from mlops_cli.pipeline.context import Pipeline, Progress, open_pipeline
 from mlops_cli.pipeline.engine import (
     Fetched,
-    Pipeline,
-    Progress,
     RunReport,
     age_out_events,
     claim_dataset,
     fetch,
-    open_pipeline,
     process_round,
     report_rounds,
     restart_dataset,

@@ -68,6 +68,8 @@ def test_dagbag_imports_without_errors_and_ruff_air_is_clean(airflow_env: dict[s
             "prepare",
             "fetch",
             "has_round",
+            "validate_schema",
+            "validate_quality",
             "clean",
             "validate",
             "decide",

@@ -8,7 +8,7 @@ import pytest
 
 from mlops_cli.config import load_settings
 from mlops_cli.pipeline.clean import clean_rows
-from mlops_cli.pipeline.engine import clean, fetch, store
+from mlops_cli.pipeline.engine import advance, check_quality, check_schema, clean, fetch, store
 from mlops_cli.pipeline.ingest import normalised_rows
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.frames import read_table
@@ -69,35 +69,42 @@ def test_a_city_longer_than_the_column_is_stored_raw_and_dropped_in_cleaning(
     long_city = "Villa " + "Grande " * 20
     pipe = pipeline_with(settings, FixedSource({0: [*good_rows(20), {**ROW, "city": long_city}]}))
     round_id = fetch(pipe, 0).round_id
-    store(pipe, round_id)
-    clean(pipe, round_id)
+    advance(pipe, round_id, "cleaned")
     engine = engine_for(settings)
     assert long_city.strip() in set(read_table(engine, raw_data)["city"])  # whole, not truncated
     assert len(read_table(engine, clean_data)) == 20
     assert batch_log_rows(engine)[-1]["dropped"] == {"text_too_long": 1}
 
 
-def test_cleaning_takes_the_rows_just_stored_from_memory_and_a_resumed_round_from_the_db(home: Path) -> None:
-    """In one run, clean uses the rows store just wrote (no second read of a 200k-row batch);
-    a round stored by an earlier run (a crash) is read from raw_data. Both clean the same."""
+@pytest.mark.parametrize("forget", ["stored", "checked"])
+def test_cleaning_takes_the_rows_just_stored_from_memory_and_a_resumed_round_from_the_db(
+    home: Path, forget: str
+) -> None:
+    """In one run, the quality check uses the rows store just wrote and clean the check's verdict
+    (no second read of a 200k-row batch); a round stored or checked by another process (a crash,
+    an Airflow task) is read from raw_data. All clean the same rows."""
     from mlops_cli.pipeline.engine import open_pipeline
     from tests.conftest import executed
 
-    def cleaned(db: str, forget: bool) -> tuple[list[str], pd.DataFrame]:
+    def cleaned(db: str, forget: str | None) -> tuple[list[str], pd.DataFrame]:
         settings = load_settings(generator_batches=1, generator_batch_rows=400, data_db_url=f"sqlite:///{db}")
         pipe = open_pipeline(settings, reload_api=False)
         round_id = fetch(pipe).round_id
         store(pipe, round_id)
-        if forget:  # as after kill -9 between the steps: a new process has nothing in memory
+        if forget == "stored":  # as after kill -9 between the steps: a new process has nothing in memory
             pipe.stored.clear()
+        check_schema(pipe, round_id)
         with executed(pipe.engine) as statements:
+            check_quality(pipe, round_id)
+            if forget == "checked":
+                pipe.checked.clear()
             clean(pipe, round_id)
         reads = [s for s in statements if s.startswith("SELECT") and "FROM raw_data" in s]
         return reads, read_table(pipe.engine, clean_data, clean_data.c.round == round_id)
 
-    reads, kept = cleaned(str(home.parent / "one-run.db"), forget=False)
+    reads, kept = cleaned(str(home.parent / "one-run.db"), forget=None)
     assert not reads, reads
-    reads, kept_again = cleaned(str(home.parent / "resumed.db"), forget=True)
-    assert reads, "a round stored by another run is read back"
+    reads, kept_again = cleaned(str(home.parent / "resumed.db"), forget=forget)
+    assert len(reads) == 1, "a round stored or checked by another process is read back once"
     assert len(kept) > 300
     pd.testing.assert_frame_equal(kept, kept_again, check_exact=True)

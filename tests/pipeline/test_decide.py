@@ -128,14 +128,14 @@ def test_validating_reads_this_rounds_rows_only_and_deciding_reads_no_rows(home)
     """Per-batch work follows the batch: with a champion in place, validation reads the new
     round's rows and the champion's stored summary, never the rows the champion was trained on;
     the decision then reads no listing at all, only the stored report and the round counts."""
-    from mlops_cli.pipeline.engine import clean, decide, fetch, open_pipeline, process_round, store, validate
+    from mlops_cli.pipeline.engine import advance, decide, fetch, open_pipeline, process_round, validate
     from mlops_cli.store.rounds import get_round
     from tests.conftest import executed
 
     pipe = open_pipeline(load_settings(generator_batches=2, generator_batch_rows=300), reload_api=False)
     process_round(pipe, fetch(pipe).round_id)
     round_id = fetch(pipe).round_id
-    store(pipe, round_id), clean(pipe, round_id)
+    advance(pipe, round_id, "cleaned")
     with executed(pipe.engine) as statements:
         validate(pipe, round_id)
     reads = [s for s in statements if s.startswith("SELECT") and "FROM clean_data" in s]

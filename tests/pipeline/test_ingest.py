@@ -7,7 +7,7 @@ import pytest
 
 from mlops_cli.config import load_settings
 from mlops_cli.errors import MalformedBatchError
-from mlops_cli.pipeline.engine import fetch, store
+from mlops_cli.pipeline.engine import check_schema, fetch, store
 from mlops_cli.pipeline.ingest import new_rows, normalised_rows
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.frames import read_table
@@ -149,6 +149,7 @@ def test_extra_columns_are_kept_in_raw_data_as_received_and_never_in_clean_data(
     pipe = pipeline_with(settings, source)
     round_id = fetch(pipe, 0).round_id
     store(pipe, round_id)
+    check_schema(pipe, round_id)
     stored = read_table(engine_for(settings), raw_data).sort_values(
         "price", key=lambda p: p.map({r["price"]: i for i, r in enumerate(rows)})
     )

@@ -6,7 +6,7 @@ import pytest
 
 from mlops_cli.config import load_settings
 from mlops_cli.errors import PromotionRefused, RegistryError
-from mlops_cli.pipeline.engine import clean, fetch, store
+from mlops_cli.pipeline.engine import advance, fetch
 from mlops_cli.pipeline.promote import compare, promote_challenger, promote_if_better, rollback
 from mlops_cli.pipeline.sources import GeneratorSource
 from mlops_cli.registry.client import configure
@@ -26,8 +26,7 @@ def trained(home: Path):
     pipe = pipeline_with(settings, GeneratorSource(settings))
     for number in range(4):
         round_id = fetch(pipe, number).round_id
-        store(pipe, round_id)
-        clean(pipe, round_id)
+        advance(pipe, round_id, "cleaned")
     versions = {b: train_extra_version(settings, "linear", list(range(b + 1))) for b in (0, 1, 3)}
     return settings, engine_for(settings), versions
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.ops.services import mlops_command
-from mlops_cli.store.tables import CLEAN_COLUMNS
+from mlops_cli.store.tables import CLEAN_COLUMNS, COLUMNS
 from tests.conftest import QuietHandler, course_batches, run_json, run_mlops, serve_in_thread
 
 ROUND_COLUMNS = (
@@ -74,7 +74,9 @@ def loop_summary(home: Path) -> dict[str, object]:
     with sqlite3.connect(home / "data.db") as db:
         kept = ", ".join(c for c in SNAPSHOT_COLUMNS if c != "reason")  # the text is rendered now, not stored
         rounds = db.execute(f"SELECT {kept} FROM batch_log ORDER BY id").fetchall()
-        raw = db.execute("SELECT * FROM raw_data").fetchall()
+        # the columns raw_data had when the snapshot was taken (extra came later)
+        raw_columns = ", ".join(f'"{c}"' for c in [*COLUMNS, "batch", "round"])
+        raw = db.execute(f"SELECT {raw_columns} FROM raw_data").fetchall()
         # the columns clean_data had when the snapshot was taken (row_hash came later)
         columns = ", ".join(f'"{c}"' for c in [*CLEAN_COLUMNS, "batch", "round", "split"])
         clean = db.execute(f"SELECT {columns} FROM clean_data").fetchall()
@@ -147,6 +149,8 @@ KILL_POINTS = ["registered@0", "compared@0", "alias_moved@0", "compared@1"] + [
     for point in (
         "fetched",
         "stored",
+        "schema_checked",
+        "quality_checked",
         "cleaned",
         "validated",
         "decided",

@@ -108,7 +108,7 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
     opened, its rows kept, and a later round is still deduplicated against them."""
     from sqlalchemy import text
 
-    from mlops_cli.pipeline.engine import clean, fetch, store
+    from mlops_cli.pipeline.engine import advance, fetch
     from mlops_cli.store import db
     from mlops_cli.store.meta import get_meta
     from mlops_cli.store.rounds import get_round
@@ -119,7 +119,7 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
     source = FixedSource({0: good_rows(30), 1: good_rows(10, start=25)})
     pipe = pipeline_with(settings, source)
     first = fetch(pipe).round_id
-    store(pipe, first), clean(pipe, first)
+    advance(pipe, first, "cleaned")
     before = read_table(pipe.engine, clean_data)
     with pipe.engine.begin() as conn:  # what schema 2 looked like
         conn.execute(text("ALTER TABLE clean_data DROP COLUMN row_hash"))
@@ -133,7 +133,7 @@ def test_a_data_db_of_schema_2_gains_row_hashes_and_still_finds_duplicates(
     with pipe.engine.connect() as conn:
         assert get_meta(conn, "schema_version") == SCHEMA_VERSION
     second = fetch(pipe).round_id
-    store(pipe, second), clean(pipe, second)
+    advance(pipe, second, "cleaned")
     r = get_round(pipe.engine, second)
     assert (r["rows_kept"], r["dropped"]) == (5, {"duplicate": 5})
 
@@ -147,7 +147,7 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
     read as "not recorded"."""
     from sqlalchemy import inspect, text
 
-    from mlops_cli.pipeline.engine import all_batches, clean, fetch, store
+    from mlops_cli.pipeline.engine import advance, all_batches, fetch
     from mlops_cli.store import db, listings
     from mlops_cli.store.meta import get_meta
     from mlops_cli.store.tables import SCHEMA_VERSION
@@ -159,7 +159,7 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
     source = FixedSource({0: good_rows(30)})
     pipe = pipeline_with(settings, source)
     first = fetch(pipe).round_id
-    store(pipe, first), clean(pipe, first)
+    advance(pipe, first, "cleaned")
     new = {"batch_log": ["validation", "champion_on_batch", "decision", "training", "promotion"]}
     new["promotions"] = ["rule", "detail"]
     new["raw_data"] = ["extra"]
