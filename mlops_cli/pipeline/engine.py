@@ -498,7 +498,9 @@ def _after_decided(pipe: Pipeline, round_id: int) -> None:
 
 NEXT_STEP: dict[str, Callable[[Pipeline, int], None]] = {
     "fetched": store,
-    "stored": clean,
+    "stored": check_schema,
+    "schema_checked": check_quality,
+    "quality_checked": clean,
     "cleaned": validate,
     "validated": decide,
     "decided": _after_decided,
@@ -663,7 +665,6 @@ def all_batches(engine: Engine) -> RunReport:
 
 # --- orchestrator tasks: settings from the environment, ids in and out ----------------------------
 
-# The order a round's state moves through; a task advances a round up to its own state.
 # How long an orchestrator task queues behind another writer before failing (and being retried).
 TASK_LOCK_WAIT = 60.0
 

@@ -69,3 +69,16 @@ def test_a_later_answer_is_judged_against_the_first_and_a_rejected_one_keeps_its
     r = get_round(pipe.engine, rejected)
     assert r["state"] == "rejected" and r["validation"]["schema"]["missing_required"] == ["price"]
     assert r["validation"]["schema"]["handled"], "a round that ends at store is judged there"
+
+
+def test_the_runner_goes_through_every_check_in_order(home: Path) -> None:
+    """What `mlops train` and each DAG task run: the steps in the order of the states."""
+    from mlops_cli.pipeline.engine import process_round
+
+    said: list[str] = []
+    pipe = pipeline_with(load_settings(), FixedSource({0: good_rows(30)}))
+    pipe.progress = said.append
+    r = process_round(pipe, fetch(pipe, 0).round_id)
+    steps = [next(s for s in said if what in s) for what in ("storing", "schema", "quality", "cleaning", "validating")]
+    assert [said.index(s) for s in steps] == sorted(said.index(s) for s in steps), said
+    assert r["state"] == "done" and r["validation"]["schema"]["handled"] is not None and r["validation"]["quality"]
