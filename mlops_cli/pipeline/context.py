@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlops_cli.config import Settings
     from mlops_cli.pipeline.clean import CleanResult
     from mlops_cli.pipeline.sources import DataSource
+    from mlops_cli.registry.light import LightRegistry
 
 Progress = Callable[[str], None]
 # The order a round's state moves through (a task advances a round up to its own state)::
@@ -108,6 +109,13 @@ class Pipeline:
     @property
     def client(self) -> MlflowClient:
         return self.mlflow[0]
+
+    @cached_property
+    def registry(self) -> LightRegistry:
+        """Aliases, tags and versions read and moved without MLflow's client (see registry.light)."""
+        from mlops_cli.registry.light import LightRegistry
+
+        return LightRegistry(self.settings)
 
     @cached_property
     def dataset_id(self) -> str:

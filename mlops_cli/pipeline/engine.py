@@ -444,18 +444,17 @@ def compare(pipe: Pipeline, round_id: int) -> None:
     test set; a promotion is recorded (the alias moves in :func:`finish`)."""
     from mlops_cli.pipeline.promote import compare as compare_versions
     from mlops_cli.pipeline.promote import current_test_set, record
-    from mlops_cli.registry.client import alias_version
 
     r = get_round(pipe.engine, round_id)
     version, settings = r["version"], pipe.settings
     pipe.say(f"batch {r['batch']}: comparing v{version} with the champion")
-    champion = alias_version(pipe.client, settings, settings.champion_alias)
+    champion = pipe.registry.alias_version(settings.champion_alias)
     if champion is not None and int(champion.version) != version:
-        pipe.client.set_registered_model_alias(settings.model_name, settings.challenger_alias, str(version))
+        pipe.registry.set_alias(settings.challenger_alias, version)
     test = pipe.test_sets.pop(round_id, None)
     if test is None:  # not trained by this process (another task, or before a crash)
         test = current_test_set(pipe.engine, up_to_round=round_id)
-    result = compare_versions(pipe.client, settings, version, test, engine=pipe.engine)
+    result = compare_versions(pipe.registry, settings, version, test, engine=pipe.engine)
     with pipe.engine.begin() as conn:
         if result.promoted:
             record(conn, settings, result, pipe.actor, round_id=round_id)
@@ -468,19 +467,18 @@ def finish(pipe: Pipeline, round_id: int) -> None:
     the inference API asked to reload, the champion after this round noted."""
     from mlops_cli.pipeline.promote import move_champion, request_reload
     from mlops_cli.pipeline.records import full_reason
-    from mlops_cli.registry.client import alias_version
 
     r = get_round(pipe.engine, round_id)
     settings = pipe.settings
     if r["promoted"]:
         why = full_reason(r["decision"], r["training"], r["promotion"])
-        move_champion(pipe.client, settings, r["version"], pipe.actor, why)
+        move_champion(pipe.registry, settings, r["version"], pipe.actor, why)
         checkpoint("alias_moved", r["batch"])
         if pipe.reload_api:
             warning = request_reload(settings)
             if warning:
                 pipe.warnings.append(warning)
-    champion = alias_version(pipe.client, settings, settings.champion_alias)
+    champion = pipe.registry.alias_version(settings.champion_alias)
     with pipe.engine.begin() as conn:
         update_round(
             conn,

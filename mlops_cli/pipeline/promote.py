@@ -14,11 +14,11 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import ModelRefused, PromotionRefused, RegistryError
-from mlops_cli.registry.client import alias_version, configure, resolve_version
-from mlops_cli.registry.scoring import metrics_on
+from mlops_cli.registry.light import LightRegistry
 from mlops_cli.rule import METRICS, SHADOW, Clause, Verdict
 from mlops_cli.store import listings, meta
 from mlops_cli.store.db import engine_for
@@ -27,7 +27,6 @@ from mlops_cli.store.tables import now
 
 if TYPE_CHECKING:
     import pandas as pd
-    from mlflow import MlflowClient
     from sqlalchemy.engine import Engine
 
     from mlops_cli.config import Settings
@@ -83,16 +82,47 @@ class PromotionResult:
         }
 
 
-def current_test_set(engine: Engine, up_to_round: int | None = None) -> pd.DataFrame:
-    """The stored test rows (of rounds up to ``up_to_round``): the set every comparison uses."""
-    return listings.test_rows(engine, up_to_round)
+class TestSet:
+    """The stored test rows (of rounds up to ``up_to_round``), the set every comparison uses,
+    known by their stored hashes: the rows themselves are read only for a score not remembered
+    (so `promote`/`rollback` on remembered scores read neither rows nor models)."""
+
+    def __init__(self, engine: Engine | None = None, up_to_round: int | None = None, rows: pd.DataFrame | None = None):
+        self._engine, self._upto = engine, up_to_round
+        if rows is not None:
+            self.__dict__["rows"] = rows
+
+    @classmethod
+    def of(cls, test: TestSet | pd.DataFrame) -> TestSet:
+        return test if isinstance(test, TestSet) else cls(rows=test)
+
+    @cached_property
+    def hashes(self) -> list[int]:
+        if "rows" in self.__dict__:
+            rows = self.rows
+            return rows["row_hash"].tolist() if "row_hash" in rows.columns else []
+        return listings.test_hashes(self._engine, self._upto)
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        return listings.test_rows(self._engine, self._upto)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Which rows it holds (their stored hashes), in 24 characters; None without hashes."""
+        return _fingerprint_of(self.hashes)
+
+    @property
+    def empty(self) -> bool:
+        return len(self) == 0
+
+    def __len__(self) -> int:
+        return len(self.rows) if "rows" in self.__dict__ else len(self.hashes)
 
 
-def test_fingerprint(test: pd.DataFrame) -> str | None:
-    """Which rows a test set holds (their stored hashes), in 24 characters; None without hashes."""
-    if test.empty or "row_hash" not in test.columns:
-        return None
-    return _fingerprint_of(test["row_hash"].tolist())
+def current_test_set(engine: Engine, up_to_round: int | None = None) -> TestSet:
+    """Today's test set (of the rounds up to ``up_to_round``), its rows read when needed."""
+    return TestSet(engine, up_to_round)
 
 
 def _fingerprint_of(hashes: list[int]) -> str | None:
@@ -105,19 +135,22 @@ def _fingerprint_of(hashes: list[int]) -> str | None:
 
 
 def cached_metrics(
-    settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: pd.DataFrame
+    settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: TestSet | pd.DataFrame
 ) -> dict[str, float]:
     """MAE, RMSE, MAPE and R² of ``version`` on ``test``, remembered in the data DB: a version (its
     run) and a test set (its rows) never change, so neither do the scores — promote, rollback,
     `models list` and the UI reuse them instead of loading the model again."""
-    fingerprint = test_fingerprint(test)
+    test = TestSet.of(test)
+    fingerprint = test.fingerprint
     remembered = engine is not None and run_id and fingerprint
     if remembered:
         with engine.connect() as conn:
             known = meta.remembered_metrics(conn, run_id, fingerprint)
         if known is not None:
             return known
-    values = metrics_on(settings, version, test)
+    from mlops_cli.registry.scoring import metrics_on  # numpy and the model: only when not remembered
+
+    values = metrics_on(settings, version, test.rows)
     if remembered:
         with engine.begin() as conn:
             meta.remember_metrics(conn, run_id, fingerprint, values)
@@ -125,7 +158,7 @@ def cached_metrics(
 
 
 def cached_rmse(
-    settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: pd.DataFrame
+    settings: Settings, engine: Engine | None, version: int, run_id: str | None, test: TestSet | pd.DataFrame
 ) -> float:
     return cached_metrics(settings, engine, version, run_id, test)["rmse"]
 
@@ -137,7 +170,7 @@ def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False
     if compute:
         test = current_test_set(engine)
         return {v: cached_rmse(settings, engine, v, run, test) for v, run in runs.items()} if len(test) else {}
-    fingerprint = _fingerprint_of(listings.test_hashes(engine))
+    fingerprint = current_test_set(engine).fingerprint
     if fingerprint is None:
         return {}
     with engine.connect() as conn:
@@ -146,15 +179,23 @@ def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False
 
 
 def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, dict[str, float]], int]:
-    """Every metric of each version on today's test set (models loaded): `mlops models compare`."""
-    from mlops_cli.registry.scoring import load_model, regression_metrics
-    from mlops_cli.schema import FEATURES, TARGET
+    """Every metric of each version on today's test set: `mlops models compare`. Each version's
+    signature is checked first (a refused one is never scored); remembered scores load nothing."""
+    from mlops_cli.registry.signing import unsigned_reason
 
-    test = current_test_set(engine_for(settings))
+    engine = engine_for(settings)
+    test = current_test_set(engine)
     if test.empty:
         raise RegistryError("no test rows stored: nothing to compare on", hint="train at least one batch first")
-    actual = test[TARGET].to_numpy()
-    return {v: regression_metrics(actual, load_model(settings, v).predict(test[FEATURES])) for v in versions}, len(test)
+    registry = LightRegistry(settings)
+    scores = {}
+    for number in versions:
+        version = registry.version(number)
+        refused = unsigned_reason(settings, version)
+        if refused is not None:
+            raise ModelRefused(f"refused {settings.model_name} {refused}")
+        scores[number] = cached_metrics(settings, engine, number, version.run_id, test)
+    return scores, len(test)
 
 
 def actor() -> str:
@@ -165,10 +206,10 @@ def actor() -> str:
 
 
 def compare(
-    client: MlflowClient,
+    registry: LightRegistry,
     settings: Settings,
     version: int,
-    test: pd.DataFrame,
+    test: TestSet | pd.DataFrame,
     *,
     force: bool = False,
     action: str = "auto",
@@ -182,11 +223,12 @@ def compare(
     """
     from mlops_cli.registry.signing import unsigned_reason
 
-    candidate = resolve_version(client, settings, version)
+    test = TestSet.of(test)
+    candidate = registry.version(version)
     refused = unsigned_reason(settings, candidate)  # before any score: a remembered one loads nothing
     if refused is not None:
         raise ModelRefused(f"not promoted: {refused}", hint="only versions mlops training signed can be champion")
-    champion = alias_version(client, settings, settings.champion_alias)
+    champion = registry.alias_version(settings.champion_alias)
     if champion is None:
         scores = cached_metrics(settings, engine, version, candidate.run_id, test) if len(test) else None
         return PromotionResult(
@@ -321,39 +363,39 @@ def record(conn: Any, settings: Settings, result: PromotionResult, who: str, rou
     )
 
 
-def move_champion(client: MlflowClient, settings: Settings, version: int, who: str, why: str | None = None) -> None:
+def move_champion(registry: LightRegistry, settings: Settings, version: int, who: str, why: str | None = None) -> None:
     """Point ``champion`` at ``version`` (idempotent); it stops being the challenger. Its MLflow
     description says when, by whom and why it became champion."""
-    client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))
+    registry.set_alias(settings.champion_alias, version)
     if why:
-        current = client.get_model_version(settings.model_name, str(version)).description or ""
+        current = registry.version(version).description or ""
         stamp = f"Champion since {now().isoformat(timespec='seconds')}, by {who}: {why}."
-        client.update_model_version(
-            settings.model_name, str(version), description=f"{current.split(' Champion since')[0]} {stamp}".strip()
-        )
-    challenger = alias_version(client, settings, settings.challenger_alias)
+        registry.set_description(version, f"{current.split(' Champion since')[0]} {stamp}".strip())
+    challenger = registry.alias_version(settings.challenger_alias)
     if challenger is not None and int(challenger.version) == version:
-        client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
-    client.set_model_version_tag(settings.model_name, str(version), "promoted_at", now().isoformat(timespec="seconds"))
-    client.set_model_version_tag(settings.model_name, str(version), "promoted_by", who)
+        registry.delete_alias(settings.challenger_alias)
+    registry.set_tag(version, "promoted_at", now().isoformat(timespec="seconds"))
+    registry.set_tag(version, "promoted_by", who)
 
 
-def _promote_now(settings: Settings, engine: Engine, client: MlflowClient, result: PromotionResult, who: str) -> None:
+def _promote_now(
+    settings: Settings, engine: Engine, registry: LightRegistry, result: PromotionResult, who: str
+) -> None:
     if result.promoted:
         with engine.begin() as conn:
             record(conn, settings, result, who)
-        move_champion(client, settings, result.version, who, result.reason)
+        move_champion(registry, settings, result.version, who, result.reason)
 
 
 @contextmanager
-def _writing(settings: Settings, wait_lock: bool) -> Iterator[tuple[Engine, MlflowClient]]:
+def _writing(settings: Settings, wait_lock: bool) -> Iterator[tuple[Engine, LightRegistry]]:
     """The data DB and the registry, with the data DB's writer lock held (one mover at a time)."""
     from mlops_cli.store.locking import writer_lock
 
     engine = engine_for(settings)
-    client = configure(settings)
+    registry = LightRegistry(settings)
     with writer_lock(engine, wait=wait_lock):
-        yield engine, client
+        yield engine, registry
 
 
 def promote_if_better(
@@ -366,28 +408,26 @@ def promote_if_better(
 ) -> PromotionResult:
     """``mlops promote N``: make ``version`` champion when it is at least as good on the current
     test set (or anyway, with ``force``). Holds the data DB's writer lock while it decides."""
-    from mlops_cli.registry.light import LightRegistry
-
-    LightRegistry(settings).version(version)  # an unknown version is said at once, MLflow unimported
-    with _writing(settings, wait_lock) as (engine, client):
+    LightRegistry(settings).version(version)  # an unknown version is said before the lock is taken
+    with _writing(settings, wait_lock) as (engine, registry):
         result = compare(
-            client, settings, version, current_test_set(engine), force=force, action="manual", engine=engine
+            registry, settings, version, current_test_set(engine), force=force, action="manual", engine=engine
         )
-        _promote_now(settings, engine, client, result, who or actor())
+        _promote_now(settings, engine, registry, result, who or actor())
     return result
 
 
 def promote_challenger(settings: Settings, who: str | None = None, wait_lock: bool = False) -> PromotionResult:
     """``mlops promote --auto``: compare the current challenger and promote it if better or equal."""
-    with _writing(settings, wait_lock) as (engine, client):
-        challenger = alias_version(client, settings, settings.challenger_alias)
+    with _writing(settings, wait_lock) as (engine, registry):
+        challenger = registry.alias_version(settings.challenger_alias)
         if challenger is None:
             raise RegistryError(
                 f"model {settings.model_name} has no '{settings.challenger_alias}' alias",
                 hint="nothing waits for promotion",
             )
-        result = compare(client, settings, int(challenger.version), current_test_set(engine), engine=engine)
-        _promote_now(settings, engine, client, result, who or actor())
+        result = compare(registry, settings, int(challenger.version), current_test_set(engine), engine=engine)
+        _promote_now(settings, engine, registry, result, who or actor())
     return result
 
 
@@ -412,8 +452,8 @@ def rollback(
     """Champion back to the previous champion; recorded as a promotion with action 'rollback'.
     When the previous champion scores worse on today's test set, ``confirm_worse`` decides (no
     callback: roll back anyway); a refusal raises :class:`PromotionRefused` and moves nothing."""
-    with _writing(settings, wait_lock) as (engine, client):
-        champion = alias_version(client, settings, settings.champion_alias)
+    with _writing(settings, wait_lock) as (engine, registry):
+        champion = registry.alias_version(settings.champion_alias)
         if champion is None:
             raise RegistryError(f"model {settings.model_name} has no champion to roll back")
         stack = champion_history(settings, engine)
@@ -424,8 +464,8 @@ def rollback(
         current, previous = stack[-1], stack[-2]
         from mlops_cli.registry.signing import unsigned_reason
 
-        target = resolve_version(client, settings, previous)
-        serving = resolve_version(client, settings, current)
+        target = registry.version(previous)
+        serving = registry.version(current)
         refused = unsigned_reason(settings, target)
         if refused is not None:
             raise ModelRefused(f"not rolled back: {refused}", hint="`mlops promote N` a version mlops signed")
@@ -451,7 +491,7 @@ def rollback(
                 f"(RMSE {result.version_rmse:,.0f} > {result.champion_rmse:,.0f} on {result.test_rows} rows)",
                 hint="pass --yes to roll back anyway",
             )
-        _promote_now(settings, engine, client, result, who or actor())
+        _promote_now(settings, engine, registry, result, who or actor())
     return result
 
 

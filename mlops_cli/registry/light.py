@@ -1,10 +1,13 @@
-"""Reading the registry without importing MLflow: the everyday commands (`models list/show`,
-`promote 9999`) answer in about the time `import mlflow` alone takes (bench/cli.py).
+"""The registry without importing MLflow: the everyday commands (`models list/show`, `promote`,
+`rollback`, `models compare` on remembered scores) answer in about the time `import mlflow`
+alone takes (bench/cli.py), and the loop moves its aliases the same way.
 
-Two readers of the same facts MLflow's client returns: SQL against MLflow's own tables when the
-tracking URI is a database (the embedded default, PostgreSQL, MySQL), and MLflow's REST API when
-it is a server. tests/registry/test_light.py holds both to the MLflow client's answers.
-Writes (aliases, tags) still go through MLflow's client.
+Two backends with MLflow's meaning: SQL against MLflow's own tables when the tracking URI is a
+database (the embedded default, PostgreSQL, MySQL), and MLflow's REST API when it is a server.
+They read versions, aliases, runs and where a version's artifacts are, and write what a
+promotion changes — aliases, version tags, the description — as MLflow's own store does.
+tests/registry/test_light.py holds both to what MLflow's client reads back. Logging runs and
+registering versions stay MLflow's (training imports it anyway).
 """
 
 from __future__ import annotations
@@ -86,6 +89,62 @@ class _Sql:
 
         return {k: float(v) for k, v in pairs("latest_metrics")}, dict(pairs("params"))
 
+    def artifact_uri(self, name: str, version: str) -> str | None:
+        from sqlalchemy import column, select, table
+
+        mv = table("model_versions", column("name"), column("version"), column("storage_location"), column("source"))
+        rows = self._rows(select(mv.c.storage_location, mv.c.source).where(mv.c.name == name, mv.c.version == version))
+        return (rows[0][0] or rows[0][1]) if rows else None
+
+    # Writes, each in one transaction, as MLflow's SqlAlchemyStore makes them: a row keyed by its
+    # workspace (the version's own), merged (delete + insert) so that a repeat changes nothing.
+    def _workspace(self, conn: Any, name: str, version: str) -> str:
+        from sqlalchemy import column, select, table
+
+        mv = table("model_versions", column("name"), column("version"), column("workspace"))
+        found = conn.execute(select(mv.c.workspace).where(mv.c.name == name, mv.c.version == version)).first()
+        if found is None:
+            raise VersionNotFound(f"model {name} has no version {version}", hint="`mlops models list` shows them")
+        return found[0]
+
+    def _merge(self, table_name: str, key: dict[str, Any], values: dict[str, Any], version: str) -> None:
+        from sqlalchemy import and_, column, delete, insert, table
+
+        with self.engine.begin() as conn:
+            row = {**key, "workspace": self._workspace(conn, key["name"], version), **values}
+            t = table(table_name, *(column(c) for c in row))
+            conn.execute(delete(t).where(and_(*(t.c[c] == row[c] for c in ("workspace", *key)))))
+            conn.execute(insert(t).values(row))
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._merge("registered_model_aliases", {"name": name, "alias": alias}, {"version": int(version)}, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        from sqlalchemy import column, delete, table
+
+        aliases = table("registered_model_aliases", column("name"), column("alias"))
+        with self.engine.begin() as conn:
+            conn.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
+
+    def set_tag(self, name: str, version: str, key: str, value: str) -> None:
+        key_of = {"name": name, "version": int(version), "key": key}
+        self._merge("model_version_tags", key_of, {"value": value}, version)
+
+    def set_description(self, name: str, version: str, description: str) -> None:
+        import time
+
+        from sqlalchemy import column, table, update
+
+        columns = ("name", "version", "description", "last_updated_time")
+        mv = table("model_versions", *(column(c) for c in columns))
+        with self.engine.begin() as conn:
+            self._workspace(conn, name, version)
+            conn.execute(
+                update(mv)
+                .where(mv.c.name == name, mv.c.version == int(version))
+                .values(description=description, last_updated_time=int(time.time() * 1000))
+            )
+
 
 class _Rest:
     def __init__(self, uri: str) -> None:
@@ -132,9 +191,36 @@ class _Rest:
         metrics = {m["key"]: float(m["value"]) for m in data.get("metrics", [])}
         return metrics, {p["key"]: p["value"] for p in data.get("params", [])}
 
+    def artifact_uri(self, name: str, version: str) -> str | None:
+        return self._get("model-versions/get-download-uri", name=name, version=version).get("artifact_uri")
+
+    def _send(self, method: str, path: str, body: dict[str, Any]) -> None:
+        response = self.client.request(method, path, json=body, timeout=30)
+        if response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text[:300]:
+            raise VersionNotFound(
+                f"model {body.get('name')} has no version {body.get('version')}",
+                hint="`mlops models list` shows them",
+            )
+        response.raise_for_status()
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._send("POST", "registered-models/alias", {"name": name, "alias": alias, "version": version})
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._send("DELETE", "registered-models/alias", {"name": name, "alias": alias})
+
+    def set_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self._send("POST", "model-versions/set-tag", {"name": name, "version": version, "key": key, "value": value})
+
+    def set_description(self, name: str, version: str, description: str) -> None:
+        self._send("PATCH", "model-versions/update", {"name": name, "version": version, "description": description})
+
+
+READS = ("versions", "aliases", "run", "artifact_uri")
+
 
 class LightRegistry:
-    """Read-only registry facts for one model, with MLflow's meaning and without its import."""
+    """One model's registry, read and moved with MLflow's meaning and without its import."""
 
     def __init__(self, settings: Settings) -> None:
         from mlops_cli.registry.auth import offer_saved_credentials
@@ -151,8 +237,10 @@ class LightRegistry:
 
         try:
             return getattr(self.reader, method)(*args)
+        except VersionNotFound:
+            raise
         except Exception as exc:  # a DB or HTTP failure, in whatever type its driver raises
-            if "no such table" in str(exc):  # a fresh embedded registry: nothing registered yet
+            if method in READS and "no such table" in str(exc):  # a fresh embedded registry: nothing yet
                 return {} if method == "aliases" else []
             raise unreachable(self.settings, exc) from None
 
@@ -181,3 +269,24 @@ class LightRegistry:
         if found is None:
             raise VersionNotFound(f"model {name} has no version {text}", hint="`mlops models list` shows them")
         return found
+
+    def alias_version(self, alias: str) -> Version | None:
+        """The version ``alias`` points at, or None when the alias (or the model) does not exist."""
+        target = self.aliases().get(alias)
+        return None if target is None else self.version(target)
+
+    def artifact_uri(self, version: str | int) -> str | None:
+        """Where ``version``'s model files are (MLflow's download URI for ``models:/name/version``)."""
+        return self._call("artifact_uri", self.settings.model_name, str(version))
+
+    def set_alias(self, alias: str, version: str | int) -> None:
+        self._call("set_alias", self.settings.model_name, alias, str(version))
+
+    def delete_alias(self, alias: str) -> None:
+        self._call("delete_alias", self.settings.model_name, alias)
+
+    def set_tag(self, version: str | int, key: str, value: str) -> None:
+        self._call("set_tag", self.settings.model_name, str(version), key, value)
+
+    def set_description(self, version: str | int, description: str) -> None:
+        self._call("set_description", self.settings.model_name, str(version), description)

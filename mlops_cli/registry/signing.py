@@ -90,9 +90,18 @@ def sign_version(client: MlflowClient, settings: Settings, version: int, run_id:
     client.set_model_version_tag(settings.model_name, str(version), SIGNATURE_TAG, value)
 
 
-def refusal(settings: Settings, mv: Any, folder: Path) -> str | None:
+# Written by MLflow's client into every download of a registered version (its name and version),
+# so it is in the signed manifest, but it is not in the store and never loaded.
+DOWNLOAD_META = "registered_model_meta"
+
+
+def refusal(settings: Settings, mv: Any, folder: Path, *, in_place: bool = False) -> str | None:
     """Why the version ``mv``, whose artifacts are in ``folder``, must not be loaded; None when
-    its signature verifies over exactly these files and it is in MLflow's sklearn flavour."""
+    its signature verifies over exactly these files and it is in MLflow's sklearn flavour.
+
+    ``in_place``: ``folder`` is the store's own (no download), which lacks the download's
+    :data:`DOWNLOAD_META`; its entry is taken from the signed manifest (the HMAC covers that
+    entry, so a changed one fails as any changed file does)."""
     import yaml
 
     given = (mv.tags or {}).get(SIGNATURE_TAG)
@@ -103,13 +112,16 @@ def refusal(settings: Settings, mv: Any, folder: Path) -> str | None:
             f"version {mv.version} carries an old signature that does not cover its files "
             "(retrain it: `mlops train --all --restart`)"
         )
+    try:
+        signed = json.loads((mv.tags or {}).get(MANIFEST_TAG) or "{}")
+    except ValueError:
+        signed = {}
+    signed = signed if isinstance(signed, dict) else {}
     files = manifest(folder)
+    if in_place and DOWNLOAD_META not in files and isinstance(signed.get(DOWNLOAD_META), str):
+        files[DOWNLOAD_META] = signed[DOWNLOAD_META]
     expected = signature(signing_key(settings), settings.model_name, mv.version, mv.run_id, files)
     if not hmac.compare_digest(given, expected):
-        try:
-            signed = json.loads((mv.tags or {}).get(MANIFEST_TAG) or "{}")
-        except ValueError:
-            signed = {}
         changed = sorted(set(files) ^ set(signed) | {f for f in files if f in signed and files[f] != signed[f]})
         which = f" (files that differ from the signed manifest: {', '.join(changed)[:120]})" if changed else ""
         return f"version {mv.version} carries a signature that does not verify over its artifacts{which}"
@@ -136,9 +148,33 @@ def verified_model(settings: Settings, mv: Any, check: bool = True) -> Iterator[
 
 
 def unsigned_reason(settings: Settings, mv: Any) -> str | None:
-    """Why ``mv`` would be refused by every loader, or None (downloads and verifies its artifacts)."""
+    """Why ``mv`` would be refused by every loader, or None. Artifacts on this machine's disk (the
+    embedded registry, `mlops up`'s server) are verified where they are, without MLflow: a gate
+    that loads nothing need not copy (every loader still verifies its own private copy); others
+    are downloaded and verified."""
+    folder = local_artifacts(settings, mv)
+    if folder is not None:
+        return refusal(settings, mv, folder, in_place=True)
     try:
         with verified_model(settings, mv):
             return None
     except ModelRefused as exc:
         return exc.message
+
+
+def local_artifacts(settings: Settings, mv: Any) -> Path | None:
+    """The folder holding ``mv``'s model files when it is on this machine's disk, else None."""
+    from urllib.parse import unquote, urlparse
+    from urllib.request import url2pathname
+
+    from mlops_cli.registry.light import LightRegistry
+
+    uri = LightRegistry(settings).artifact_uri(mv.version) or ""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        folder = Path(url2pathname(unquote(parsed.path)))
+    elif not parsed.scheme and uri.startswith("/"):
+        folder = Path(uri)
+    else:
+        return None
+    return folder if folder.is_dir() else None

@@ -79,10 +79,14 @@ def test_rows(bind: Engine | Connection, upto: int | None = None) -> pd.DataFram
     return read_table(bind, clean_data, where)
 
 
-def test_hashes(engine: Engine) -> list[int]:
-    """The ``row_hash`` of every test row (what identifies today's test set)."""
+def test_hashes(engine: Engine, upto: int | None = None) -> list[int]:
+    """The ``row_hash`` of every test row (of the rounds up to ``upto``): what identifies the test
+    set :func:`test_rows` reads, without reading it."""
+    where = clean_data.c.split == "test"
+    if upto is not None:
+        where = where & (clean_data.c.round <= upto)
     with engine.connect() as conn:
-        return list(conn.execute(select(clean_data.c.row_hash).where(clean_data.c.split == "test")).scalars())
+        return list(conn.execute(select(clean_data.c.row_hash).where(where)).scalars())
 
 
 def locations(engine: Engine) -> list[tuple[str, str, str]]:

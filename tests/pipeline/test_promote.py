@@ -9,7 +9,7 @@ from mlops_cli.errors import PromotionRefused, RegistryError
 from mlops_cli.pipeline.engine import advance, fetch
 from mlops_cli.pipeline.promote import compare, promote_challenger, promote_if_better, rollback
 from mlops_cli.pipeline.sources import GeneratorSource
-from mlops_cli.registry.client import configure
+from mlops_cli.registry.light import LightRegistry
 from mlops_cli.registry.models import alias_state, list_versions
 from mlops_cli.registry.scoring import rmse_on
 from mlops_cli.store.db import engine_for
@@ -51,7 +51,7 @@ def test_better_or_equal_moves_the_champion_worse_does_not(trained) -> None:
     rmse = {v: rmse_on(settings, v, test) for v in (1, 2, 3)}
     best, worst = min(rmse, key=rmse.get), max(rmse, key=rmse.get)
     promote_if_better(settings, best)
-    kept = compare(configure(settings), settings, worst, test)  # the pipeline's comparison
+    kept = compare(LightRegistry(settings), settings, worst, test)  # the pipeline's comparison
     assert not kept.promoted and kept.champion_version == best
     assert alias_state(settings).champion == best
     assert kept.version_rmse == pytest.approx(rmse[worst]) and kept.champion_rmse == pytest.approx(rmse[best])
@@ -130,7 +130,7 @@ def test_a_rule_asking_for_shadow_evidence_waits_for_live_requests(trained) -> N
     promote_if_better(settings, 1)
     strict = settings.model_copy(update={"promote_rule": "rmse <= +1000% and shadow >= 3"})
     test = read_table(engine, clean_data, clean_data.c.split == "test")
-    before = compare(configure(strict), strict, 3, test)
+    before = compare(LightRegistry(strict), strict, 3, test)
     assert not before.promoted and before.verdict["deciding"] == "shadow >= +3"
     assert "0 live request(s) priced in shadow of champion v1" in before.reason
 
@@ -138,9 +138,9 @@ def test_a_rule_asking_for_shadow_evidence_waits_for_live_requests(trained) -> N
     shadowed = [event_row(f"r{i}", now, shadow=(3, 2.0, 0.1)) for i in (1, 2)]
     others = [event_row("r3", now, shadow=(2, 2.0, 0.1)), event_row("r4", now)]  # another shadow; none
     write_events(engine, [*shadowed, shadowed[0], *others])  # r1 twice: two listings of one request
-    assert not compare(configure(strict), strict, 3, test).promoted, "two requests are not three"
+    assert not compare(LightRegistry(strict), strict, 3, test).promoted, "two requests are not three"
     write_events(engine, [event_row("r5", now, shadow=(3, 2.0, 0.1))])
-    after = compare(configure(strict), strict, 3, test)
+    after = compare(LightRegistry(strict), strict, 3, test)
     assert after.promoted and after.candidate_metrics["shadow"] == 3 and after.verdict["passed"]
 
 

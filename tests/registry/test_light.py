@@ -38,18 +38,59 @@ def check_same_as_mlflow(settings) -> None:  # noqa: ANN001
             LightRegistry(settings).version(ref)
 
 
+def check_writes_read_back_by_mlflow(settings) -> None:  # noqa: ANN001
+    """What a promotion writes — aliases, tags, the description — read back by MLflow's client
+    exactly; where the artifacts are, as MLflow resolves ``models:/name/version``."""
+    from mlflow.exceptions import MlflowException
+
+    light, client, name = LightRegistry(settings), configure(settings), settings.model_name
+    first, second = (str(v["version"]) for v in list_versions(settings)[:2])
+    assert light.artifact_uri(first) == client.get_model_version_download_uri(name, first)
+    light.set_alias("staging", first)
+    light.set_alias("staging", second)  # moved, not added
+    assert str(client.get_model_version_by_alias(name, "staging").version) == second
+    assert light.alias_version("staging").version == second and light.alias_version("nobody") is None
+    light.delete_alias("staging")
+    light.delete_alias("staging")  # already gone: nothing to do, as in MLflow
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias(name, "staging")
+    light.set_tag(second, "promoted_by", "ana")
+    light.set_tag(second, "promoted_by", "bea \"b\" ñ")
+    assert client.get_model_version(name, second).tags["promoted_by"] == 'bea "b" ñ'
+    light.set_description(second, "Champion since today.")
+    assert client.get_model_version(name, second).description == "Champion since today."
+    for write in (lambda: light.set_alias("staging", "9999"), lambda: light.set_tag("9999", "k", "v")):
+        with pytest.raises(VersionNotFound):
+            write()
+    assert "staging" not in client.get_registered_model(name).aliases
+
+
 def test_the_same_answers_as_mlflow_on_the_embedded_registry(registry_home: Path) -> None:
     check_same_as_mlflow(serving_settings(registry_home))
 
 
+def test_writes_on_the_embedded_registry_are_what_mlflow_reads(registry_home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    home = tmp_path / ".mlops"
+    shutil.copytree(registry_home, home)  # the shared registry stays as other tests expect it
+    check_writes_read_back_by_mlflow(serving_settings(home))
+
+
 @pytest.mark.slow
 def test_the_same_answers_through_a_server_that_wants_a_login(registry_home: Path, tmp_path: Path) -> None:
+    import shutil
+
     port = free_port()
-    settings = serving_settings(registry_home, mlflow_port=port)
+    home = tmp_path / ".mlops"
+    shutil.copytree(registry_home, home)  # the server's writes stay in this copy
+    settings = serving_settings(home, mlflow_port=port)
     spec = mlflow_spec(settings)
     server = start_logged(spec.command, spec.env, tmp_path / "mlflow.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/health", process=server, ready=lambda r: r.status_code == 200)
-        check_same_as_mlflow(settings.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{port}"}))
+        through_server = settings.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{port}"})
+        check_same_as_mlflow(through_server)
+        check_writes_read_back_by_mlflow(through_server)
     finally:
         stop_group(server)

@@ -145,6 +145,29 @@ def test_an_edited_artifact_of_a_signed_version_is_refused_naming_the_file(train
     assert "requirements.txt" in (unsigned_reason(settings, mv) or "")
 
 
+def test_files_on_this_disk_are_verified_in_place_as_strictly_as_a_download(trained) -> None:
+    """The gate of promote/rollback hashes a local store's files where they are (no MLflow, no
+    copy): the same verdict as the download, and the one file a download adds (MLflow's
+    ``registered_model_meta``) cannot be vouched for by editing the manifest tag."""
+    import json
+    from types import SimpleNamespace
+
+    from mlops_cli.registry.signing import DOWNLOAD_META, MANIFEST_TAG, local_artifacts, unsigned_reason, verified_model
+
+    settings, client = trained
+    mv = client.get_model_version(settings.model_name, "1")
+    folder = local_artifacts(settings, mv)
+    assert folder is not None and (folder / "MLmodel").is_file() and not (folder / DOWNLOAD_META).exists()
+    with verified_model(settings, mv) as downloaded:  # the loaders' way: a private verified copy
+        assert (downloaded / DOWNLOAD_META).is_file()
+    assert unsigned_reason(settings, mv) is None
+    manifest = json.loads(mv.tags[MANIFEST_TAG])
+    forged = {**mv.tags, MANIFEST_TAG: json.dumps({**manifest, DOWNLOAD_META: "0" * 64})}
+    reason = unsigned_reason(settings, SimpleNamespace(version=mv.version, run_id=mv.run_id, tags=forged))
+    assert reason and "does not verify" in reason
+    assert local_artifacts(settings, SimpleNamespace(version="9999")) is None, "no such version: nothing local"
+
+
 def test_a_signature_of_the_first_scheme_is_refused(trained) -> None:
     """(name, version, run id) only, as versions were signed before: it bound no content."""
     from mlops_cli.registry.signing import SIGNATURE_TAG, unsigned_reason
