@@ -165,7 +165,7 @@ def _shadow_evidence(settings: Any, first: int, second: int) -> dict[str, Any] |
     """The two versions side by side on live requests, from the inference events (None when the
     data DB has none, or cannot be read: the comparison on the test set stands alone)."""
     from mlops_cli.errors import MlopsError
-    from mlops_cli.pipeline.monitor import shadow_evidence
+    from mlops_cli.pipeline.shadow import shadow_evidence
     from mlops_cli.store.db import engine_for
 
     try:

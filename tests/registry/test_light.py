@@ -55,7 +55,7 @@ def check_writes_read_back_by_mlflow(settings) -> None:  # noqa: ANN001
     with pytest.raises(MlflowException):
         client.get_model_version_by_alias(name, "staging")
     light.set_tag(second, "promoted_by", "ana")
-    light.set_tag(second, "promoted_by", "bea \"b\" ñ")
+    light.set_tag(second, "promoted_by", 'bea "b" ñ')
     assert client.get_model_version(name, second).tags["promoted_by"] == 'bea "b" ñ'
     light.set_description(second, "Champion since today.")
     assert client.get_model_version(name, second).description == "Champion since today."
