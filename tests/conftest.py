@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -509,6 +510,50 @@ def api(registry_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         stop_group(process)
+
+
+# --- Airflow, in an environment of its own ----------------------------------------------------------
+
+# Airflow pins FastAPI (< 0.137) and more: installed beside the project it would make the suite run
+# a FastAPI that `pip install -e '.[ui]'` users never get. Its tests run it from a venv layered on
+# this environment (--system-site-packages: the project and everything else come from here; only
+# Airflow and its pins go into the venv), built once and reused while the requirement is unchanged.
+AIRFLOW_VENV = Path(os.environ.get("MLOPS_TEST_AIRFLOW_VENV", REPO / ".venv-airflow"))
+
+
+def airflow_requirements() -> list[str]:
+    """The project's ``airflow`` extra, as pyproject.toml declares it."""
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["airflow"]
+
+
+@pytest.fixture(scope="session")
+def airflow_bin() -> Path:
+    """The ``bin`` folder of the Airflow test environment (``airflow``, its ``python``)."""
+    from filelock import FileLock
+
+    requirements = airflow_requirements()
+    requirement = "\n".join(requirements)
+    stamp = AIRFLOW_VENV / "mlops-requirement.txt"
+    with FileLock(f"{AIRFLOW_VENV}.lock"):  # xdist workers: one builds, the others wait and reuse
+        if not stamp.exists() or stamp.read_text() != requirement:
+            made = subprocess.run(
+                [sys.executable, "-m", "venv", "--clear", "--system-site-packages", str(AIRFLOW_VENV)],
+                capture_output=True,
+                text=True,
+            )
+            assert made.returncode == 0, made.stderr[-2000:]
+            installed = subprocess.run(
+                [str(AIRFLOW_VENV / "bin" / "python"), "-m", "pip", "install", "-q", *requirements],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            if installed.returncode != 0:
+                pytest.fail(f"could not build the Airflow test environment:\n{installed.stderr[-3000:]}")
+            stamp.write_text(requirement)
+    return AIRFLOW_VENV / "bin"
 
 
 # --- the local stack -----------------------------------------------------------------------------

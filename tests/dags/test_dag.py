@@ -1,5 +1,6 @@
 """The training DAG in a real Airflow 3: DagBag import, ruff's AIR rules, `dag.test()` until the
-source is exhausted (against the built-in source over loopback HTTP), and a failing source."""
+source is exhausted (against the built-in source over loopback HTTP), and a failing source.
+Airflow runs from its own test environment (conftest.airflow_bin), never this one."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import pytest
 
 from tests.conftest import REPO, run_json, small_generator_env
 
-pytest.importorskip("airflow")
 pytestmark = pytest.mark.slow
 DAGS = REPO / "dags"
 
 
 @pytest.fixture
-def airflow_env(home: Path, tmp_path: Path) -> dict[str, str]:
-    """A fresh Airflow home with a migrated SQLite metadata DB."""
+def airflow_env(home: Path, tmp_path: Path, airflow_bin: Path) -> dict[str, str]:
+    """A fresh Airflow home with a migrated SQLite metadata DB; the Airflow environment's
+    commands first on PATH (``airflow``, and ``python`` for the DAG runs)."""
     env = {
         **os.environ,
+        "PATH": f"{airflow_bin}{os.pathsep}{os.environ['PATH']}",
+        "AIRFLOW_PYTHON": str(airflow_bin / "python"),
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
@@ -30,14 +33,16 @@ def airflow_env(home: Path, tmp_path: Path) -> dict[str, str]:
         "MLOPS_AIRFLOW_RETRY_DELAY": "1",
         "MLOPS_AIRFLOW_RETRIES": "1",
     }
-    migrated = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    migrated = subprocess.run(
+        [str(airflow_bin / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert migrated.returncode == 0, migrated.stderr[-2000:]
     return env
 
 
 def dag_runs(env: dict[str, str], max_runs: int = 20) -> list[dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.dags.dag_runs", str(max_runs), str(DAGS)],
+        [env["AIRFLOW_PYTHON"], "-m", "tests.dags.dag_runs", str(max_runs), str(DAGS)],
         env=env,
         capture_output=True,
         text=True,
@@ -51,7 +56,7 @@ def dag_runs(env: dict[str, str], max_runs: int = 20) -> list[dict]:
 
 def test_dagbag_imports_without_errors_and_ruff_air_is_clean(airflow_env: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.dags.dag_runs", "inspect", str(DAGS)],
+        [airflow_env["AIRFLOW_PYTHON"], "-m", "tests.dags.dag_runs", "inspect", str(DAGS)],
         env=airflow_env,
         capture_output=True,
         text=True,

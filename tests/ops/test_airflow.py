@@ -1,5 +1,6 @@
 """`mlops up --with airflow` and `mlops train --runner airflow` against a real Airflow 3
-(`airflow standalone`) started by the stack on loopback."""
+(`airflow standalone`, from the Airflow test environment: conftest.airflow_bin) started by the
+stack on loopback."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import pytest
 from mlops_cli.ops.netutil import free_port, port_is_free
 from tests.conftest import alive, our_pids, run_mlops
 
-pytest.importorskip("airflow")
 pytestmark = pytest.mark.slow
 
 
-def test_train_with_the_airflow_runner(home: Path, stack_env: dict[str, str], monkeypatch, tmp_path) -> None:
+def test_train_with_the_airflow_runner(
+    home: Path, stack_env: dict[str, str], monkeypatch, tmp_path, airflow_bin: Path
+) -> None:
+    import os
+
     import pandas as pd
 
     from tests.conftest import good_rows
 
+    monkeypatch.setenv("PATH", f"{airflow_bin}{os.pathsep}{os.environ['PATH']}")  # where `mlops up` finds it
     monkeypatch.setenv("MLOPS_AIRFLOW_PORT", str(free_port()))
     monkeypatch.setenv("MLOPS_GENERATOR_BATCHES", "2")
     monkeypatch.setenv("MLOPS_API_WATCH_INTERVAL", "0")  # the API moves only when asked to reload
