@@ -30,9 +30,9 @@ def test_a_failed_step_leaves_the_round_where_it_was_and_a_rerun_resumes_it(
             raise sqlite3.OperationalError("disk I/O error")
 
     event.listen(engine, "before_cursor_execute", refuse)
-    with pytest.raises(StorageError, match="failed after batch 0 was stored.*disk I/O error"):
+    with pytest.raises(StorageError, match="failed after batch 0 was quality_checked.*disk I/O error"):
         run(settings, reload_api=False)
-    assert [r["state"] for r in batch_log_rows(engine)] == ["stored"]
+    assert [r["state"] for r in batch_log_rows(engine)] == ["quality_checked"]
     assert count_rows(engine, clean_data) == 0
     event.remove(engine, "before_cursor_execute", refuse)
     report = run(settings, reload_api=False)
@@ -82,10 +82,10 @@ def test_a_terminated_postgres_connection_mid_step_is_retried_and_loses_nothing(
     with pytest.raises(ConnectionDropped) as failure:
         run(settings, reload_api=False, batch=1)
     assert len(killed) == 1 + 3 and failure.value.message.startswith(
-        f"lost the connection to the PostgreSQL data DB '{engine.url.database}' after batch 1 was stored"
+        f"lost the connection to the PostgreSQL data DB '{engine.url.database}' after batch 1 was quality_checked"
     )
     assert "127.0.0.1" not in failure.value.message
-    assert [r["state"] for r in batch_log_rows(engine)] == ["done", "stored"]
+    assert [r["state"] for r in batch_log_rows(engine)] == ["done", "quality_checked"]
     event.remove(engine, "before_cursor_execute", terminate)
     report = run(settings, reload_api=False)
     assert [(b.batch, b.state) for b in report.batches] == [(1, "done"), (2, "done")]
