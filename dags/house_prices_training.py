@@ -49,14 +49,14 @@ STEP = {"retries": RETRIES, "retry_delay": RETRY_DELAY, "retry_exponential_backo
 def house_prices_training() -> None:
     @task(**STEP)
     def prepare(params: dict | None = None) -> None:
-        from mlops_cli.pipeline.engine import task_prepare
+        from mlops_cli.pipeline.tasks import task_prepare
 
         params = params or {}
         task_prepare(source=params.get("source") or None, restart=bool(params.get("restart")))
 
     @task.sensor(poke_interval=POLL_INTERVAL, timeout=MAX_WAIT, mode="reschedule", soft_fail=True, **STEP)
     def fetch(params: dict | None = None) -> PokeReturnValue:
-        from mlops_cli.pipeline.engine import task_fetch
+        from mlops_cli.pipeline.tasks import task_fetch
 
         params = params or {}
         batch = params.get("batch")
@@ -69,7 +69,7 @@ def house_prices_training() -> None:
         return "round" in found
 
     def advance(found: dict, target: str, params: dict | None) -> dict:
-        from mlops_cli.pipeline.engine import task_advance
+        from mlops_cli.pipeline.tasks import task_advance
 
         params = params or {}
         reload_api = str(params.get("reload_api", True)).lower() not in ("false", "0", "")
@@ -124,7 +124,7 @@ def house_prices_training() -> None:
     @task(trigger_rule="none_failed_min_one_success", **STEP)
     def log_result(cleaned: dict, params: dict | None = None) -> dict:
         """Close the round (after no_retrain) and hand its batch record to XCom and the log."""
-        from mlops_cli.pipeline.engine import task_result
+        from mlops_cli.pipeline.tasks import task_result
 
         params = params or {}
         advance(cleaned, "done", params)

@@ -138,8 +138,8 @@ def batches_table(settings: Settings) -> pd.DataFrame:
     """One row per batch number, over every answer of it (skipped numbers included)."""
     import pandas as pd
 
-    from mlops_cli.pipeline.engine import all_batches
     from mlops_cli.pipeline.records import SHOWN_FIELDS, of_kind, short_reason
+    from mlops_cli.pipeline.reports import all_batches
     from mlops_cli.rule import describe_changes
     from mlops_cli.store.db import engine_for
 

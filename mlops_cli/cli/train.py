@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mlops_cli.config import Settings
-    from mlops_cli.pipeline.engine import RunReport
+    from mlops_cli.pipeline.reports import RunReport
 
 
 class Runner(StrEnum):

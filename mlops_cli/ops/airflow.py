@@ -14,7 +14,7 @@ from mlops_cli.config import Settings
 from mlops_cli.errors import MlopsError
 
 if TYPE_CHECKING:
-    from mlops_cli.pipeline.engine import RunReport
+    from mlops_cli.pipeline.reports import RunReport
 
 DAG_ID = "house_prices_training"
 FINISHED = {"success", "failed"}
@@ -161,7 +161,7 @@ def run_via_airflow(
 ) -> AirflowResult:
     """Trigger one run (``batch``: that batch only; else the chain until the source is exhausted),
     follow it, and report the rounds it processed exactly as the local runner does."""
-    from mlops_cli.pipeline.engine import report_rounds
+    from mlops_cli.pipeline.reports import report_rounds
 
     client = AirflowClient(settings)
     client.wait_for_dag()

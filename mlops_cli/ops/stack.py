@@ -35,7 +35,7 @@ from mlops_cli.ops.services import (
 )
 
 if TYPE_CHECKING:
-    from mlops_cli.pipeline.engine import RunReport
+    from mlops_cli.pipeline.reports import RunReport
 
 Event = Callable[[str, str], None]  # (service, what is happening)
 LOG_TAIL_LINES = 20

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.pipeline.engine import RunReport, all_batches
 from mlops_cli.pipeline.records import BatchRecord
+from mlops_cli.pipeline.reports import RunReport, all_batches, batch_record
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.rounds import rounds_of_batch
 
@@ -25,7 +25,5 @@ def rounds(settings: Settings, batch: int) -> list[dict[str, Any]]:
 
 def record(settings: Settings, batch: int) -> tuple[BatchRecord | None, list[dict[str, Any]]]:
     """Batch ``batch``'s record (None when the log has no such batch) and its rounds, oldest first."""
-    from mlops_cli.pipeline.engine import _batch_report
-
     found = rounds(settings, batch)
-    return (_batch_report(found) if found else None), found
+    return (batch_record(found) if found else None), found

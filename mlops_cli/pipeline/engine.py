@@ -5,7 +5,9 @@ Each answer is a *round*, one row of ``batch_log`` with a durable state::
     fetched → stored → schema_checked → quality_checked → cleaned → validated → decided ─┬──→ done
                                                                    └→ trained → compared → done
 
-``fetch`` and ``store`` are here, the checks up to ``validated`` in :mod:`.checks`.
+Here: the dataset's source, ``fetch``, ``store``, ``decide`` and the state machine; the checks up to
+``validated`` are in :mod:`.checks`, the steps after the decision in :mod:`.release`, the DAG's
+task functions in :mod:`.tasks`, what a run reports in :mod:`.reports`.
 ``validated`` holds the round's whole validation report (the champion's error on its rows
 included); ``decided`` is computed from that report and the round counts alone, so every
 decision can be recomputed from what is stored.
@@ -34,7 +36,7 @@ from mlops_cli.errors import MalformedBatchError, SourceChanged, SourceExhausted
 from mlops_cli.faults import checkpoint
 from mlops_cli.pipeline.checks import check_quality, check_schema, clean, validate
 from mlops_cli.pipeline.context import COUNTED, FINAL_STATES, ORDER, Pipeline, open_pipeline, with_parts
-from mlops_cli.pipeline.records import BatchRecord
+from mlops_cli.pipeline.release import compare, finish, train
 from mlops_cli.store import listings, meta
 from mlops_cli.store.rounds import (
     counted_rounds,
@@ -42,20 +44,27 @@ from mlops_cli.store.rounds import (
     last_batch,
     recorded_batches,
     round_ids,
-    rounds_of,
     update_round,
 )
 from mlops_cli.store.tables import now
 
 if TYPE_CHECKING:
-    import pandas as pd
     from sqlalchemy.engine import Connection, Engine
 
-    from mlops_cli.config import Settings
     from mlops_cli.pipeline.sources import DataSource
 
 # The step functions and the context, importable from here as before.
-__all__ = ["Pipeline", "check_quality", "check_schema", "clean", "open_pipeline", "validate"]
+__all__ = [
+    "Pipeline",
+    "check_quality",
+    "check_schema",
+    "clean",
+    "compare",
+    "finish",
+    "open_pipeline",
+    "train",
+    "validate",
+]
 
 # --- the dataset and its source ------------------------------------------------------------------
 
@@ -119,6 +128,18 @@ def restart_dataset(pipe: Pipeline) -> None:
         wipe_dataset(conn)
         _start_dataset(conn, pipe)
     pipe.__dict__.pop("dataset_id", None)
+
+
+def age_out_events(pipe: Pipeline) -> int:
+    """The loop's housekeeping: delete inference events older than MLOPS_API_EVENTS_RETENTION_DAYS
+    (0 keeps them all); the number deleted."""
+    from datetime import timedelta
+
+    from mlops_cli.store.events import delete_events_before
+    from mlops_cli.store.tables import now
+
+    days = pipe.settings.api_events_retention_days
+    return delete_events_before(pipe.engine, now() - timedelta(days=days)) if days > 0 else 0
 
 
 # --- fetch: one answer, stored before anything else ------------------------------------------------
@@ -320,176 +341,6 @@ def decide(pipe: Pipeline, round_id: int) -> None:
     checkpoint("decided", r["batch"])
 
 
-def train(pipe: Pipeline, round_id: int) -> None:
-    """``decided`` → ``trained``: a version fitted on every clean training row so far, registered.
-
-    After a crash, a version an earlier attempt registered is adopted instead of training again,
-    and runs left RUNNING by earlier attempts are ended.
-    """
-    from mlops_cli.pipeline.decide import DriftReference
-    from mlops_cli.pipeline.fit import adopt_earlier_attempt, train_and_register
-    from mlops_cli.pipeline.records import decision_text
-    from mlops_cli.registry.signing import sign_version
-
-    r = get_round(pipe.engine, round_id)
-    client, experiment_id = pipe.mlflow
-    identity = {"round": str(round_id), "dataset": pipe.dataset_id}
-    result = adopt_earlier_attempt(client, pipe.settings, experiment_id, identity)
-    reference = None
-    if result is not None:  # registered before a crash, maybe before it was signed
-        sign_version(client, pipe.settings, result.version, result.run_id)
-    else:
-        # two reads: no moment holds every row twice
-        train_rows = listings.training_rows(pipe.engine, round_id)
-        test_rows = listings.test_rows(pipe.engine, round_id)
-        pipe.test_sets[round_id] = test_rows  # the comparison's test set: the same rows
-        fingerprint = training_fingerprint(pipe.settings, train_rows)
-        if _reuse_same_training(pipe, r, fingerprint):
-            return
-        reference = DriftReference.of(train_rows).to_json()
-        pipe.say(f"batch {r['batch']}: training on {len(train_rows)} rows")
-        batches = ",".join(str(b) for b in sorted(set(train_rows["batch"].astype(int))))
-
-        def started(run_id: str) -> None:
-            with pipe.engine.begin() as conn:
-                update_round(conn, round_id, run_id=run_id)
-            checkpoint("run_started", r["batch"])
-
-        result = train_and_register(
-            client,
-            pipe.settings,
-            experiment_id,
-            train=train_rows,
-            test=test_rows,
-            tags={**identity, "batch": str(r["batch"]), "batches": batches, FINGERPRINT_TAG: fingerprint},
-            run_name=f"batch-{r['batch']}",
-            on_run_started=started,
-            before_register=lambda: _still_the_writer(pipe),
-            audit={
-                "validation": r["validation"],
-                "triggers": (r["decision"] or {}).get("fired", []),
-                "why": decision_text(r["decision"]),
-            },
-        )
-    training = {
-        "outcome": "trained" if reference is not None else "adopted",  # adopted: registered before a crash
-        "version": result.version,
-        "run_id": result.run_id,
-        "metrics": result.metrics,
-        "rows_train": result.rows_train,
-        "rows_test": result.rows_test,
-    }
-    with pipe.engine.begin() as conn:
-        if reference is not None:  # the drift reference of this version, should it become champion
-            meta.set_drift_reference(conn, round_id, reference)
-        update_round(
-            conn,
-            round_id,
-            state="trained",
-            version=result.version,
-            rmse=result.metrics["rmse"],
-            run_id=result.run_id,
-            training=training,
-        )
-    checkpoint("trained", r["batch"])
-
-
-def _still_the_writer(pipe: Pipeline) -> None:
-    """LockLost unless this run still holds the writer lock (checked before writing to MLflow,
-    which no data DB transaction covers)."""
-    from mlops_cli.store.rounds import check_fence
-
-    with pipe.engine.begin() as conn:
-        check_fence(conn)
-
-
-FINGERPRINT_TAG = "train_fingerprint"
-
-
-def training_fingerprint(settings: Settings, train_rows: pd.DataFrame) -> str:
-    """What a version was fitted from: the model setting and its training rows, whatever their
-    order (a digest of their row hashes)."""
-    import numpy as np
-
-    digest = hashlib.sha256(f"{settings.model}|{settings.max_categories}|".encode())
-    digest.update(np.sort(train_rows["row_hash"].to_numpy(dtype="int64")).tobytes())
-    return digest.hexdigest()[:32]
-
-
-def _reuse_same_training(pipe: Pipeline, r: dict[str, Any], fingerprint: str) -> bool:
-    """When a registered version was fitted from exactly this (e.g. `--restart` over the same
-    data), register no copy: the champion itself ends the round, another version is compared
-    with the champion in place of a new one. False when there is none."""
-    from mlops_cli.registry.client import alias_version
-
-    settings = pipe.settings
-    query = f"name='{settings.model_name}' and tags.{FINGERPRINT_TAG} = '{fingerprint}'"
-    same = max(pipe.client.search_model_versions(query), key=lambda mv: int(mv.version), default=None)
-    if same is None:
-        return False
-    champion = alias_version(pipe.client, settings, settings.champion_alias)
-    with pipe.engine.begin() as conn:
-        training = {"version": int(same.version), "run_id": same.run_id, "fingerprint": fingerprint}
-        if champion is not None and champion.version == same.version:
-            update_round(conn, r["id"], state="compared", promoted=False, training={"outcome": "unchanged", **training})
-        else:
-            rmse = float(same.tags["rmse"]) if "rmse" in (same.tags or {}) else None
-            reused = {"version": int(same.version), "rmse": rmse, "run_id": same.run_id}
-            update_round(conn, r["id"], state="trained", training={"outcome": "reused", **training}, **reused)
-    return True
-
-
-def compare(pipe: Pipeline, round_id: int) -> None:
-    """``trained`` → ``compared``: the new version, as challenger, against the champion on the same
-    test set; a promotion is recorded (the alias moves in :func:`finish`)."""
-    from mlops_cli.pipeline.promote import compare as compare_versions
-    from mlops_cli.pipeline.promote import current_test_set, record
-
-    r = get_round(pipe.engine, round_id)
-    version, settings = r["version"], pipe.settings
-    pipe.say(f"batch {r['batch']}: comparing v{version} with the champion")
-    champion = pipe.registry.alias_version(settings.champion_alias)
-    if champion is not None and int(champion.version) != version:
-        pipe.registry.set_alias(settings.challenger_alias, version)
-    test = pipe.test_sets.pop(round_id, None)
-    if test is None:  # not trained by this process (another task, or before a crash)
-        test = current_test_set(pipe.engine, up_to_round=round_id)
-    result = compare_versions(pipe.registry, settings, version, test, engine=pipe.engine)
-    with pipe.engine.begin() as conn:
-        if result.promoted:
-            record(conn, settings, result, pipe.actor, round_id=round_id)
-        update_round(conn, round_id, state="compared", promoted=result.promoted, promotion=result.record())
-    checkpoint("compared", r["batch"])
-
-
-def finish(pipe: Pipeline, round_id: int) -> None:
-    """→ ``done``: a recorded promotion applied to the registry (again, if a crash came between),
-    the inference API asked to reload, the champion after this round noted."""
-    from mlops_cli.pipeline.promote import move_champion, request_reload
-    from mlops_cli.pipeline.records import full_reason
-
-    r = get_round(pipe.engine, round_id)
-    settings = pipe.settings
-    if r["promoted"]:
-        why = full_reason(r["decision"], r["training"], r["promotion"])
-        move_champion(pipe.registry, settings, r["version"], pipe.actor, why)
-        checkpoint("alias_moved", r["batch"])
-        if pipe.reload_api:
-            warning = request_reload(settings)
-            if warning:
-                pipe.warnings.append(warning)
-    champion = pipe.registry.alias_version(settings.champion_alias)
-    with pipe.engine.begin() as conn:
-        update_round(
-            conn,
-            round_id,
-            state="done",
-            champion_version=int(champion.version) if champion else None,
-            finished_at=now(),
-        )
-    checkpoint("done", r["batch"])
-
-
 def _after_decided(pipe: Pipeline, round_id: int) -> None:
     (train if get_round(pipe.engine, round_id)["retrained"] else finish)(pipe, round_id)
 
@@ -565,160 +416,6 @@ def unfinished_rounds(engine: Engine) -> list[int]:
     return round_ids(engine, not_in=tuple(sorted(FINAL_STATES)))
 
 
-# --- reports --------------------------------------------------------------------------------------
-
-
-@dataclass(kw_only=True)
-class RunReport:
-    batches: list[BatchRecord]
-    skipped_batches: list[int] = field(default_factory=list)
-    # why the run ended: exhausted | repeating (--no-wait) | waited (MLOPS_DATA_MAX_WAIT) | batch (--batch N)
-    end: str = "exhausted"
-    message: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    source: str | None = None  # what the run read (MLOPS_DATA_SOURCE's form)
-    followed: bool = False  # no source named: the dataset's own was taken
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "batches": [b.summary() for b in self.batches],
-            "skipped_batches": self.skipped_batches,
-            "end": self.end,
-            "message": self.message,
-            "warnings": self.warnings,
-            "source": self.source,
-            "followed_dataset_source": self.followed,
-        }
-
-
-def _batch_report(rounds: list[dict[str, Any]]) -> BatchRecord:
-    """One batch number's record over its rounds: counts summed, the audit record of the last
-    round that decided (sentences rendered from it), the latest version trained."""
-    from mlops_cli.pipeline.records import full_reason
-
-    decided = [r for r in rounds if r["decision"]]
-    last = (decided or rounds)[-1]
-    trained = [r for r in rounds if r["version"] is not None]
-    dropped: dict[str, int] = {}
-    for r in rounds:
-        for reason, count in (r["dropped"] or {}).items():
-            dropped[reason] = dropped.get(reason, 0) + count
-    states = [r["state"] for r in rounds]
-    reason = full_reason(last["decision"], last["training"], last["promotion"]) or last["error"] or ""
-    if not reason and states[-1] == "duplicate":
-        reason = "the answer repeated rows already stored"
-    if not reason and states[-1] == "skipped":
-        reason = "the source never served this batch number"
-    training, promotion = last["training"] or {}, last["promotion"] or {}
-    return BatchRecord(
-        batch=rounds[0]["batch"],
-        state="done" if "done" in states else states[-1],
-        answers=len(rounds),
-        rows_received=sum(r["rows_new"] or 0 for r in rounds),
-        rows_kept=sum(r["rows_kept"] or 0 for r in rounds),
-        rows_dropped=sum(r["rows_dropped"] or 0 for r in rounds),
-        dropped=dropped,
-        retrained=any(r["retrained"] for r in rounds),
-        reason=reason,
-        rmse=trained[-1]["rmse"] if trained else None,
-        version=trained[-1]["version"] if trained else None,
-        champion_version=next((r["champion_version"] for r in reversed(rounds) if r["champion_version"]), None),
-        promoted=any(r["promoted"] for r in rounds),
-        drift_score=last["drift_score"],
-        new_share=last["new_share"],
-        cause=(last["decision"] or {}).get("cause"),
-        triggers=(last["decision"] or {}).get("fired", []),
-        outcome=training.get("outcome")
-        if training.get("outcome") in ("reused", "unchanged") and not promotion
-        else promotion.get("outcome"),
-        deltas=promotion.get("deltas"),
-        validation=last["validation"],
-        champion_on_batch=last["champion_on_batch"],
-        decision=last["decision"],
-        training=last["training"],
-        promotion=last["promotion"],
-        mlflow={"run_id": last["run_id"], "version": last["version"]} if last["run_id"] or last["version"] else None,
-    )
-
-
-def report_rounds(engine: Engine, ids: list[int], **extra: Any) -> RunReport:
-    """Rounds processed by a run → one report per batch number (skipped numbers listed apart)."""
-    if not ids:
-        return RunReport(batches=[], **extra)
-    rounds = rounds_of(engine, ids)
-    by_batch: dict[int, list[dict[str, Any]]] = {}
-    skipped: list[int] = []
-    for r in rounds:
-        if r["state"] == "skipped":
-            skipped.append(r["batch"])
-        else:
-            by_batch.setdefault(r["batch"], []).append(r)
-    return RunReport(batches=[_batch_report(v) for v in by_batch.values()], skipped_batches=skipped, **extra)
-
-
-def all_batches(engine: Engine) -> RunReport:
-    """Every batch of the dataset, summarised over all its rounds (the UI's and `batches` view)."""
-    return report_rounds(engine, round_ids(engine), end="", message=None)
-
-
-# --- orchestrator tasks: settings from the environment, ids in and out ----------------------------
-
-# How long an orchestrator task queues behind another writer before failing (and being retried).
-TASK_LOCK_WAIT = 60.0
-
-
-def age_out_events(pipe: Pipeline) -> int:
-    """The loop's housekeeping: delete inference events older than MLOPS_API_EVENTS_RETENTION_DAYS
-    (0 keeps them all); the number deleted."""
-    from datetime import timedelta
-
-    from mlops_cli.store.events import delete_events_before
-    from mlops_cli.store.tables import now
-
-    days = pipe.settings.api_events_retention_days
-    return delete_events_before(pipe.engine, now() - timedelta(days=days)) if days > 0 else 0
-
-
-def _task_pipeline(source: str | None, reload_api: bool = True) -> Pipeline:
-    from mlops_cli.config import load_settings
-
-    return open_pipeline(load_settings(data_source=source), reload_api=reload_api, actor="airflow")
-
-
-def task_prepare(*, source: str | None = None, restart: bool = False) -> None:
-    """First task of a run: ``--restart`` (first run of a chain only), or the source check."""
-    from mlops_cli.store.locking import writer_lock
-
-    pipe = _task_pipeline(source)
-    with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
-        restart_dataset(pipe) if restart else claim_dataset(pipe)
-        age_out_events(pipe)
-
-
-def task_fetch(*, source: str | None = None, batch: int | None = None) -> dict[str, Any] | None:
-    """The round a run works on: an unfinished one, else a new answer of the source.
-
-    Returns ``{"round": id, "batch": n}``, ``{"exhausted": detail}``, or None when the source
-    repeated a batch without anything new (the caller waits and asks again).
-    """
-    from mlops_cli.store.locking import writer_lock
-
-    pipe = _task_pipeline(source)
-    with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
-        claim_dataset(pipe)
-        pending = unfinished_rounds(pipe.engine)
-        if pending:
-            return {"round": pending[0], "batch": get_round(pipe.engine, pending[0])["batch"]}
-        try:
-            fetched = fetch(pipe, batch)
-        except SourceExhausted as done:
-            return {"exhausted": done.detail}
-        store(pipe, fetched.round_id)  # a repeat that adds nothing is no work for this run
-        if get_round(pipe.engine, fetched.round_id)["state"] in FINAL_STATES:
-            return None
-        return {"round": fetched.round_id, "batch": fetched.batch}
-
-
 def advance(pipe: Pipeline, round_id: int, target: str) -> dict[str, Any]:
     """Run the round's steps until its state reaches ``target`` (or a final state)."""
     while True:
@@ -726,30 +423,3 @@ def advance(pipe: Pipeline, round_id: int, target: str) -> dict[str, Any]:
         if r["state"] in FINAL_STATES or ORDER.index(r["state"]) >= ORDER.index(target):
             return r
         _step(pipe, r)
-
-
-def task_advance(round_id: int, target: str, *, source: str | None = None, reload_api: bool = True) -> dict[str, Any]:
-    """One orchestrator task: the round's steps up to ``target``, under the writer lock."""
-    from mlops_cli.store.locking import writer_lock
-
-    pipe = _task_pipeline(source, reload_api)
-    with writer_lock(pipe.engine, wait=TASK_LOCK_WAIT):
-        r = advance(pipe, round_id, target)
-    for warning in pipe.warnings:
-        print(f"warning: {warning}")
-    return {
-        "round": round_id,
-        "batch": r["batch"],
-        "state": r["state"],
-        "retrain": bool(r["retrained"]),
-        "promoted": bool(r["promoted"]),
-    }
-
-
-def task_result(round_id: int, *, source: str | None = None) -> dict[str, Any]:
-    """The DAG's ``log_result``: the round's batch record, as `mlops train --json` gives it (XCom),
-    and its reasoning in the task's log."""
-    pipe = _task_pipeline(source)
-    record = _batch_report([get_round(pipe.engine, round_id)])
-    print(f"batch {record.batch}: {record.reason}")
-    return {"round": round_id, **record.summary()}

@@ -12,15 +12,14 @@ from mlops_cli.errors import MlopsError, SourceExhausted
 from mlops_cli.pipeline.context import Pipeline, Progress, open_pipeline
 from mlops_cli.pipeline.engine import (
     Fetched,
-    RunReport,
     age_out_events,
     claim_dataset,
     fetch,
     process_round,
-    report_rounds,
     restart_dataset,
     unfinished_rounds,
 )
+from mlops_cli.pipeline.reports import RunReport, report_rounds
 from mlops_cli.store.rounds import rounds_of_batch, skipped_round_ids
 
 if TYPE_CHECKING:

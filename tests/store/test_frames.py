@@ -147,7 +147,8 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
     read as "not recorded"."""
     from sqlalchemy import inspect, text
 
-    from mlops_cli.pipeline.engine import advance, all_batches, fetch
+    from mlops_cli.pipeline.engine import advance, fetch
+    from mlops_cli.pipeline.reports import all_batches
     from mlops_cli.store import db, listings
     from mlops_cli.store.meta import get_meta
     from mlops_cli.store.tables import SCHEMA_VERSION
