@@ -3,9 +3,8 @@ whose pins would hold FastAPI back, lives in an environment of its own (conftest
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 
 from tests.conftest import REPO
 
@@ -18,9 +17,11 @@ def test_dev_has_every_users_extra_but_airflow() -> None:
 
 
 def test_this_environment_has_no_airflow_and_the_fastapi_a_ui_install_gets() -> None:
-    assert importlib.util.find_spec("airflow") is None, (
-        "Airflow is installed beside the project, holding FastAPI at its pin: "
-        "pip uninstall its apache-airflow* packages (its tests build their own environment)"
+    names = (d.metadata["Name"] for d in distributions())
+    installed = sorted(name for name in names if name.lower().startswith("apache-airflow"))
+    assert not installed, (
+        f"Airflow is installed beside the project ({', '.join(installed)}), holding FastAPI at its pin: "
+        "pip uninstall them (its tests build their own environment)"
     )
     # Airflow 3 pins fastapi<0.137: a FastAPI past it is one no Airflow install brought
     major, minor = (int(p) for p in version("fastapi").split(".")[:2])
