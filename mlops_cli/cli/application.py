@@ -19,7 +19,16 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from mlops_cli.config import Settings
+    from mlops_cli.pipeline.reports import RunReport
+
+# What to do when a run ended before the source was exhausted, by why it ended.
+END_HINTS = {
+    "repeating": "run again later, or without --no-wait to wait for it",
+    "waited": "run `mlops train --all` again later (MLOPS_DATA_MAX_WAIT sets how long a run waits)",
+}
 
 
 def _stdout() -> Console:
@@ -87,6 +96,52 @@ class Application:
     def line(self, text: str) -> None:
         """One plain line on stdout (no markup, no highlighting)."""
         self.out.print(text, highlight=False, markup=False)
+
+    def batch_table(self, report: RunReport) -> Table:
+        """One line per batch; fits 80 columns (tmux's default): a short why here, every number in
+        `mlops batches show N`."""
+        from rich import box
+        from rich.table import Table
+
+        from mlops_cli.pipeline.records import short_reason
+
+        merged = any(b.answers > 1 for b in report.batches)
+        table = Table(title="Batches", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        columns = ("batch", *(("answers",) if merged else ()), "kept", "drop", "fit", "why")
+        for name in (*columns, "RMSE", "new", "champ"):
+            table.add_column(name, justify="left" if name in ("fit", "why") else "right", no_wrap=name != "why")
+        for b in report.batches:
+            table.add_row(
+                str(b.batch),
+                *((str(b.answers),) if merged else ()),
+                f"{b.rows_kept:,}",
+                f"{b.rows_dropped:,}",
+                "[green]yes[/green]" if b.retrained else ("no" if b.state == "done" else b.state),
+                short_reason(b),
+                money(b.rmse),
+                f"v{b.version}" if b.version else "-",
+                f"v{b.champion_version}" if b.champion_version else "-",
+            )
+        return table
+
+    def run_report(self, report: RunReport) -> None:
+        """A run of the loop (`mlops train`, `mlops up --train`): its batches, why it ended, the champion."""
+        if report.followed:
+            self.line(f"source: {report.source} (the dataset's own; --source names another)")
+        if report.batches:
+            self.out.print(self.batch_table(report))
+        if report.end == "exhausted":
+            # one wording for `mlops train` and `mlops up --train`, in the CLI's own terms
+            first = "no more batches" if report.batches else "no new batches"
+            self.line(f"{first}: {report.message}.")
+            if not report.batches:
+                self.line("`mlops train --all --restart` starts a fresh dataset from batch 0.")
+        elif report.message:
+            hint = END_HINTS.get(report.end)
+            self.line(f"{report.message}" + (f"; {hint}" if hint else ""))
+        champion = next((b.champion_version for b in reversed(report.batches) if b.champion_version), None)
+        if champion:
+            self.line(f"champion: v{champion}  (`mlops models list` shows every version)")
 
 
 def application(ctx: typer.Context) -> Application:

@@ -15,7 +15,6 @@ group = typer.Typer(help="The batch log: what each batch brought and what was de
 @group.command("list")
 def list_batches(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every batch of the dataset: rows kept and dropped, retrained or not and why, the champion."""
-    from mlops_cli.cli.train import batch_table
     from mlops_cli.pipeline.batches import summaries
 
     app = application(ctx)
@@ -26,7 +25,7 @@ def list_batches(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if not report.batches:
         app.out.print("no batches yet: `mlops train --all` takes them from the data source", highlight=False)
         return
-    app.out.print(batch_table(report))
+    app.out.print(app.batch_table(report))
     app.out.print("`mlops batches show N`: every number of batch N.", highlight=False)
 
 

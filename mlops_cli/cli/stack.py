@@ -109,14 +109,13 @@ def up(
 
 def _train_through(app: Application, config: Settings, show: bool) -> dict:
     """Every batch from the stack's data API, then one prediction through the stack's API."""
-    from mlops_cli.cli.train import render
     from mlops_cli.ops.stack import train_through
     from mlops_cli.schema import EXAMPLE_LISTING
 
     with app.err.status("training", spinner="dots") as spinner:
         report, answer = train_through(config, progress=spinner.update)
     if show:
-        render(app, report)
+        app.run_report(report)
         price, model = answer["predictions"][0], answer["model"]
         bounds = (answer.get("intervals") or [None])[0]
         ranged = (

@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_cli.cli.application import Application, application, money
+from mlops_cli.cli.application import Application, application
 from mlops_cli.cli.options import ReloadApiOption, SourceOption, WaitLockOption
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from mlops_cli.config import Settings
     from mlops_cli.pipeline.reports import RunReport
 
@@ -144,57 +142,4 @@ def show(app: Application, report: RunReport, as_json: bool) -> None:
     if as_json:
         app.print_json(report.to_dict())
         return
-    render(app, report)
-
-
-END_HINTS = {
-    "repeating": "run again later, or without --no-wait to wait for it",
-    "waited": "run `mlops train --all` again later (MLOPS_DATA_MAX_WAIT sets how long a run waits)",
-}
-
-
-def batch_table(report: RunReport) -> Table:
-    """One line per batch; fits 80 columns (tmux's default): a short why here, every number in
-    `mlops batches show N`."""
-    from rich import box
-    from rich.table import Table
-
-    from mlops_cli.pipeline.records import short_reason
-
-    merged = any(b.answers > 1 for b in report.batches)
-    table = Table(title="Batches", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    columns = ("batch", *(("answers",) if merged else ()), "kept", "drop", "fit", "why")
-    for name in (*columns, "RMSE", "new", "champ"):
-        table.add_column(name, justify="left" if name in ("fit", "why") else "right", no_wrap=name != "why")
-    for b in report.batches:
-        table.add_row(
-            str(b.batch),
-            *((str(b.answers),) if merged else ()),
-            f"{b.rows_kept:,}",
-            f"{b.rows_dropped:,}",
-            "[green]yes[/green]" if b.retrained else ("no" if b.state == "done" else b.state),
-            short_reason(b),
-            money(b.rmse),
-            f"v{b.version}" if b.version else "-",
-            f"v{b.champion_version}" if b.champion_version else "-",
-        )
-    return table
-
-
-def render(app: Application, report: RunReport) -> None:
-    if report.followed:
-        app.out.print(f"source: {report.source} (the dataset's own; --source names another)", highlight=False)
-    if report.batches:
-        app.out.print(batch_table(report))
-    if report.end == "exhausted":
-        # one wording for `mlops train` and `mlops up --train`, in the CLI's own terms
-        first = "no more batches" if report.batches else "no new batches"
-        app.out.print(f"{first}: {report.message}.", highlight=False)
-        if not report.batches:
-            app.out.print("`mlops train --all --restart` starts a fresh dataset from batch 0.", highlight=False)
-    elif report.message:
-        hint = END_HINTS.get(report.end)
-        app.out.print(f"{report.message}" + (f"; {hint}" if hint else ""), highlight=False)
-    champion = next((b.champion_version for b in reversed(report.batches) if b.champion_version), None)
-    if champion:
-        app.out.print(f"champion: v{champion}  (`mlops models list` shows every version)", highlight=False)
+    app.run_report(report)

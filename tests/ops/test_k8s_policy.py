@@ -206,11 +206,18 @@ def test_the_local_overlay_runs_images_built_here() -> None:
 
 
 def test_an_hpa_owns_its_replicas(rendered) -> None:
-    _, objects = rendered
-    for hpa in (o for o in objects if o["kind"] == "HorizontalPodAutoscaler"):
+    """prod scales the API with an HPA, whose Deployment must not set replicas (Argo CD's selfHeal
+    would undo every scale-up); local has no HPA and runs one API pod."""
+    overlay, objects = rendered
+    hpas = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas} == {"local": set(), "prod": {"api"}}[overlay]
+    for hpa in hpas:
         target = hpa["spec"]["scaleTargetRef"]
         deployment = next(o for o in objects if o["kind"] == target["kind"] and o["metadata"]["name"] == target["name"])
         assert "replicas" not in deployment["spec"], "selfHeal would undo every scale-up"
+    if not hpas:
+        api = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "api")
+        assert api["spec"].get("replicas", 1) == 1
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -48,8 +48,15 @@ def test_dashboard_is_valid_grafana_json() -> None:
 
 
 def test_scrape_config_names_every_target() -> None:
-    text = prometheus_config({"mlops-api": "127.0.0.1:8000", "mlops-data-api": "127.0.0.1:8080"})
-    assert "job_name: mlops-api" in text and "targets: ['127.0.0.1:8000']" in text and "scrape_interval: 5s" in text
+    import yaml
+
+    targets = {"mlops-api": "127.0.0.1:8000", "mlops-data-api": "127.0.0.1:8080"}
+    config = yaml.safe_load(prometheus_config(targets))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == set(targets)
+    for name, target in targets.items():
+        assert jobs[name]["static_configs"] == [{"targets": [target]}], name
+    assert config["global"]["scrape_interval"] == "5s"
 
 
 @pytest.mark.slow
