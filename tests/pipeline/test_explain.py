@@ -108,3 +108,16 @@ def test_the_range_travels_with_the_model_and_a_forged_one_is_ignored() -> None:
     assert interval_of(model) is None
     model.mlops_interval_ = {"level": "x"}
     assert interval_of(model) is None
+
+
+def test_every_candidate_auto_may_choose_can_explain_its_prices(rows: pd.DataFrame) -> None:
+    """`MLOPS_MODEL=auto` never leaves the API a champion that answers `explain=true` with 409."""
+    from mlops_cli.pipeline.fit import CANDIDATES
+
+    train = rows[rows["split"] == "train"]
+    for model_type in CANDIDATES:
+        model = build_pipeline(60, model_type, 1).fit(train[FEATURES], train[TARGET])
+        baseline(model, train[FEATURES])
+        head = train[FEATURES].head(3)
+        answers = explainer_for(model).explain(head, model.predict(head))
+        assert len(answers) == 3, model_type
