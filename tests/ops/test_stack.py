@@ -175,6 +175,8 @@ def test_up_train_is_the_readme_main_job(home: Path, stack_env: dict[str, str], 
     for line in then_try_block():
         tried[line] = run_mlops(*shlex.split(line)[1:])
         assert tried[line].returncode == 0, (line, tried[line].stdout, tried[line].stderr)
+    explained = next(result for line, result in tried.items() if "--explain" in line)
+    assert "cannot explain" not in explained.stderr and "house_size" in explained.stdout, "auto's champion explains"
     # `mlops train --all` goes on with the stack's data API, the dataset's own source
     assert "source: http://127.0.0.1:" in tried["mlops train --all"].stdout
     assert "no new batches" in tried["mlops train --all"].stdout
