@@ -97,14 +97,9 @@ class Pipeline:
     @cached_property
     def mlflow(self) -> tuple[MlflowClient, str]:
         """One MLflow client (and our experiment's id) per run, not one per step."""
-        from mlops_cli.registry.client import configure, unreachable
+        from mlops_cli.registry.client import tracking
 
-        client = configure(self.settings)
-        try:
-            experiment = client.get_experiment_by_name(self.settings.mlflow_experiment)
-        except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
-            raise unreachable(self.settings, exc) from None
-        return client, experiment.experiment_id
+        return tracking(self.settings)
 
     @property
     def client(self) -> MlflowClient:

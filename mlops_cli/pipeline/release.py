@@ -126,14 +126,12 @@ def _reuse_same_training(pipe: Pipeline, r: dict[str, Any], fingerprint: str) ->
     """When a registered version was fitted from exactly this (e.g. `--restart` over the same
     data), register no copy: the champion itself ends the round, another version is compared
     with the champion in place of a new one. False when there is none."""
-    from mlops_cli.registry.client import alias_version
-
     settings = pipe.settings
-    query = f"name='{settings.model_name}' and tags.{FINGERPRINT_TAG} = '{fingerprint}'"
-    same = max(pipe.client.search_model_versions(query), key=lambda mv: int(mv.version), default=None)
+    fitted = [v for v in pipe.registry.versions() if v.tags.get(FINGERPRINT_TAG) == fingerprint]
+    same = max(fitted, key=lambda v: int(v.version), default=None)
     if same is None:
         return False
-    champion = alias_version(pipe.client, settings, settings.champion_alias)
+    champion = pipe.registry.alias_version(settings.champion_alias)
     with pipe.engine.begin() as conn:
         training = {"version": int(same.version), "run_id": same.run_id, "fingerprint": fingerprint}
         if champion is not None and champion.version == same.version:

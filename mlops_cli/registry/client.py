@@ -100,17 +100,26 @@ def is_outage(exc: BaseException) -> bool:
 
 def configure(settings: Settings) -> MlflowClient:
     """Point MLflow at the settings' tracking URI and make sure our experiment exists."""
+    return tracking(settings)[0]
+
+
+def tracking(settings: Settings) -> tuple[MlflowClient, str]:
+    """:func:`configure`'s client and our experiment's id (the experiment created when missing)."""
     import mlflow
 
     client = connect(settings)
     try:
         experiment = client.get_experiment_by_name(settings.mlflow_experiment)
         if experiment is None:
-            client.create_experiment(settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root)
+            experiment_id = client.create_experiment(
+                settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root
+            )
+        else:
+            experiment_id = experiment.experiment_id
     except Exception as exc:  # MLflow wraps DB and HTTP failures in many types
         raise unreachable(settings, exc) from None
     mlflow.set_experiment(settings.mlflow_experiment)
-    return client
+    return client, experiment_id
 
 
 def _safe(uri: str) -> str:
