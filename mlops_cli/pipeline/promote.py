@@ -150,10 +150,14 @@ def cached_metrics(
             return known
     from mlops_cli.registry.scoring import metrics_on  # numpy and the model: only when not remembered
 
-    values = metrics_on(settings, version, test.rows)
-    if remembered:
+    rows = test.rows
+    values = metrics_on(settings, version, rows)
+    # remembered under the rows actually scored: rows added since the hashes were read (a loop
+    # running beside an unlocked `models compare`) must not lend their score to the older set
+    scored = _fingerprint_of(rows["row_hash"].tolist()) if "row_hash" in rows.columns else None
+    if remembered and scored:
         with engine.begin() as conn:
-            meta.remember_metrics(conn, run_id, fingerprint, values)
+            meta.remember_metrics(conn, run_id, scored, values)
     return values
 
 

@@ -150,3 +150,26 @@ def test_shadow_evidence_is_a_number_of_requests_at_least(rule: str) -> None:
 
     with pytest.raises(ValueError, match="number of requests"):
         parse_rule(rule)
+
+
+def test_a_score_is_remembered_under_the_rows_it_was_computed_on(trained, monkeypatch) -> None:
+    """Test rows added between reading the set's hashes and reading its rows (a loop beside an
+    unlocked `models compare`): the score is kept for the rows scored, never for the older set."""
+    from mlops_cli.pipeline import promote
+    from mlops_cli.registry.scoring import metrics_on
+    from mlops_cli.store import listings, meta
+
+    settings, engine, versions = trained
+    test = promote.current_test_set(engine)
+    before = test.fingerprint
+    extra = read_table(engine, clean_data).query("split == 'train'").head(5).assign(split="test", round=999)
+    with engine.begin() as conn:
+        listings.replace_clean_rows(conn, 999, extra)
+    run_id = LightRegistry(settings).version(versions[3]).run_id
+    scores = promote.cached_metrics(settings, engine, versions[3], run_id, test)
+    after = promote.current_test_set(engine).fingerprint
+    assert after != before
+    with engine.connect() as conn:
+        assert meta.remembered_metrics(conn, run_id, before) is None, "not lent to the older set"
+        assert meta.remembered_metrics(conn, run_id, after) == scores
+    assert scores == metrics_on(settings, versions[3], promote.current_test_set(engine).rows)
