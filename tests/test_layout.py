@@ -180,7 +180,7 @@ OVERSIZED = {
     "ui/app.py": 448,
     "mlops_cli/pipeline/sources.py": 499,
     "mlops_cli/ops/stack.py": 502,
-    "mlops_cli/pipeline/promote.py": 509,
+    "mlops_cli/pipeline/promote.py": 506,
 }
 
 

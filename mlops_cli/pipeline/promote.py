@@ -112,10 +112,6 @@ class TestSet:
         """Which rows it holds (their stored hashes), in 24 characters; None without hashes."""
         return _fingerprint_of(self.hashes)
 
-    @property
-    def empty(self) -> bool:
-        return len(self) == 0
-
     def __len__(self) -> int:
         return len(self.rows) if "rows" in self.__dict__ else len(self.hashes)
 
@@ -141,8 +137,7 @@ def cached_metrics(
     run) and a test set (its rows) never change, so neither do the scores — promote, rollback,
     `models list` and the UI reuse them instead of loading the model again."""
     test = TestSet.of(test)
-    fingerprint = test.fingerprint
-    remembered = engine is not None and run_id and fingerprint
+    remembered = engine is not None and run_id and (fingerprint := test.fingerprint)
     if remembered:
         with engine.connect() as conn:
             known = meta.remembered_metrics(conn, run_id, fingerprint)
@@ -150,10 +145,8 @@ def cached_metrics(
             return known
     from mlops_cli.registry.scoring import metrics_on  # numpy and the model: only when not remembered
 
-    rows = test.rows
-    values = metrics_on(settings, version, rows)
-    # remembered under the rows actually scored: rows added since the hashes were read (a loop
-    # running beside an unlocked `models compare`) must not lend their score to the older set
+    values = metrics_on(settings, version, rows := test.rows)
+    # kept under the rows scored: test rows added since the hashes were read have their own key
     scored = _fingerprint_of(rows["row_hash"].tolist()) if "row_hash" in rows.columns else None
     if remembered and scored:
         with engine.begin() as conn:
@@ -189,7 +182,7 @@ def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, di
 
     engine = engine_for(settings)
     test = current_test_set(engine)
-    if test.empty:
+    if not len(test):
         raise RegistryError("no test rows stored: nothing to compare on", hint="train at least one batch first")
     registry = LightRegistry(settings)
     scores = {}
@@ -261,7 +254,7 @@ def compare(
             reason=f"version {version} is already champion",
             action=action,
         )
-    if test.empty:
+    if not len(test):
         raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
     rule = settings.rule()
     new = cached_metrics(settings, engine, version, candidate.run_id, test)

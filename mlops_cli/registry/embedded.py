@@ -109,6 +109,9 @@ def ensure_embedded_db(settings: Settings) -> None:
     with FileLock(str(path.with_name(path.name + ".lock"))):
         for stale in path.parent.glob(f"{path.name}{PARTIAL}*"):  # a creation killed before its rename
             stale.unlink(missing_ok=True)
+        from mlops_cli.registry.engines import forget
+
+        forget(str(path))  # whatever is created or replaced below, no pooled connection reads the old file
         if not path.exists():
             _create(path)
             return

@@ -39,11 +39,11 @@ class Version:
 
 class _Sql:
     def __init__(self, uri: str) -> None:
-        from sqlalchemy import create_engine
+        from mlops_cli.registry.engines import shared_engine
 
         if uri.startswith("postgresql://"):
             uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
-        self.engine = create_engine(uri)
+        self.engine = shared_engine(uri)
 
     def _rows(self, query: Any) -> list[Any]:
         with self.engine.connect() as conn:
