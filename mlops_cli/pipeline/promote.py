@@ -188,7 +188,7 @@ def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, di
     scores = {}
     for number in versions:
         version = registry.version(number)
-        refused = unsigned_reason(settings, version)
+        refused = unsigned_reason(settings, version, registry)
         if refused is not None:
             raise ModelRefused(f"refused {settings.model_name} {refused}")
         scores[number] = cached_metrics(settings, engine, number, version.run_id, test)
@@ -222,7 +222,7 @@ def compare(
 
     test = TestSet.of(test)
     candidate = registry.version(version)
-    refused = unsigned_reason(settings, candidate)  # before any score: a remembered one loads nothing
+    refused = unsigned_reason(settings, candidate, registry)  # before any score: a remembered one loads nothing
     if refused is not None:
         raise ModelRefused(f"not promoted: {refused}", hint="only versions mlops training signed can be champion")
     champion = registry.alias_version(settings.champion_alias)
@@ -258,7 +258,7 @@ def compare(
         raise RegistryError("no test rows stored: cannot compare versions", hint="train at least one batch first")
     rule = settings.rule()
     new = cached_metrics(settings, engine, version, candidate.run_id, test)
-    distrusted = unsigned_reason(settings, champion)  # never loaded, never scored: replaced
+    distrusted = unsigned_reason(settings, champion, registry)  # never loaded, never scored: replaced
     old_scores = None if distrusted else cached_metrics(settings, engine, old, champion.run_id, test)
     if SHADOW in rule.metrics:  # evidence from live traffic: requests v{old} answered, v{version} shadowed
         from mlops_cli.store.db import engine_for
@@ -463,10 +463,10 @@ def rollback(
 
         target = registry.version(previous)
         serving = registry.version(current)
-        refused = unsigned_reason(settings, target)
+        refused = unsigned_reason(settings, target, registry)
         if refused is not None:
             raise ModelRefused(f"not rolled back: {refused}", hint="`mlops promote N` a version mlops signed")
-        serving_trusted = unsigned_reason(settings, serving) is None  # an untrusted one is never loaded
+        serving_trusted = unsigned_reason(settings, serving, registry) is None  # an untrusted one is never loaded
         test = current_test_set(engine)
         result = PromotionResult(
             version=previous,

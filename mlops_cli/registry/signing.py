@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops_cli.config import Settings
+    from mlops_cli.registry.light import LightRegistry
 
 SIGNATURE_TAG = "mlops.signature"
 MANIFEST_TAG = "mlops.manifest"
@@ -147,12 +148,12 @@ def verified_model(settings: Settings, mv: Any, check: bool = True) -> Iterator[
         yield folder
 
 
-def unsigned_reason(settings: Settings, mv: Any) -> str | None:
+def unsigned_reason(settings: Settings, mv: Any, registry: LightRegistry | None = None) -> str | None:
     """Why ``mv`` would be refused by every loader, or None. Artifacts on this machine's disk (the
     embedded registry, `mlops up`'s server) are verified where they are, without MLflow: a gate
     that loads nothing need not copy (every loader still verifies its own private copy); others
-    are downloaded and verified."""
-    folder = local_artifacts(settings, mv)
+    are downloaded and verified. ``registry``: the caller's, asked where the files are."""
+    folder = local_artifacts(settings, mv, registry)
     if folder is not None:
         return refusal(settings, mv, folder, in_place=True)
     try:
@@ -162,14 +163,14 @@ def unsigned_reason(settings: Settings, mv: Any) -> str | None:
         return exc.message
 
 
-def local_artifacts(settings: Settings, mv: Any) -> Path | None:
+def local_artifacts(settings: Settings, mv: Any, registry: LightRegistry | None = None) -> Path | None:
     """The folder holding ``mv``'s model files when it is on this machine's disk, else None."""
     from urllib.parse import unquote, urlparse
     from urllib.request import url2pathname
 
     from mlops_cli.registry.light import LightRegistry
 
-    uri = LightRegistry(settings).artifact_uri(mv.version) or ""
+    uri = (registry or LightRegistry(settings)).artifact_uri(mv.version) or ""
     parsed = urlparse(uri)
     if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
         folder = Path(url2pathname(unquote(parsed.path)))
