@@ -160,9 +160,7 @@ def _through_pandas(explainer: Any) -> Callable[[list[dict[str, Any]], list[floa
 def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> LoadedModel:
     """The verified model in ``folder`` on the fastest path it allows: folded linear, compiled
     trees, else MLflow's pyfunc."""
-    import mlflow.pyfunc
-    import mlflow.sklearn
-
+    from mlops_cli.registry.flavours import load_estimator, load_pyfunc
     from mlops_cli.registry.scoring import known_categories
     from serving.encoding import NotFoldable
     from serving.fastpath import FoldedExplainer, fold
@@ -173,7 +171,7 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
     try:
         if allow_fast:
             try:
-                fitted = mlflow.sklearn.load_model(uri)
+                fitted = load_estimator(uri)
                 identity["known"] = {k: frozenset(v) for k, v in known_categories(fitted).items()}
                 extras, exact = _extras(fitted)
                 identity.update(extras)
@@ -198,7 +196,7 @@ def _load_from(folder: Any, identity: dict[str, Any], allow_fast: bool) -> Loade
                 raise
             except Exception as exc:  # not an sklearn flavour, or it failed to load as one
                 reason = f"not loadable as sklearn: {type(exc).__name__}"
-        model = mlflow.pyfunc.load_model(uri)
+        model = load_pyfunc(uri)
     except MlopsError:
         raise
     except Exception as exc:

@@ -169,12 +169,30 @@ def test_sql_lives_in_the_store(module: str) -> None:
     assert tables <= {"now"}, f"{module} reaches the data DB's tables ({sorted(tables)}): give the store a function"
 
 
+def _all_imports(path: Path) -> set[str]:
+    """Every module name ``path`` imports, type-checking blocks and function bodies included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("mlops_cli.registry")))
+def test_mlflow_lives_in_the_registry(module: str) -> None:
+    """Only the registry package imports MLflow, even for a type hint (it names the client type
+    the others use: ``registry.client.TrackingClient``); everyone else asks the registry."""
+    used = sorted(name for name in _all_imports(MODULES[module]) if name.split(".")[0] == "mlflow")
+    assert used == [], f"{module} imports {used}: give the registry package a function"
+
+
 # Modules still over the size a reader takes in at once (issue 23's ~400 lines), at most as long
 # as they are today: each may shrink (then lower or drop its entry), none may grow, no other may
 # pass the limit.
 MAX_LINES = 400
 OVERSIZED = {
-    "mlops_cli/pipeline/fit.py": 423,
     "mlops_cli/pipeline/engine.py": 425,
     "serving/app.py": 438,
     "ui/app.py": 448,

@@ -19,12 +19,12 @@ from mlops_cli.store.db import engine_for
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-    from mlflow import MlflowClient
     from sqlalchemy.engine import Engine
 
     from mlops_cli.config import Settings
     from mlops_cli.pipeline.clean import CleanResult
     from mlops_cli.pipeline.sources import DataSource
+    from mlops_cli.registry.client import TrackingClient
     from mlops_cli.registry.light import LightRegistry
 
 Progress = Callable[[str], None]
@@ -95,14 +95,14 @@ class Pipeline:
         return open_source(self.settings)
 
     @cached_property
-    def mlflow(self) -> tuple[MlflowClient, str]:
+    def mlflow(self) -> tuple[TrackingClient, str]:
         """One MLflow client (and our experiment's id) per run, not one per step."""
         from mlops_cli.registry.client import tracking
 
         return tracking(self.settings)
 
     @property
-    def client(self) -> MlflowClient:
+    def client(self) -> TrackingClient:
         return self.mlflow[0]
 
     @cached_property

@@ -1,10 +1,8 @@
-"""Step 4: fit the model on the clean training rows, log it to an MLflow run, register a version."""
+"""Step 4: fit the model on the clean training rows; what the run logs and registers is handed to
+the registry (registry/runs.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,22 +10,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_cli.errors import MlopsError
-from mlops_cli.faults import checkpoint
 from mlops_cli.pipeline.explain import baseline
 from mlops_cli.pipeline.interval import Interval, attach, calibrate, coverage
+from mlops_cli.registry.runs import Registered, RunRecord, log_and_register
 from mlops_cli.registry.scoring import regression_metrics
-from mlops_cli.registry.signing import sign_version
 from mlops_cli.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pandas as pd
-    from mlflow import MlflowClient
     from sklearn.base import BaseEstimator
     from sklearn.pipeline import Pipeline
 
     from mlops_cli.config import Settings
+    from mlops_cli.registry.client import TrackingClient
 
 MODEL_TYPES = ("linear", "ridge", "loglinear", "hgb", "lgbm_geo", "lgbm_local")
 # the boosted trees' location features (pipeline/location.py) per model type
@@ -41,16 +38,6 @@ CANDIDATES = tuple(m for m in MODEL_TYPES if m != "hgb")
 # auto: the share of the training rows held out to choose between candidates (never the test rows)
 VALIDATION_SHARE = 0.15
 MIN_TRAIN_ROWS = 20
-METRICS = ("rmse", "mae", "r2", "mape")
-
-
-@dataclass(kw_only=True)
-class TrainResult:
-    version: int
-    run_id: str
-    metrics: dict[str, float]
-    rows_train: int
-    rows_test: int
 
 
 def build_pipeline(max_categories: int, model_type: str = "linear", seed: int = 0) -> BaseEstimator:
@@ -182,12 +169,6 @@ def _linear(max_categories: int, model_type: str, log_numbers: bool = False) -> 
     return Pipeline([("features", features), ("regressor", regressor)])
 
 
-def _types_to_trust(pipeline: BaseEstimator) -> list[str]:
-    import skops.io
-
-    return sorted({"numpy.dtype", *skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))})
-
-
 def _pip_requirements(model_type: str) -> list[str]:
     # Pinning what we know avoids MLflow's slow requirement inference on every log.
     from importlib.metadata import version
@@ -240,69 +221,8 @@ def choose_model(settings: Settings, train: pd.DataFrame, candidates: tuple[str,
     return Choice(model_type=best, validation=validation, held=held, interval=intervals[best])
 
 
-def _version_of_run(client: MlflowClient, settings: Settings, run_id: str) -> int | None:
-    found = client.search_model_versions(f"name='{settings.model_name}' and run_id='{run_id}'")
-    return max((int(mv.version) for mv in found), default=None)
-
-
-def adopt_earlier_attempt(
-    client: MlflowClient, settings: Settings, experiment_id: str, tags: dict[str, str]
-) -> TrainResult | None:
-    """After a crash: the version an earlier attempt with these ``tags`` registered, if any.
-
-    Its run is ended FINISHED and its tags completed. Runs of earlier attempts that registered
-    nothing are ended FAILED, so no run stays RUNNING forever.
-    """
-    query = " and ".join(f"tags.{key} = '{tags[key]}'" for key in ("round", "dataset"))
-    adopted: TrainResult | None = None
-    for run in client.search_runs([experiment_id], filter_string=query):
-        version = _version_of_run(client, settings, run.info.run_id)
-        if version is not None and adopted is None:
-            metrics = {key: run.data.metrics[key] for key in METRICS if key in run.data.metrics}
-            ours = {key: value for key, value in run.data.tags.items() if not key.startswith("mlflow.")}
-            _tag_version(client, settings, version, ours, metrics)
-            if run.info.status == "RUNNING":
-                client.set_terminated(run.info.run_id, status="FINISHED")
-            adopted = TrainResult(
-                version=version,
-                run_id=run.info.run_id,
-                metrics=metrics,
-                rows_train=int(run.data.metrics.get("rows_train", 0)),
-                rows_test=int(run.data.metrics.get("rows_test", 0)),
-            )
-        elif run.info.status == "RUNNING":
-            client.set_terminated(run.info.run_id, status="FAILED")
-    return adopted
-
-
-def _tag_version(
-    client: MlflowClient, settings: Settings, version: int, tags: dict[str, str], metrics: dict[str, float]
-) -> None:
-    for key, value in {**tags, **{k: repr(v) for k, v in metrics.items()}}.items():
-        client.set_model_version_tag(settings.model_name, str(version), key, value)
-    # what the MLflow UI shows on the version's page (empty otherwise, like "Created by")
-    client.update_model_version(settings.model_name, str(version), description=describe(tags, metrics))
-
-
-def describe(tags: dict[str, str], metrics: dict[str, float]) -> str:
-    """A version in one sentence: model, data, score, who registered it."""
-    import getpass
-
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = "unknown"
-    rmse = f"RMSE {metrics['rmse']:,.0f}" if "rmse" in metrics else "no score"
-    rows = int(tags.get("rows_train", "0") or 0)
-    return (
-        f"{tags.get('model_type', 'unknown')} model trained by mlops on batches {tags.get('batches', '?')} "
-        f"of dataset {tags.get('dataset', '?')} (round {tags.get('round', '?')}, {rows:,} training rows); "
-        f"{rmse} on its {tags.get('rows_test', '?')} test rows; registered by {who}."
-    )
-
-
 def train_and_register(
-    client: MlflowClient,
+    client: TrackingClient,
     settings: Settings,
     experiment_id: str,
     *,
@@ -314,7 +234,7 @@ def train_and_register(
     on_run_started: Callable[[str], None] | None = None,
     before_register: Callable[[], None] | None = None,
     audit: dict[str, Any] | None = None,
-) -> TrainResult:
+) -> Registered:
     """Fit on ``train``, score on ``test``, log to a new MLflow run tagged ``tags`` and register a
     version of the model carrying the same tags and its metrics.
 
@@ -326,12 +246,6 @@ def train_and_register(
     promotion rule) goes into the run with the code version, train/validation/test metrics, plots,
     feature importance and a model card (see evidence.py).
     """
-    from mlops_cli.registry.client import offline_mlflow_env
-
-    offline_mlflow_env()
-    import mlflow
-    from mlflow.models import infer_signature
-
     model_type = model_type or settings.model
     # a fixed model is scored on the same kind of validation split (its validation metrics)
     auto = model_type == "auto"
@@ -360,64 +274,54 @@ def train_and_register(
     if auto:
         tags["chosen_by"] = f"auto: lowest validation {settings.select_metric.upper()}"
         tags.update({f"validation_rmse_{c}": repr(m["rmse"]) for c, m in choice.validation.items()})
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
-    if on_run_started:
-        on_run_started(run.info.run_id)
-    example = train[FEATURES].head(5)
-    # MLflow prints "Successfully registered model ..." straight to stderr; our CLI reports it.
-    with mlflow.start_run(run_id=run.info.run_id), contextlib.redirect_stderr(io.StringIO()):
-        for candidate, scores in (choice.validation if auto else {}).items():
-            with mlflow.start_run(run_name=f"candidate-{candidate}", nested=True):
-                mlflow.log_params({"model_type": candidate, "validation_share": VALIDATION_SHARE})
-                mlflow.log_metrics({f"validation_{k}": v for k, v in scores.items()})
-                mlflow.set_tag("chosen", str(candidate == chosen).lower())
-        mlflow.log_params(
-            {
-                "model_type": chosen,
-                "max_categories": settings.max_categories,
-                "features": ",".join(FEATURES),
-                "test_size": settings.test_size,
-                "split_seed": settings.split_seed,
-            }
+    validation = choice.validation.get(chosen)
+    parts = {"train": train_metrics, **({"validation": validation} if validation else {})}
+
+    def write_artifacts(folder: Path) -> None:
+        write_evidence(
+            folder,
+            model=pipeline,
+            train=train,
+            test=test,
+            validation_rows=choice.held if choice.held is not None else test,
+            tags=tags,
+            metrics={**parts, **({"test": metrics} if len(test) else {})},
+            audit=audit,
+            seed=settings.split_seed,
         )
+
+    record = RunRecord(
+        run_name=run_name,
+        tags=tags,
+        params={
+            "model_type": chosen,
+            "max_categories": settings.max_categories,
+            "features": ",".join(FEATURES),
+            "test_size": settings.test_size,
+            "split_seed": settings.split_seed,
+        },
         # unprefixed: on the test rows (what versions are compared on); train_ and validation_ beside
-        mlflow.log_metrics({**metrics, "rows_train": len(train), "rows_test": len(test)})
-        mlflow.log_metrics({f"train_{k}": v for k, v in train_metrics.items()})
-        mlflow.log_metrics(interval_metrics)
-        validation = choice.validation.get(chosen)
-        if validation:
-            mlflow.log_metrics({f"validation_{k}": v for k, v in validation.items()})
-        parts = {"train": train_metrics, **({"validation": validation} if validation else {})}
-        with tempfile.TemporaryDirectory() as folder:
-            write_evidence(
-                Path(folder),
-                model=pipeline,
-                train=train,
-                test=test,
-                validation_rows=choice.held if choice.held is not None else test,
-                tags=tags,
-                metrics={**parts, **({"test": metrics} if len(test) else {})},
-                audit=audit,
-                seed=settings.split_seed,
-            )
-            mlflow.log_artifacts(folder, artifact_path="audit")
-        if before_register:  # e.g. the writer lock's fence: a writer that lost it registers nothing
-            before_register()
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict(example)),
-            input_example=example,
-            registered_model_name=settings.model_name,
-            pip_requirements=_pip_requirements(chosen),
-            # skops (MLflow's safe format) loads only the types it is told to trust: the ones
-            # this very pipeline is made of (signed by us, see registry/signing.py)
-            skops_trusted_types=_types_to_trust(pipeline),
-        )
-        checkpoint("registered", int(tags["batch"]) if tags.get("batch", "").isdigit() else None)
-    version = int(info.registered_model_version)
-    _tag_version(client, settings, version, tags, metrics)
-    sign_version(client, settings, version, run.info.run_id)  # what the inference API will load
-    return TrainResult(
-        version=version, run_id=run.info.run_id, metrics=metrics, rows_train=len(train), rows_test=len(test)
+        metrics=metrics,
+        extra_metrics={
+            "rows_train": len(train),
+            "rows_test": len(test),
+            **{f"train_{k}": v for k, v in train_metrics.items()},
+            **interval_metrics,
+            **{f"validation_{k}": v for k, v in (validation or {}).items()},
+        },
+        chosen=chosen,
+        candidates=choice.validation if auto else {},
+        candidate_params={"validation_share": VALIDATION_SHARE},
+        example=train[FEATURES].head(5),
+        pip_requirements=_pip_requirements(chosen),
+        write_artifacts=write_artifacts,
+    )
+    return log_and_register(
+        client,
+        settings,
+        experiment_id,
+        pipeline,
+        record,
+        on_run_started=on_run_started,
+        before_register=before_register,
     )

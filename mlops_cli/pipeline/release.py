@@ -33,8 +33,9 @@ def train(pipe: Pipeline, round_id: int) -> None:
     and runs left RUNNING by earlier attempts are ended.
     """
     from mlops_cli.pipeline.decide import DriftReference
-    from mlops_cli.pipeline.fit import adopt_earlier_attempt, train_and_register
+    from mlops_cli.pipeline.fit import train_and_register
     from mlops_cli.pipeline.records import decision_text
+    from mlops_cli.registry.runs import adopt_earlier_attempt
     from mlops_cli.registry.signing import sign_version
 
     r = get_round(pipe.engine, round_id)
