@@ -110,6 +110,7 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
     """Load ``ref`` (a version number or alias; default the champion alias) from MLflow, from a
     local copy verified against its signature first (``MLOPS_API_ALLOW_UNSIGNED`` skips the check)."""
     from mlops_cli.registry.client import connect, resolve_version, version_info
+    from mlops_cli.registry.info import METRICS
     from mlops_cli.registry.refs import version_number
     from mlops_cli.registry.signing import verified_model
 
@@ -123,7 +124,7 @@ def load_registered(settings: Settings, ref: str | int | None = None, allow_fast
         "version": int(mv.version),
         "alias": alias,
         "run_id": mv.run_id,
-        "metrics": {key: info[key] for key in ("rmse", "mae", "r2", "mape")},
+        "metrics": {key: info[key] for key in METRICS},
         "trained_round": info["round"],
     }
     try:

@@ -19,6 +19,10 @@ NUMBERS = {
 }
 
 
+def _missing(value) -> bool:  # noqa: ANN001 — a frame's empty cell: None or NaN (a list is a value)
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def shown(frame: pd.DataFrame, money=(), counts=(), percent=(), decimals=None) -> pd.DataFrame:  # noqa: ANN001
     """A table as people read it: $123,456, 12,345, 47%, and "—" where there is no value."""
     out = frame.copy()
@@ -202,30 +206,23 @@ def models_page() -> None:
         now = rmse_on_current_test_set(settings(), versions["version"].tolist())
     except MlopsError:
         now = {}
-    table = versions.drop(columns="champion").assign(today=versions["version"].map(now))
+    from mlops_cli.registry.info import LABELS, LISTED_WIDE, cell
+
+    table = versions.drop(columns="champion").assign(rmse_today=versions["version"].map(now))
+    for name in LISTED_WIDE:  # as registry/info.py says each reads (the version stays a number: it sorts)
+        if name != "version":
+            table[name] = [cell(name, None if _missing(v) else v, empty="—") for v in table[name]]
     st.dataframe(
-        shown(table, money=["RMSE", "MAE", "today"], counts=["rows"], decimals={"R²": 3}),
+        table,
         hide_index=True,
         width="stretch",
-        column_order=["version", "aliases", "model", "RMSE", "today", "MAE", "R²", "batches", "rows", "created"]
-        + ["validation RMSE"],
-        column_config={
-            "version": "Version",
-            "aliases": "Aliases",
-            "model": "Model",
-            "RMSE": "RMSE at training",
-            "today": "RMSE today",
-            "MAE": "MAE at training",
-            "batches": "Batches",
-            "rows": "Training rows",
-            "created": "Created",
-            "validation RMSE": "Validation RMSE (auto)",
-        },
+        column_order=list(LISTED_WIDE),
+        column_config={name: LABELS[name] for name in LISTED_WIDE},
     )
     columns = ["version", "RMSE", "series", "champion"]
     long = pd.concat(
         [
-            versions.assign(series="at training (own test set)")[columns],
+            versions.assign(series="at training (own test set)", RMSE=versions["rmse"])[columns],
             versions.assign(series="on today's test set", RMSE=versions["version"].map(now))[columns],
         ]
     ).dropna(subset=["RMSE"])

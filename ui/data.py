@@ -77,33 +77,16 @@ def locations(settings: Settings) -> dict[str, dict[str, list[str]]]:
 
 
 def models_table(settings: Settings) -> pd.DataFrame:
+    """The registered versions, one column per field of the UI's versions table (registry/info.py
+    declares them), values as stored (the page formats them), and whether each is the champion."""
     import pandas as pd
 
+    from mlops_cli.registry.info import LISTED_WIDE
     from mlops_cli.registry.models import list_versions
 
-    versions = list_versions(settings)
-    frame = pd.DataFrame(
-        [
-            {
-                "version": v["version"],
-                "aliases": ", ".join(v["aliases"]) or "—",
-                "model": v["model_type"] or "linear",  # versions from before the candidates were seed recipes
-                "RMSE": v["rmse"],
-                "MAE": v["mae"],
-                "R²": v["r2"],
-                "batches": ",".join(map(str, v["batches"])),
-                "rows": v["rows_train"],
-                "created": (v["created"] or "—")[:16].replace("T", " "),
-                "champion": "champion" in v["aliases"],
-                # auto: every candidate's RMSE on the validation rows it was chosen on, in thousands
-                # (four full numbers made the table wider than a 1400 px window)
-                "validation RMSE": " · ".join(f"{k} {r / 1000:,.0f}k" for k, r in sorted(v["validation_rmse"].items()))
-                or "—",
-            }
-            for v in versions
-        ]
-    )
-    return frame
+    rows = [{name: v[name] for name in LISTED_WIDE} for v in list_versions(settings)]
+    frame = pd.DataFrame(rows, columns=list(LISTED_WIDE))
+    return frame.assign(champion=["champion" in aliases for aliases in frame["aliases"]])
 
 
 def rmse_on_current_test_set(settings: Settings, versions: list[int]) -> dict[int, float]:

@@ -8,6 +8,7 @@ import typer
 
 from mlops_cli.cli.application import application, money
 from mlops_cli.cli.options import JsonOption
+from mlops_cli.registry.info import HEADINGS, KINDS, LABELS, LISTED, batch_range, cell
 
 group = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
@@ -42,32 +43,14 @@ def list_models(
     table = Table(
         title=versions[0]["name"], title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
-    for name in ("version", "aliases", "model", "RMSE@train", "today", "batches", "rows", "created"):
-        left = name in ("aliases", "model", "batches", "created")
-        table.add_column(name, justify="left" if left else "right", no_wrap=name != "aliases")
+    for name in LISTED:
+        table.add_column(HEADINGS[name], justify="right" if KINDS[name] in ("money", "count") else "left")
     for v in versions:
-        table.add_row(
-            f"v{v['version']}",
-            ", ".join(v["aliases"]),
-            v["model_type"] or "-",
-            money(v["rmse"]),
-            money(v["rmse_today"]),
-            _batches(v["batches"]),
-            f"{v['rows_train']:,}" if v["rows_train"] else "-",
-            (v["created"] or "-")[:10],
-        )
+        table.add_row(*(cell(name, v[name], narrow=True) for name in LISTED))
     app.out.print(table)
-    note = "RMSE@train: on its own test rows when trained; today: RMSE on every test row stored now"
+    note = "at training: on its own test rows when trained; today: on every test row stored now"
     missing = any(v["rmse_today"] is None for v in versions)
     app.out.print(note + (" (`--score` fills the blanks)." if missing else "."), highlight=False)
-
-
-def _batches(batches: list[int]) -> str:
-    if not batches:
-        return "-"
-    if batches == list(range(batches[0], batches[-1] + 1)) and len(batches) > 2:
-        return f"{batches[0]}-{batches[-1]}"
-    return ",".join(map(str, batches))
 
 
 @group.command("show")
@@ -79,18 +62,22 @@ def show(
     """One version in detail: aliases, description, metrics, params, batches, run."""
     from rich.table import Table
 
+    from mlops_cli.pipeline.promote import scores_today
     from mlops_cli.registry.models import show_version
 
     app = application(ctx)
-    info = show_version(app.settings(), ref)
+    settings = app.settings()
+    info = show_version(settings, ref)
+    if info["run_id"]:  # remembered only: showing one version loads no model
+        info["rmse_today"] = scores_today(settings, {info["version"]: info["run_id"]}).get(info["version"])
     if as_json:
         app.print_json(info)
         return
     grid = Table.grid(padding=(0, 2))
     grid.add_column(justify="right", style="bold", no_wrap=True)
     grid.add_column()
-    for key, value in info.items():
-        grid.add_row(key, _shown(value))
+    for key, value in info.items():  # the version's declared fields, then the run's metrics and params
+        grid.add_row(LABELS.get(key, key), cell(key, value) if key in LABELS else _shown(value))
     app.out.print(grid, highlight=False)
 
 
@@ -146,7 +133,7 @@ def compare(
         table.add_row(metric.upper().replace("R2", "R²"), _metric(metric, x), _metric(metric, y), best)
     table.add_row("RMSE@train", money(a["rmse"]), money(b["rmse"]), "(own test rows)")
     table.add_row("model", a["model_type"] or "-", b["model_type"] or "-", "")
-    table.add_row("batches", _batches(a["batches"]), _batches(b["batches"]), "")
+    table.add_row("batches", batch_range(a["batches"]), batch_range(b["batches"]), "")
     app.out.print(table)
     if shadow is None:
         app.out.print("no shadow evidence: MLOPS_API_SHADOW_SHARE > 0 prices live requests with both", highlight=False)

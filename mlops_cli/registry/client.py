@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 # What MLflow answers for a missing model, version or alias (anything else is an outage).
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
-# Tags every version carries, so listing needs no run look-ups.
-METRIC_TAGS = ("rmse", "mae", "r2", "mape")
 
 
 def offline_mlflow_env() -> None:
@@ -203,32 +201,10 @@ def version_info(
     client: MlflowClient | None, settings: Settings, mv: Any, aliases: dict[int, list[str]] | None = None
 ) -> dict[str, Any]:
     """One registered version (MLflow's ModelVersion or the light registry's Version) as a plain
-    dict, for tables and --json. Without ``aliases``, ``client`` looks them up."""
-    tags = dict(mv.tags or {})
+    dict (registry/info.py's ``ModelInfo``), for tables and --json. Without ``aliases``, ``client``
+    looks them up."""
+    from mlops_cli.registry.info import ModelInfo
+
     if aliases is None:
         aliases = model_aliases(client, settings)
-    info: dict[str, Any] = {
-        "name": mv.name,
-        "version": int(mv.version),
-        "aliases": sorted(aliases.get(int(mv.version), [])),
-        "run_id": mv.run_id,
-        "created": _iso(mv.creation_timestamp),
-        "source": mv.source,
-        "description": getattr(mv, "description", None) or None,
-    }
-    for key in METRIC_TAGS:
-        info[key] = float(tags[key]) if key in tags else None
-    info["batches"] = [int(b) for b in tags.get("batches", "").split(",") if b.strip().isdigit()]
-    for key in ("rows_train", "rows_test", "batch", "round"):
-        info[key] = int(tags[key]) if tags.get(key, "").isdigit() else None
-    info["dataset"] = tags.get("dataset")
-    info["model_type"] = tags.get("model_type")
-    prefix = "validation_rmse_"  # MLOPS_MODEL=auto: each candidate's score on the validation rows
-    info["validation_rmse"] = {k.removeprefix(prefix): float(v) for k, v in tags.items() if k.startswith(prefix)}
-    return info
-
-
-def _iso(millis: int | None) -> str | None:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
+    return ModelInfo.of(mv, aliases).to_dict()

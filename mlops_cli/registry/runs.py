@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.faults import checkpoint
-from mlops_cli.registry.client import METRIC_TAGS, offline_mlflow_env
+from mlops_cli.registry.client import offline_mlflow_env
+from mlops_cli.registry.info import METRICS
 from mlops_cli.registry.signing import sign_version
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def adopt_earlier_attempt(
     for run in client.search_runs([experiment_id], filter_string=query):
         version = version_of_run(client, settings, run.info.run_id)
         if version is not None and adopted is None:
-            metrics = {key: run.data.metrics[key] for key in METRIC_TAGS if key in run.data.metrics}
+            metrics = {key: run.data.metrics[key] for key in METRICS if key in run.data.metrics}
             ours = {key: value for key, value in run.data.tags.items() if not key.startswith("mlflow.")}
             tag_version(client, settings, version, ours, metrics)
             if run.info.status == "RUNNING":

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from mlops_cli.ops.netutil import free_port, port_is_free
 from mlops_cli.ops.predict import request_predictions
 from mlops_cli.ops.services import mlops_command
+from mlops_cli.registry.info import LISTED_WIDE
 from mlops_cli.registry.models import alias_state, list_versions
 from tests.conftest import serving_settings, stop_group, wait_http
 
@@ -115,6 +116,9 @@ def test_models_page_lists_every_version_and_the_promotions(ui_env: dict[str, st
     shown = at.dataframe[0].value
     assert sorted(shown["version"].tolist()) == [v["version"] for v in versions]
     assert "champion" in " ".join(shown["aliases"].tolist())
+    # the columns registry/info.py declares for it, each read as it says (dollars, counts)
+    assert set(LISTED_WIDE) <= set(shown.columns)
+    assert shown["rmse"].str.match(r"^\$\d{1,3}(,\d{3})*$").all() and shown["rows_train"].str.match(r"^[\d,]+$").all()
     assert len(at.dataframe[1].value) >= 1, "the promotion history"
     assert "same current test set" in at.caption[0].value
     from ui.data import rmse_on_current_test_set
