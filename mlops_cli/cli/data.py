@@ -43,7 +43,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve batches with the course contract: /data, /restart_data_generation, /health, /metrics."""
-    from serving.data import serve as run_server
+    from mlops_cli.ops.data import serve as run_server
 
     app = application(ctx)
     config = app.settings(
@@ -65,7 +65,7 @@ def reset(
     as_json: JsonOption = False,
 ) -> None:
     """Restart data generation: the next batch served is batch 0."""
-    from serving.data import reset as reset_server
+    from mlops_cli.ops.data import reset as reset_server
 
     app = application(ctx)
     done = reset_server(app.settings(), url)

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from mlops_cli.config import load_settings
 from mlops_cli.pipeline.sources import is_end_of_data, open_source
-from serving.data import create_app
+from mlops_cli.ops.data import create_app
 
 
 def client_for(home: Path, **options: object) -> TestClient:
