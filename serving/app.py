@@ -21,8 +21,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from mlops_cli.config import Settings, load_settings
 from mlops_cli.errors import ModelRefused, RegistryUnavailable, VersionNotFound
-from mlops_cli.schema import LISTING_FIELDS, REQUIRED_LISTING_FIELDS
 from mlops_cli.ops.docs import offline_docs
+from mlops_cli.schema import LISTING_FIELDS, REQUIRED_LISTING_FIELDS
 from serving.events import EventRecorder
 from serving.metrics import ApiMetrics, MetricsMiddleware
 from serving.model_server import LoadedModel, ModelHolder

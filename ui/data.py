@@ -92,7 +92,7 @@ def models_table(settings: Settings) -> pd.DataFrame:
 def rmse_on_current_test_set(settings: Settings, versions: list[int]) -> dict[int, float]:
     """Every version scored on the same, current test set: the comparison promotions use.
     Scores are remembered per version and test set, so a page renders without reloading models."""
-    from mlops_cli.pipeline.promote import scores_today
+    from mlops_cli.pipeline.scores import scores_today
     from mlops_cli.registry.models import list_versions
 
     runs = {v["version"]: v["run_id"] for v in list_versions(settings) if v["version"] in versions}

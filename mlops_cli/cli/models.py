@@ -25,7 +25,7 @@ def list_models(
     from rich import box
     from rich.table import Table
 
-    from mlops_cli.pipeline.promote import scores_today
+    from mlops_cli.pipeline.scores import scores_today
     from mlops_cli.registry.models import list_versions
 
     app = application(ctx)
@@ -62,7 +62,7 @@ def show(
     """One version in detail: aliases, description, metrics, params, batches, run."""
     from rich.table import Table
 
-    from mlops_cli.pipeline.promote import scores_today
+    from mlops_cli.pipeline.scores import scores_today
     from mlops_cli.registry.models import show_version
 
     app = application(ctx)
@@ -108,7 +108,7 @@ def compare(
     from rich import box
     from rich.table import Table
 
-    from mlops_cli.pipeline.promote import metrics_today
+    from mlops_cli.pipeline.scores import metrics_today
     from mlops_cli.registry.models import show_version
 
     app = application(ctx)

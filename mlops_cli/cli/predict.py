@@ -43,7 +43,8 @@ def predict(
     as_json: JsonOption = False,
 ) -> None:
     """Predict prices through the inference API: each with its 80 % range and the version that answered."""
-    from mlops_cli.ops.predict import NotExplained, listing_from_pairs, predict, read_listings
+    from mlops_cli.ops.predict import listing_from_pairs, predict, read_listings
+    from mlops_cli.pipeline.api_client import NotExplained
 
     if bool(sets) == bool(file):
         raise typer.BadParameter("give --set FIELD=VALUE ... or --file PATH", param_hint="--set/--file")

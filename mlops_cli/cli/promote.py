@@ -11,7 +11,7 @@ from mlops_cli.cli.options import JsonOption, ReloadApiOption, WaitLockOption
 
 
 def _report(app: Application, result, as_json: bool, reload_api: bool) -> None:
-    from mlops_cli.pipeline.promote import request_reload
+    from mlops_cli.pipeline.api_client import request_reload
 
     data = result.to_dict()
     if result.promoted and reload_api:

@@ -29,8 +29,8 @@ from pydantic import BaseModel
 
 from mlops_cli.config import Settings
 from mlops_cli.errors import MlopsError, SourceExhausted
-from mlops_cli.pipeline.sources import DataSource, IndexedSource
 from mlops_cli.ops.docs import offline_docs
+from mlops_cli.pipeline.sources import DataSource, IndexedSource
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 Day = Annotated[str | None, Query(max_length=32, description="day, e.g. Tuesday (optional)")]

@@ -487,7 +487,7 @@ def train_through(settings: Settings, progress: Callable[[str], None] | None = N
     """`mlops up --train`: every batch of the stack's data API through the loop, then one
     prediction through the stack's inference API (once it has taken the champion)."""
     from mlops_cli.errors import MlopsError
-    from mlops_cli.ops.predict import request_predictions
+    from mlops_cli.pipeline.api_client import request_predictions
     from mlops_cli.pipeline.train import run
     from mlops_cli.schema import EXAMPLE_LISTING
 

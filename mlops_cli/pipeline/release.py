@@ -148,7 +148,8 @@ def compare(pipe: Pipeline, round_id: int) -> None:
     """``trained`` → ``compared``: the new version, as challenger, against the champion on the same
     test set; a promotion is recorded (the alias moves in :func:`finish`)."""
     from mlops_cli.pipeline.promote import compare as compare_versions
-    from mlops_cli.pipeline.promote import current_test_set, record
+    from mlops_cli.pipeline.promote import record
+    from mlops_cli.pipeline.scores import current_test_set
 
     r = get_round(pipe.engine, round_id)
     version, settings = r["version"], pipe.settings
@@ -170,7 +171,8 @@ def compare(pipe: Pipeline, round_id: int) -> None:
 def finish(pipe: Pipeline, round_id: int) -> None:
     """→ ``done``: a recorded promotion applied to the registry (again, if a crash came between),
     the inference API asked to reload, the champion after this round noted."""
-    from mlops_cli.pipeline.promote import move_champion, request_reload
+    from mlops_cli.pipeline.api_client import request_reload
+    from mlops_cli.pipeline.promote import move_champion
     from mlops_cli.pipeline.records import full_reason
 
     r = get_round(pipe.engine, round_id)

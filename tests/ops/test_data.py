@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlops_cli.config import load_settings
-from mlops_cli.pipeline.sources import is_end_of_data, open_source
 from mlops_cli.ops.data import create_app
+from mlops_cli.pipeline.sources import is_end_of_data, open_source
 
 
 def client_for(home: Path, **options: object) -> TestClient:

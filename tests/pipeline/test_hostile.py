@@ -99,7 +99,9 @@ def test_a_candidate_whose_score_is_not_finite_is_never_promoted(home: Path, mon
 
     from mlops_cli.config import load_settings
     from mlops_cli.pipeline import promote
+    from mlops_cli.pipeline.scores import current_test_set
     from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
 
     settings = load_settings(generator_batches=1, generator_batch_rows=200)
     run(settings, reload_api=False)
@@ -108,7 +110,7 @@ def test_a_candidate_whose_score_is_not_finite_is_never_promoted(home: Path, mon
 
     candidate = train_extra_version(settings)
     client = LightRegistry(settings)
-    test = promote.current_test_set(promote.engine_for(settings))
+    test = current_test_set(engine_for(settings))
     scores = {1: 100.0, candidate: float("nan")}
     every = {"mae": 1.0, "mape": 0.1, "r2": 0.5}
     monkeypatch.setattr(promote, "cached_metrics", lambda s, e, version, run_id, t: {**every, "rmse": scores[version]})

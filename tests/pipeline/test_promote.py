@@ -1,34 +1,16 @@
 """Champion/challenger against a real MLflow (SQLite backend) and real trained versions."""
 
-from pathlib import Path
-
 import pytest
 
-from mlops_cli.config import load_settings
 from mlops_cli.errors import PromotionRefused, RegistryError
-from mlops_cli.pipeline.engine import advance, fetch
 from mlops_cli.pipeline.promote import compare, promote_challenger, promote_if_better, rollback
-from mlops_cli.pipeline.sources import GeneratorSource
 from mlops_cli.registry.light import LightRegistry
 from mlops_cli.registry.models import alias_state, list_versions
 from mlops_cli.registry.scoring import rmse_on
-from mlops_cli.store.db import engine_for
 from mlops_cli.store.frames import read_table
 from mlops_cli.store.promotions import promotion_rows
 from mlops_cli.store.tables import clean_data
-from tests.conftest import event_row, pipeline_with, train_extra_version
-
-
-@pytest.fixture
-def trained(home: Path):
-    """Three versions: v1 on batch 0, v2 on batches 0-1, v3 on batches 0-3."""
-    settings = load_settings(generator_batches=4, generator_batch_rows=400, generator_price_drift=0.3)
-    pipe = pipeline_with(settings, GeneratorSource(settings))
-    for number in range(4):
-        round_id = fetch(pipe, number).round_id
-        advance(pipe, round_id, "cleaned")
-    versions = {b: train_extra_version(settings, "linear", list(range(b + 1))) for b in (0, 1, 3)}
-    return settings, engine_for(settings), versions
+from tests.conftest import event_row
 
 
 def test_first_version_becomes_champion_and_is_recorded(trained) -> None:
@@ -150,26 +132,3 @@ def test_shadow_evidence_is_a_number_of_requests_at_least(rule: str) -> None:
 
     with pytest.raises(ValueError, match="number of requests"):
         parse_rule(rule)
-
-
-def test_a_score_is_remembered_under_the_rows_it_was_computed_on(trained, monkeypatch) -> None:
-    """Test rows added between reading the set's hashes and reading its rows (a loop beside an
-    unlocked `models compare`): the score is kept for the rows scored, never for the older set."""
-    from mlops_cli.pipeline import promote
-    from mlops_cli.registry.scoring import metrics_on
-    from mlops_cli.store import listings, meta
-
-    settings, engine, versions = trained
-    test = promote.current_test_set(engine)
-    before = test.fingerprint
-    extra = read_table(engine, clean_data).query("split == 'train'").head(5).assign(split="test", round=999)
-    with engine.begin() as conn:
-        listings.replace_clean_rows(conn, 999, extra)
-    run_id = LightRegistry(settings).version(versions[3]).run_id
-    scores = promote.cached_metrics(settings, engine, versions[3], run_id, test)
-    after = promote.current_test_set(engine).fingerprint
-    assert after != before
-    with engine.connect() as conn:
-        assert meta.remembered_metrics(conn, run_id, before) is None, "not lent to the older set"
-        assert meta.remembered_metrics(conn, run_id, after) == scores
-    assert scores == metrics_on(settings, versions[3], promote.current_test_set(engine).rows)

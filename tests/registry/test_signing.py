@@ -87,7 +87,8 @@ def test_a_copied_signature_over_other_artifacts_is_refused_by_the_api(trained, 
 def test_the_cli_commands_never_unpickle_a_version_that_does_not_verify(trained, tmp_path: Path) -> None:
     """promote --force, models compare, the UI's explore page: one line each, nothing unpickled."""
     from mlops_cli.errors import ModelRefused
-    from mlops_cli.pipeline.promote import metrics_today, promote_if_better
+    from mlops_cli.pipeline.promote import promote_if_better
+    from mlops_cli.pipeline.scores import metrics_today
     from ui.data import predict_with_version
 
     settings, client = trained

@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mlops_cli.ops.netutil import free_port, port_is_free
-from mlops_cli.ops.predict import request_predictions
 from mlops_cli.ops.services import mlops_command
+from mlops_cli.pipeline.api_client import request_predictions
 from mlops_cli.registry.info import LISTED_WIDE
 from mlops_cli.registry.models import alias_state, list_versions
 from tests.conftest import serving_settings, stop_group, wait_http
