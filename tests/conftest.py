@@ -494,7 +494,7 @@ def start_logged(args: list[str], env: dict[str, str], log: Path) -> subprocess.
 
 def stop_group(process: subprocess.Popen) -> None:
     """Stop a process started in its own session, and its children, as `mlops down` does."""
-    from mlops_cli.ops.stack import stop_process_groups
+    from mlops_cli.ops.processes import stop_process_groups
 
     stop_process_groups([process.pid], timeout=20)
     process.wait()

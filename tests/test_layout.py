@@ -195,7 +195,6 @@ MAX_LINES = 400
 OVERSIZED = {
     "mlops_cli/pipeline/engine.py": 425,
     "serving/app.py": 438,
-    "mlops_cli/ops/stack.py": 502,
 }
 
 

@@ -255,77 +255,27 @@ def logs(
 ) -> None:
     """Show a service's log, or every service's interleaved by time with a prefix."""
     import sys
-    import time
 
-    from mlops_cli.ops.stack import line_time, log_file, log_tail, merged_logs
+    from mlops_cli.ops.logs import follow as follow_log
+    from mlops_cli.ops.logs import lines_since, log_file, log_tail, merged_logs
+    from mlops_cli.ops.logs import since as since_time
 
     app = application(ctx)
     settings = app.settings()
-    start = _since(since) if since else None
+    try:
+        start = since_time(since) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
     if service is None:
         for line in merged_logs(settings, start, lines):
             print(line)
-        if follow:
-            _follow_all(settings)
-        return
-    path = log_file(settings, service)
-    if start is not None:
-        stamp, shown = None, []
-        for line in path.read_text(errors="replace").splitlines():
-            stamp = line_time(line) or stamp
-            if stamp is not None and stamp >= start:
-                shown.append(line)
-        print("\n".join(shown[-lines:] if lines else shown))
-    elif lines:
-        print(log_tail(path, lines))
-    if not follow:
-        return
-    with path.open(errors="replace") as handle:
-        handle.seek(0, 2)
-        while True:
-            line = handle.readline()
-            if line:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            else:
-                time.sleep(0.3)
-
-
-def _since(text: str):  # noqa: ANN202 — a datetime
-    """10m, 2h, 1d (ago) or an ISO time, as a local time."""
-    import re
-    from datetime import datetime, timedelta
-
-    relative = re.fullmatch(r"(\d+)([smhd])", text.strip())
-    if relative:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
-        return datetime.now() - timedelta(**{unit: int(relative.group(1))})  # noqa: DTZ005 — logs are local
-    try:
-        return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r}: give 10m, 2h, 1d or a time like 2026-11-28T10:00", param_hint="--since"
-        ) from None
-
-
-def _follow_all(settings) -> None:  # noqa: ANN001
-    import sys
-    import time
-
-    folder = settings.home / "logs"
-    handles = {}
-    for path in sorted(folder.glob("*.log")):
-        handle = path.open(errors="replace")
-        handle.seek(0, 2)
-        handles[path.stem] = handle
-    width = max(map(len, handles), default=0)
-    while True:
-        quiet = True
-        for name, handle in handles.items():
-            line = handle.readline()
-            if line:
-                quiet = False
-                sys.stdout.write(f"{name:<{width}} | {line}")
-                sys.stdout.flush()
-        if quiet:
-            time.sleep(0.3)
+    else:
+        path = log_file(settings, service)
+        if start is not None:
+            print("\n".join(lines_since(path, start, lines)))
+        elif lines:
+            print(log_tail(path, lines))
+    if follow:
+        for line in follow_log(settings, service):
+            sys.stdout.write(line)
+            sys.stdout.flush()

@@ -217,3 +217,31 @@ def airflow_spec(settings: Settings) -> ServiceSpec:
         port_setting="MLOPS_AIRFLOW_PORT",
         env=env,
     )
+
+
+@dataclass(kw_only=True)
+class Plan:
+    services: list[ServiceSpec]
+    skipped: dict[str, str]  # service → why it is not started
+
+
+def plan(settings: Settings, extras: tuple[str, ...] = ()) -> Plan:
+    """The services `mlops up` supervises with these settings, and those it skips."""
+    services: list[ServiceSpec] = []
+    skipped: dict[str, str] = {}
+    tracking = str(settings.mlflow_tracking_uri)
+    if tracking.startswith(("http://", "https://")):
+        skipped["mlflow"] = f"using the MLflow server at {tracking}"
+        api_tracking = tracking
+    else:
+        services.append(mlflow_spec(settings))
+        api_tracking = local_tracking_uri(settings)
+    services += [data_api_spec(settings), api_spec(settings, api_tracking)]
+    for name, optional in (("ui", ui_spec(settings, api_tracking)), ("prometheus", prometheus_spec(settings))):
+        if isinstance(optional, str):
+            skipped[name] = optional
+        else:
+            services.append(optional)
+    if "airflow" in extras:
+        services.append(airflow_spec(settings))
+    return Plan(services=services, skipped=skipped)

@@ -1,59 +1,42 @@
-"""`mlops up/down/status/logs`: the whole stack as supervised local processes, no containers.
+"""`mlops up/down/status`: the whole stack as supervised local processes, no containers.
 
-Each service runs in its own process group with its log in ``MLOPS_HOME/logs``; pids, ports
-and start times are kept in ``MLOPS_HOME/stack.json`` so that `down` stops exactly the
-processes `up` started (a recycled pid is not ours: its start time differs).
+Each service runs in its own process group with its log in ``MLOPS_HOME/logs`` (ops/logs.py);
+pids, ports and start times are kept in ``MLOPS_HOME/stack.json`` (ops/processes.py) so that
+`down` stops exactly the processes `up` started (a recycled pid is not ours).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.config import Settings
 from mlops_cli.errors import StackError
+from mlops_cli.ops.logs import log_tail
 from mlops_cli.ops.netutil import port_is_free
-from mlops_cli.ops.services import (
-    OPTIONAL_SERVICES,
-    ServiceSpec,
-    airflow_spec,
-    api_spec,
-    data_api_spec,
-    local_tracking_uri,
-    mlflow_spec,
-    prometheus_spec,
-    ui_spec,
+from mlops_cli.ops.processes import (
+    ServiceState,
+    is_ours,
+    process_start_time,
+    read_state,
+    same_process,
+    state_path,
+    stop_process_groups,
+    stop_services,
+    write_state,
 )
+from mlops_cli.ops.services import ServiceSpec, data_api_spec, plan
 
 if TYPE_CHECKING:
     from mlops_cli.pipeline.reports import RunReport
 
 Event = Callable[[str, str], None]  # (service, what is happening)
-LOG_TAIL_LINES = 20
-
-
-@dataclass(kw_only=True)
-class ServiceState:
-    name: str
-    pid: int
-    start_time: str | None
-    host: str
-    port: int
-    url: str
-    health_url: str
-    log: str
-    command: list[str]
-    open_url: str = ""
-    restarts: int = 0  # times the supervisor (ops/supervise.py) started it again after it died
 
 
 @dataclass(kw_only=True)
@@ -70,91 +53,7 @@ class ServiceStatus:
         return asdict(self)
 
 
-@dataclass(kw_only=True)
-class Plan:
-    services: list[ServiceSpec]
-    skipped: dict[str, str]  # service → why it is not started
-
-
-def plan(settings: Settings, extras: tuple[str, ...] = ()) -> Plan:
-    """The services `mlops up` supervises with these settings, and those it skips."""
-    services: list[ServiceSpec] = []
-    skipped: dict[str, str] = {}
-    tracking = str(settings.mlflow_tracking_uri)
-    if tracking.startswith(("http://", "https://")):
-        skipped["mlflow"] = f"using the MLflow server at {tracking}"
-        api_tracking = tracking
-    else:
-        services.append(mlflow_spec(settings))
-        api_tracking = local_tracking_uri(settings)
-    services += [data_api_spec(settings), api_spec(settings, api_tracking)]
-    for name, optional in (("ui", ui_spec(settings, api_tracking)), ("prometheus", prometheus_spec(settings))):
-        if isinstance(optional, str):
-            skipped[name] = optional
-        else:
-            services.append(optional)
-    if "airflow" in extras:
-        services.append(airflow_spec(settings))
-    return Plan(services=services, skipped=skipped)
-
-
 # --- state ---------------------------------------------------------------------------------------
-
-
-def state_path(settings: Settings) -> Path:
-    return settings.home / "stack.json"
-
-
-def read_state(settings: Settings) -> dict[str, ServiceState]:
-    path = state_path(settings)
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text())
-        return {name: ServiceState(**item) for name, item in raw.get("services", {}).items()}
-    except (ValueError, TypeError) as exc:
-        raise StackError(
-            f"{path} is unreadable ({exc})", hint="stop leftover processes by hand and delete it"
-        ) from None
-
-
-def write_state(settings: Settings, services: dict[str, ServiceState]) -> None:
-    path = state_path(settings)
-    settings.ensure_home()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"services": {n: asdict(s) for n, s in services.items()}}, indent=2))
-    tmp.replace(path)
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (Linux): [0] state, [19] start time."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid``, to tell our process from a recycled pid."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields else None
-
-
-def is_ours(service: ServiceState) -> bool:
-    """Alive, and the same process we started."""
-    return same_process(service.pid, service.start_time)
-
-
-def same_process(pid: int, start_time: str | None) -> bool:
-    """``pid`` is alive and is the process that started at ``start_time`` (not a recycled pid)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    if start_time is None or not Path("/proc").exists():
-        return True
-    fields = _proc_stat(pid)
-    return fields is not None and fields[19] == start_time and fields[0] != "Z"
 
 
 def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
@@ -165,14 +64,6 @@ def healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
     return response.status_code == 200, f"HTTP {response.status_code}"
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
 # --- up / down / status --------------------------------------------------------------------------
@@ -338,62 +229,6 @@ def stop_watchdog(settings: Settings) -> None:
     watchdog_path(settings).unlink(missing_ok=True)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _leader_recycled(service: ServiceState) -> bool:
-    """A live process holds the leader's pid but is not the one we started."""
-    try:
-        os.kill(service.pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return not is_ours(service)
-
-
-def _reap(pgid: int) -> None:
-    try:
-        os.waitpid(pgid, os.WNOHANG)  # our child when `up` ran in this process
-    except ChildProcessError:
-        pass
-
-
-def stop_process_groups(pgids: list[int], timeout: float, leader_alive: Callable[[int], bool] | None = None) -> None:
-    """SIGTERM the process groups all at once, SIGKILL what is left after ``timeout``.
-
-    A group counts as stopped once its leader is gone (``leader_alive``: by default, the group
-    has a member); its stragglers get the SIGKILL round with the rest.
-    """
-    alive_leader = leader_alive or _group_alive
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        alive = [pgid for pgid in pgids if _group_alive(pgid)]
-        for pgid in alive:
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while alive and time.monotonic() < deadline:
-            for pgid in alive:
-                _reap(pgid)
-            alive = [pgid for pgid in alive if _group_alive(pgid) and alive_leader(pgid)]
-            time.sleep(0.05)
-
-
-def stop_services(services: list[ServiceState], timeout: float) -> list[ServiceState]:
-    """Stop the services' process groups all at once. A group whose leader died is stopped too
-    (its children may still hold the port); a pid recycled by another program is never
-    signalled. Returns the services that were stopped."""
-    ours = [s for s in services if not _leader_recycled(s) and _group_alive(s.pid)]
-    by_pid = {s.pid: s for s in ours}
-    stop_process_groups(list(by_pid), timeout, leader_alive=lambda pgid: is_ours(by_pid[pgid]))
-    return ours
-
-
 def down(settings: Settings, on_event: Event | None = None) -> list[str]:
     """Stop every service `up` started, in parallel. Returns the names stopped."""
     event = on_event or (lambda name, what: None)
@@ -444,43 +279,6 @@ def _api_readiness(url: str) -> tuple[bool | None, str]:
         body = response.json()
         return True, f"serving v{body.get('version')} ({body.get('path')} path)"
     return False, "live; no model yet"
-
-
-_STAMP = re.compile(r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)")
-
-
-def line_time(line: str) -> datetime | None:
-    """The time a log line was written, when it says (MLflow, uvicorn, Prometheus, our own lines)."""
-    found = _STAMP.search(line[:64])
-    return datetime(*map(int, found.groups())) if found else None  # noqa: DTZ001 — logs write local time
-
-
-def merged_logs(settings: Settings, since: datetime | None = None, lines: int = 50) -> list[str]:
-    """Every service's log interleaved by time, each line prefixed with its service; a line without
-    a time of its own (a traceback, Streamlit) keeps the time of the line before it."""
-    folder = settings.home / "logs"
-    if not folder.exists():
-        raise StackError("no logs yet", hint="`mlops up` starts the stack")
-    entries: list[tuple[datetime, int, str]] = []
-    width = max((len(p.stem) for p in folder.glob("*.log")), default=0)
-    for order, path in enumerate(sorted(folder.glob("*.log"))):
-        stamp = datetime.fromtimestamp(path.stat().st_ctime)  # noqa: DTZ006 — compared with local times
-        for line in path.read_text(errors="replace").splitlines():
-            stamp = line_time(line) or stamp
-            if line.strip() and (since is None or stamp >= since):
-                entries.append((stamp, order, f"{path.stem:<{width}} | {line}"))
-    entries.sort(key=lambda e: (e[0], e[1]))  # stable: a file's own order is kept within a second
-    return [text for _, _, text in entries[-lines:]] if lines else [text for _, _, text in entries]
-
-
-def log_file(settings: Settings, service: str) -> Path:
-    known = {s.name for s in plan(settings).services} | set(read_state(settings)) | set(OPTIONAL_SERVICES)
-    if service not in known:
-        raise StackError(f"unknown service '{service}'", hint=f"one of: {', '.join(sorted(known))}")
-    path = settings.home / "logs" / f"{service}.log"
-    if not path.exists():
-        raise StackError(f"no log for {service} yet", hint="`mlops up` starts it")
-    return path
 
 
 def train_through(settings: Settings, progress: Callable[[str], None] | None = None) -> tuple[RunReport, dict]:

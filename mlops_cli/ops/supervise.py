@@ -44,7 +44,7 @@ def _specs(settings: Settings, running: Iterable[str]) -> dict[str, ServiceSpec]
     where Airflow is not installed (the README's `[ui]` install), and that must not stop the
     watchdog from restarting the others."""
     from mlops_cli.errors import StackError
-    from mlops_cli.ops.stack import plan
+    from mlops_cli.ops.services import plan
 
     try:
         return {spec.name: spec for spec in plan(settings, ("airflow",) if "airflow" in running else ()).services}
@@ -56,7 +56,8 @@ def _specs(settings: Settings, running: Iterable[str]) -> dict[str, ServiceSpec]
 def watch(settings: Settings) -> None:
     """Restart dead services until SIGTERM."""
     from mlops_cli.ops.netutil import port_is_free
-    from mlops_cli.ops.stack import _spawn, is_ours, read_state, stop_process_groups, write_state
+    from mlops_cli.ops.processes import is_ours, read_state, stop_process_groups, write_state
+    from mlops_cli.ops.stack import _spawn
 
     stopping = False
 
