@@ -56,10 +56,10 @@ ONE_BATCH = textwrap.dedent(
     """
     import json, time
     from mlops_cli.config import load_settings
-    from mlops_cli.pipeline import engine
+    from mlops_cli.pipeline import dataset, engine
     settings = load_settings()
     pipe = engine.open_pipeline(settings, reload_api=False)
-    engine.claim_dataset(pipe)
+    dataset.claim_dataset(pipe)
     pipe.mlflow  # once per run of the loop, not per batch: not part of a batch's cost
     # imports are paid once per process too (ONE_FIT imports before its clock as well)
     import mlops_cli.pipeline.clean, mlops_cli.pipeline.decide, mlops_cli.pipeline.ingest

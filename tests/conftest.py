@@ -63,7 +63,8 @@ class FixedSource:
 
 def pipeline_with(settings: Settings, source: object):
     """The engine's pipeline for ``settings``, reading ``source`` instead of MLOPS_DATA_SOURCE."""
-    from mlops_cli.pipeline.engine import claim_dataset, open_pipeline
+    from mlops_cli.pipeline.dataset import claim_dataset
+    from mlops_cli.pipeline.engine import open_pipeline
 
     pipe = open_pipeline(settings, reload_api=False)
     pipe.source = source

@@ -8,12 +8,10 @@ from typing import Any
 
 from mlops_cli.errors import SourceExhausted
 from mlops_cli.pipeline.context import FINAL_STATES, Pipeline, open_pipeline
+from mlops_cli.pipeline.dataset import age_out_events, claim_dataset, restart_dataset
 from mlops_cli.pipeline.engine import (
     advance,
-    age_out_events,
-    claim_dataset,
     fetch,
-    restart_dataset,
     store,
     unfinished_rounds,
 )

@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 
 from mlops_cli.errors import MlopsError, SourceExhausted
 from mlops_cli.pipeline.context import Pipeline, Progress, open_pipeline
+from mlops_cli.pipeline.dataset import age_out_events, claim_dataset, restart_dataset
 from mlops_cli.pipeline.engine import (
     Fetched,
-    age_out_events,
-    claim_dataset,
     fetch,
     process_round,
-    restart_dataset,
     unfinished_rounds,
 )
 from mlops_cli.pipeline.reports import RunReport, report_rounds
