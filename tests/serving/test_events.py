@@ -20,6 +20,7 @@ from serving.events import EventRecorder, PredictEvent
 from serving.metrics import ApiMetrics
 from serving.model_server import wait_until_loaded
 from tests.conftest import LISTING, event_row, serving_settings
+from tests.serving.conftest import metric, training_listings
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
@@ -28,11 +29,6 @@ def data_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'events.db'}"
     request.applymarker(pytest.mark.external_db)
     return request.getfixturevalue(f"{request.param}_url")
-
-
-def metric(app, name: str, **labels: str) -> float:
-    value = app.state.metrics.registry.get_sample_value(name, labels or None)
-    return value or 0.0
 
 
 def by_request(settings) -> dict[str, list[dict]]:
@@ -329,66 +325,6 @@ def test_a_real_api_loses_no_event_across_reloads_and_a_sigterm(
     assert {e["request_id"]: e["model_version"] for e in events} == answered and len(events) == 580
 
 
-def _training_listings(registry_home: Path, n: int) -> list[dict]:
-    import math
-
-    from mlops_cli.schema import listing_problem
-    from mlops_cli.store.frames import read_table
-    from mlops_cli.store.tables import clean_data
-
-    rows = read_table(engine_for(serving_settings(registry_home)), clean_data, clean_data.c.split == "train")
-    fields = ["city", "state", "zip_code", "house_size", "bed", "bath", "acre_lot"]
-    listings = [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in rows.sample(frac=1.0, random_state=7)[fields].to_dict("records")
-    ]
-    return [row for row in listings if listing_problem(row) is None][:n]  # a few training rows have no city
-
-
-def test_served_drift_moves_when_the_served_listings_shift(registry_home: Path) -> None:
-    """Listings like the training rows read as no drift; the same listings three times as large
-    read as drift of house_size and of the predictions, on /metrics and through `mlops events
-    drift`'s function."""
-    settings = serving_settings(registry_home, api_drift_interval=0, api_events_flush_interval=0.1)
-    app = create_app(settings)
-    listings = _training_listings(registry_home, 300)
-    larger = [{**row, "house_size": min(3 * (row["house_size"] or 1500), 49_000)} for row in listings]
-
-    def served(rows: list[dict]) -> dict[str, float]:
-        start = datetime.now(UTC)
-        for chunk in range(0, len(rows), 50):
-            assert client.post("/predict", json=rows[chunk : chunk + 50]).status_code == 200
-        app.state.events.flush()
-        report = app.state.drift.check(since=start)
-        assert report.listings == len(rows) and report.note is None, report
-        return {f: metric(app, "mlops_served_drift", feature=f) for f in ("house_size", "prediction", "bed", "state")}
-
-    with TestClient(app) as client:
-        assert wait_until_loaded(app.state.holder, 60) is not None
-        alike, shifted = served(listings), served(larger)
-    threshold = settings.drift_threshold
-    assert max(alike.values()) < threshold, alike
-    assert shifted["house_size"] > 5 * threshold and shifted["prediction"] > threshold, shifted
-    assert shifted["bed"] == alike["bed"] and shifted["state"] == alike["state"], "only what changed drifts"
-    assert metric(app, "mlops_served_listings") == 300
-    assert metric(app, "mlops_served_unseen_share", field="any") == 0, "training places are all known"
-
-
-def test_the_api_measures_served_drift_by_itself(registry_home: Path, tmp_path: Path) -> None:
-    settings = serving_settings(registry_home, api_drift_interval=0.2, api_events_flush_interval=0.1)
-    app = create_app(settings)
-    with TestClient(app) as client:
-        assert wait_until_loaded(app.state.holder, 60) is not None
-        assert client.post("/predict", json=_training_listings(registry_home, 60)).status_code == 200
-        import time
-
-        deadline = time.monotonic() + 30
-        while not metric(app, "mlops_served_listings") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert metric(app, "mlops_served_listings") >= 60
-        assert app.state.drift.last.version == app.state.holder.current.version
-
-
 def test_a_shadow_prices_the_answered_listings_as_its_own_predict_would(
     registry_home: Path, registry_env: dict[str, str]
 ) -> None:
@@ -406,7 +342,7 @@ def test_a_shadow_prices_the_answered_listings_as_its_own_predict_would(
     other = next(v["version"] for v in list_versions(base) if v["version"] != champion)
     settings = serving_settings(registry_home, api_shadow=f"version:{other}", api_shadow_share=1.0)
     app = create_app(settings)
-    listings = _training_listings(registry_home, 12)
+    listings = training_listings(registry_home, 12)
     with TestClient(app) as client:
         assert wait_until_loaded(app.state.holder, 60) is not None
         assert wait_until_loaded(app.state.shadow, 60) is not None, app.state.shadow.last_error

@@ -49,42 +49,6 @@ def test_a_tree_model_does_not_fold(rows: pd.DataFrame) -> None:
         fold(trees)
 
 
-@pytest.mark.parametrize("model_type", ["hgb", "lgbm_geo", "lgbm_local"])
-def test_compiled_trees_predict_what_the_model_predicts(rows: pd.DataFrame, model_type: str) -> None:
-    """scikit-learn's trees and LightGBM's, the latter fed the location features by lookups."""
-    from serving.trees import compile_trees
-
-    model, _ = fit(load_settings(), rows, rows.iloc[:0], model_type)
-    compiled = compile_trees(model)
-    assert compiled.checked_rows > 0  # random mixed rows, unknown categories and missing values included
-    listings = [{k: v for k, v in row.items() if v == v} for row in rows[FEATURES].head(50).to_dict("records")]
-    listings += [
-        {"city": "Atlantis", "state": "texas", "zip_code": 601},  # unseen city, unnormalised state/zip, no numbers
-        {"city": None, "state": "Texas", "zip_code": "75003", "house_size": 1500.0},
-    ]
-    frame = pd.DataFrame(listings, columns=FEATURES)
-    frame["zip_code"] = frame["zip_code"].map(lambda z: f"{int(z):05d}" if isinstance(z, int) else z)
-    frame["state"] = frame["state"].str.title()
-    np.testing.assert_allclose(compiled.predict(listings), model.predict(frame), rtol=1e-6)
-    prices, unseen = compiled.predict_marked(listings[-2:])
-    known_zips = set(rows["zip_code"].astype(str))
-    assert unseen == [["city", *([] if "00601" in known_zips else ["zip_code"])], []] and all(p > 0 for p in prices)
-
-
-def test_trees_that_are_not_ours_are_not_compiled(rows: pd.DataFrame) -> None:
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.pipeline import Pipeline
-
-    from mlops_cli.pipeline.fit import build_pipeline
-    from serving.trees import compile_trees
-
-    linear = build_pipeline(20, "linear")
-    forest = Pipeline([("features", linear.named_steps["features"]), ("regressor", RandomForestRegressor(5))])
-    forest.fit(rows[FEATURES], rows["price"])
-    with pytest.raises(NotFoldable, match="not HistGradientBoosting or LightGBM"):
-        compile_trees(forest)
-
-
 @pytest.mark.parametrize(("model_type", "path"), [("hgb", "trees"), ("lgbm_local", "trees"), ("loglinear", "fast")])
 def test_the_api_serves_a_tree_or_loglinear_champion_on_a_fast_path(home, model_type: str, path: str) -> None:
     from mlops_cli.pipeline.train import run
