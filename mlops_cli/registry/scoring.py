@@ -35,9 +35,8 @@ _verified: dict[tuple[str, str, int], Any] = {}
 def load_model(settings: Settings, version: int | str) -> Any:
     """The fitted sklearn pipeline of a registered version, deserialised only after its artifacts
     verified against their signature (ModelRefused otherwise; cached once verified)."""
-    import mlflow.sklearn
-
     from mlops_cli.registry.client import connect, resolve_version
+    from mlops_cli.registry.flavours import load_estimator
     from mlops_cli.registry.refs import version_number
     from mlops_cli.registry.signing import verified_model
 
@@ -51,7 +50,7 @@ def load_model(settings: Settings, version: int | str) -> Any:
     mv = resolve_version(client, settings, number)
     with verified_model(settings, mv) as folder:
         try:
-            model = mlflow.sklearn.load_model(str(folder))
+            model = load_estimator(folder)
         except Exception as exc:
             raise ModelNotLoadable(f"cannot load {settings.model_name} version {version}: {exc}") from None
     if len(_verified) >= 16:
