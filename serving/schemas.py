@@ -36,7 +36,9 @@ class Prediction(BaseModel):
         description="per listing [low, high]: the price range calibrated to hold interval_level of listings "
         "like the validation rows (split conformal); null when the model carries none",
     )
-    interval_level: float | None = None
+    interval_level: float | None = Field(
+        None, description="the share of listings like the validation rows whose price falls in its range (e.g. 0.8)"
+    )
     unseen: list[list[str]] = Field(
         description="per listing, the text fields whose value the model never saw in training (answered "
         "from the pooled unknown category: check the spelling, e.g. 'Texas' not 'TX')"

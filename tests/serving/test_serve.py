@@ -1,4 +1,4 @@
-"""The inference API as a real uvicorn process: reloads under load, MLflow outages."""
+"""`mlops serve`: the inference API as a real uvicorn process — reloads under load, MLflow outages, slow clients."""
 
 from __future__ import annotations
 
