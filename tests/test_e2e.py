@@ -117,15 +117,6 @@ def test_local_generator_runs_the_same_loop(home: Path, monkeypatch: pytest.Monk
     assert usage.returncode == 2 and "give a VERSION or --auto" in usage.stderr
 
 
-def test_data_reset_starts_the_api_again_at_batch_zero(data_api: str, home: Path) -> None:
-    import httpx
-
-    assert [httpx.get(f"{data_api}/data", params={"group_number": 1}).json()["batch_number"] for _ in "ab"] == [0, 1]
-    reset = run_mlops("data", "reset", "--url", data_api, "--json")
-    assert reset.returncode == 0 and json.loads(reset.stdout)["next_batch"] == 0
-    assert httpx.get(f"{data_api}/data", params={"group_number": 1}).json()["batch_number"] == 0
-
-
 @pytest.mark.external_db
 def test_same_loop_with_postgres_data_and_mariadb_mlflow(
     data_api: str, home: Path, postgres_url: str, mariadb_url: str

@@ -40,12 +40,6 @@ def test_help_lists_every_command_and_env_vars() -> None:
     assert "MLOPS_DATA_SOURCE" in run_mlops("train", "--help").stdout
 
 
-def test_usage_error_exits_2() -> None:
-    result = run_mlops("train")
-    assert result.returncode == 2
-    assert "exactly one of --batch N or --all" in result.stderr
-
-
 def test_bad_setting_is_one_line_exit_1_without_traceback(home: Path) -> None:
     result = run_mlops("config", "show", env={"MLOPS_RETRAIN_MIN_NEW_SHARE": "7"})
     assert result.returncode == 1
@@ -62,15 +56,6 @@ def test_inspection_with_no_models_yet(home: Path) -> None:
     assert json.loads(result.stdout) == []
     missing = run_mlops("models", "show", "champion")
     assert missing.returncode == 1 and "no alias 'champion'" in missing.stderr
-
-
-def test_unreachable_data_api_fails_clearly(home: Path) -> None:
-    from mlops_cli.ops.netutil import free_port
-
-    env = {"MLOPS_DATA_SOURCE": f"http://127.0.0.1:{free_port()}", "MLOPS_DATA_RETRIES": "1", "MLOPS_DATA_BACKOFF": "0"}
-    result = run_mlops("train", "--all", env=env)
-    assert result.returncode == 1
-    assert "failed after 2 attempts" in result.stderr and "Traceback" not in result.stderr
 
 
 def every_command(group=None, prefix=()):  # noqa: ANN001, ANN201 — walks click's command tree
@@ -134,17 +119,3 @@ def test_a_missing_optional_library_names_the_extra_to_install(home: Path, tmp_p
     lines = narrow.stderr.splitlines()
     assert narrow.returncode == 1 and max(map(len, lines)) <= 80 and len(lines) > 1, narrow.stderr
     assert " ".join(narrow.stderr.split()) == said and all(line.startswith("       ") for line in lines[1:])
-
-
-def test_a_batch_the_source_does_not_have_is_one_refusal_that_names_it(home: Path, scripted) -> None:  # noqa: ANN001
-    """`train --batch 999` against a data API that has ended, and against the built-in generator:
-    one error naming batch 999 (not an exception's class name), wrapped at COLUMNS."""
-    from tests.conftest import COURSE_END
-
-    api = scripted([(400, json.dumps({"detail": COURSE_END}), 0)] * 3)
-    for flags in (["--source", api.url], []):
-        result = run_mlops("train", "--batch", "999", "--no-reload-api", *flags, env={"COLUMNS": "80"})
-        said = " ".join(result.stderr.split())
-        assert result.returncode == 1 and "batch 999" in said and "Exhausted" not in said, result.stderr
-        assert said.startswith("error: ") and said.count("error:") == 1 and "`mlops train --all`" in said
-        assert max(map(len, result.stderr.splitlines())) <= 80, result.stderr
