@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+# The test-set metrics every version carries as tags (so listing needs no run look-ups): the
+# ones a promotion rule may name.
+from mlops_cli.rule import METRICS
+
 # How a value reads: a version number, a list of aliases, dollars, a score, a count of rows,
 # a list of batches, a timestamp, text, or a structured part (name → value).
 Kind = Literal["version", "aliases", "money", "score", "count", "batches", "time", "text", "record"]
 
-# The test-set metrics every version carries as tags, so listing needs no run look-ups.
-METRICS = ("rmse", "mae", "r2", "mape")
 
 
 def _field(label: str, kind: Kind, *, listed: str = "", wide: bool = False, **default: Any) -> Any:
