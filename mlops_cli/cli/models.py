@@ -25,15 +25,10 @@ def list_models(
     from rich import box
     from rich.table import Table
 
-    from mlops_cli.pipeline.scores import scores_today
-    from mlops_cli.registry.models import list_versions
+    from mlops_cli.pipeline.scores import versions_today
 
     app = application(ctx)
-    settings = app.settings()
-    versions = list_versions(settings)
-    today = scores_today(settings, {v["version"]: v["run_id"] for v in versions}, compute=score)
-    for v in versions:
-        v["rmse_today"] = today.get(v["version"])
+    versions = versions_today(app.settings(), compute=score)
     if as_json:
         app.print_json(versions)
         return

@@ -5,7 +5,7 @@ a test set never change, so neither do their scores)."""
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import ModelRefused, RegistryError
 from mlops_cli.registry.light import LightRegistry
@@ -110,6 +110,16 @@ def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False
     with engine.connect() as conn:
         found = {v: meta.remembered_metrics(conn, run, fingerprint) for v, run in runs.items() if run}
     return {v: scores["rmse"] for v, scores in found.items() if scores is not None}
+
+
+def versions_today(settings: Settings, compute: bool = False) -> list[dict[str, Any]]:
+    """`mlops models list`: every registered version (registry/info.py's fields) with its RMSE on
+    today's test set — remembered ones only, or with ``compute`` every one."""
+    from mlops_cli.registry.models import list_versions
+
+    versions = list_versions(settings)
+    today = scores_today(settings, {v["version"]: v["run_id"] for v in versions}, compute=compute)
+    return [{**v, "rmse_today": today.get(v["version"])} for v in versions]
 
 
 def metrics_today(settings: Settings, versions: list[int]) -> tuple[dict[int, dict[str, float]], int]:

@@ -23,7 +23,6 @@ from mlops_cli.rule import METRICS
 Kind = Literal["version", "aliases", "money", "score", "count", "batches", "time", "text", "record"]
 
 
-
 def _field(label: str, kind: Kind, *, listed: str = "", wide: bool = False, **default: Any) -> Any:
     """``listed``: a column of every versions table, headed so in a terminal's (80 columns);
     ``wide``: a column of the UI's only (wider than a terminal)."""

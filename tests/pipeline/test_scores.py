@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlops_cli.pipeline.scores import cached_metrics, current_test_set, scores_today
+from mlops_cli.pipeline.scores import cached_metrics, current_test_set, scores_today, versions_today
 from mlops_cli.registry.light import LightRegistry
 from mlops_cli.store.frames import read_table
 from mlops_cli.store.tables import clean_data
@@ -47,3 +47,12 @@ def test_remembered_scores_are_read_without_loading_a_model(trained, monkeypatch
     assert cached_metrics(settings, engine, versions[0], runs[versions[0]], test)["rmse"] == computed[versions[0]]
     with pytest.raises(AssertionError, match="loaded the model"):  # no run: nothing to remember it by
         cached_metrics(settings, engine, versions[0], None, test)
+
+
+def test_the_versions_list_carries_todays_remembered_rmse(trained) -> None:
+    settings, _, versions = trained
+    before = versions_today(settings)
+    assert [v["version"] for v in before] == sorted(versions.values()) and all(v["rmse_today"] is None for v in before)
+    computed = versions_today(settings, compute=True)
+    assert all(v["rmse_today"] > 0 for v in computed)
+    assert [v["rmse_today"] for v in versions_today(settings)] == [v["rmse_today"] for v in computed]
