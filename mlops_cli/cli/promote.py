@@ -10,12 +10,8 @@ from mlops_cli.cli.application import Application, application, money
 from mlops_cli.cli.options import JsonOption, ReloadApiOption, WaitLockOption
 
 
-def _report(app: Application, result, as_json: bool, reload_api: bool) -> None:
-    from mlops_cli.pipeline.api_client import request_reload
-
+def _report(app: Application, result, as_json: bool) -> None:  # noqa: ANN001 — a PromotionResult
     data = result.to_dict()
-    if result.promoted and reload_api:
-        data["reload_warning"] = request_reload(app.settings())
     if as_json:
         app.print_json(data)
         return
@@ -59,10 +55,10 @@ def promote(
         raise typer.BadParameter("give a VERSION or --auto", param_hint="VERSION/--auto")
     config = app.settings()
     if auto:
-        result = promote_challenger(config, wait_lock=wait_lock)
+        result = promote_challenger(config, wait_lock=wait_lock, reload_api=reload_api)
     else:
-        result = promote_if_better(config, version, force=force, wait_lock=wait_lock)
-    _report(app, result, as_json, reload_api)
+        result = promote_if_better(config, version, force=force, wait_lock=wait_lock, reload_api=reload_api)
+    _report(app, result, as_json)
 
 
 def rollback(
@@ -92,5 +88,5 @@ def rollback(
             err=True,
         )
 
-    result = rollback_champion(app.settings(), wait_lock=wait_lock, confirm_worse=confirm)
-    _report(app, result, as_json, reload_api)
+    result = rollback_champion(app.settings(), wait_lock=wait_lock, confirm_worse=confirm, reload_api=reload_api)
+    _report(app, result, as_json)

@@ -270,6 +270,16 @@ def _promote_now(
         move_champion(registry, settings, result.version, who, result.reason)
 
 
+def _reloaded(settings: Settings, result: PromotionResult, reload_api: bool) -> PromotionResult:
+    """After a move (the lock released): ask the inference API to load the new champion; an API
+    that cannot is a warning in the result, never a failure of the move."""
+    if result.promoted and reload_api:
+        from mlops_cli.pipeline.api_client import request_reload
+
+        result.reload_warning = request_reload(settings)
+    return result
+
+
 @contextmanager
 def _writing(settings: Settings, wait_lock: bool) -> Iterator[tuple[Engine, LightRegistry]]:
     """The data DB and the registry, with the data DB's writer lock held (one mover at a time)."""
@@ -288,19 +298,23 @@ def promote_if_better(
     force: bool = False,
     who: str | None = None,
     wait_lock: bool = False,
+    reload_api: bool = False,
 ) -> PromotionResult:
     """``mlops promote N``: make ``version`` champion when it is at least as good on the current
-    test set (or anyway, with ``force``). Holds the data DB's writer lock while it decides."""
+    test set (or anyway, with ``force``). Holds the data DB's writer lock while it decides;
+    ``reload_api``: then asks the inference API to load the new champion."""
     LightRegistry(settings).version(version)  # an unknown version is said before the lock is taken
     with _writing(settings, wait_lock) as (engine, registry):
         result = compare(
             registry, settings, version, current_test_set(engine), force=force, action="manual", engine=engine
         )
         _promote_now(settings, engine, registry, result, who or actor())
-    return result
+    return _reloaded(settings, result, reload_api)
 
 
-def promote_challenger(settings: Settings, who: str | None = None, wait_lock: bool = False) -> PromotionResult:
+def promote_challenger(
+    settings: Settings, who: str | None = None, wait_lock: bool = False, reload_api: bool = False
+) -> PromotionResult:
     """``mlops promote --auto``: compare the current challenger and promote it if better or equal."""
     with _writing(settings, wait_lock) as (engine, registry):
         challenger = registry.alias_version(settings.challenger_alias)
@@ -311,7 +325,7 @@ def promote_challenger(settings: Settings, who: str | None = None, wait_lock: bo
             )
         result = compare(registry, settings, int(challenger.version), current_test_set(engine), engine=engine)
         _promote_now(settings, engine, registry, result, who or actor())
-    return result
+    return _reloaded(settings, result, reload_api)
 
 
 def champion_history(settings: Settings, engine: Engine) -> list[int]:
@@ -331,6 +345,7 @@ def rollback(
     who: str | None = None,
     wait_lock: bool = False,
     confirm_worse: Callable[[PromotionResult], bool] | None = None,
+    reload_api: bool = False,
 ) -> PromotionResult:
     """Champion back to the previous champion; recorded as a promotion with action 'rollback'.
     When the previous champion scores worse on today's test set, ``confirm_worse`` decides (no
@@ -375,4 +390,4 @@ def rollback(
                 hint="pass --yes to roll back anyway",
             )
         _promote_now(settings, engine, registry, result, who or actor())
-    return result
+    return _reloaded(settings, result, reload_api)

@@ -132,3 +132,18 @@ def test_shadow_evidence_is_a_number_of_requests_at_least(rule: str) -> None:
 
     with pytest.raises(ValueError, match="number of requests"):
         parse_rule(rule)
+
+
+def test_a_move_asks_the_api_to_reload_after_the_lock_and_a_missing_api_is_a_warning(trained) -> None:
+    from mlops_cli.ops.netutil import free_port
+
+    settings, _, versions = trained
+    promote_if_better(settings, versions[0])
+    nobody = settings.model_copy(update={"api_url": f"http://127.0.0.1:{free_port()}"})
+    quiet = promote_if_better(nobody, versions[3], force=True)
+    assert quiet.promoted and quiet.reload_warning is None, "not asked: nothing said"
+    moved = rollback(nobody, reload_api=True)
+    assert moved.promoted and "not reachable; it loads the champion when it starts" in moved.reload_warning
+    assert alias_state(settings).champion == versions[0], "the move stands whatever the API says"
+    same = promote_if_better(nobody, versions[0], reload_api=True)
+    assert not same.promoted and same.reload_warning is None, "nothing moved: nothing to reload"
