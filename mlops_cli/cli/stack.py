@@ -58,6 +58,7 @@ def up(
 ) -> None:
     """Start the data API, MLflow, the inference API, the UI and Prometheus (when installed)."""
     from mlops_cli.ops import stack
+    from mlops_cli.ops.services import OPTIONAL_SERVICES
 
     app = application(ctx)
     if target is Target.k8s:
@@ -67,7 +68,7 @@ def up(
         raise typer.BadParameter("--dry-run and --gitops go with --target k8s", param_hint="--target")
 
     extras = tuple(dict.fromkeys(with_ or []))
-    unknown = [name for name in extras if name not in stack.OPTIONAL_SERVICES]
+    unknown = [name for name in extras if name not in OPTIONAL_SERVICES]
     if unknown:
         raise typer.BadParameter(f"unknown service {unknown[0]!r}; optional services: airflow", param_hint="--with")
     config = app.settings()

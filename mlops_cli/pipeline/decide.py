@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlops_cli.pipeline.records import Cause
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -155,9 +157,6 @@ def unseen_categories(known: dict[str, list[str]], current: pd.DataFrame, shown:
 
 # --- the retraining decision ----------------------------------------------------------------------
 
-# Why a round did not train although it was decided (the triggers then say what they saw).
-NOT_TRAINED = ("no_trigger", "no_rows", "too_few_rows")
-
 
 @dataclass(kw_only=True)
 class Trigger:
@@ -172,11 +171,11 @@ class Trigger:
 
 @dataclass(kw_only=True)
 class Decision:
-    """Retrain or not: ``cause`` is ``triggered`` (see which ``triggers`` fired) or one of
-    NOT_TRAINED; never a sentence (sentences are rendered from this, see records.py)."""
+    """Retrain or not: ``cause`` is :attr:`Cause.TRIGGERED` (see which ``triggers`` fired) or why
+    not; never a sentence (sentences are rendered from this, see records.py)."""
 
     retrain: bool
-    cause: str
+    cause: Cause
     triggers: list[Trigger]
     new_rows: int
     total_rows: int
@@ -258,13 +257,13 @@ def decide_retrain(
         for t in triggers[1:]:
             t.fired, t.detail = False, "no champion"
     if rows == 0:
-        retrain, cause = False, "no_rows"
+        retrain, cause = False, Cause.NO_ROWS
     elif not any(t.fired for t in triggers):
-        retrain, cause = False, "no_trigger"
+        retrain, cause = False, Cause.NO_TRIGGER
     elif train_rows is not None and train_rows < settings.min_train_rows:
-        retrain, cause = False, "too_few_rows"
+        retrain, cause = False, Cause.TOO_FEW_ROWS
     else:
-        retrain, cause = True, "triggered"
+        retrain, cause = True, Cause.TRIGGERED
     return Decision(
         retrain=retrain,
         cause=cause,

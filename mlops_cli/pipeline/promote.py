@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import ModelRefused, PromotionRefused, RegistryError
+from mlops_cli.pipeline.records import PromotionOutcome
 from mlops_cli.pipeline.scores import TestSet, cached_metrics, cached_rmse, current_test_set
 from mlops_cli.registry.light import LightRegistry
 from mlops_cli.rule import METRICS, SHADOW, Clause, Verdict
@@ -55,13 +56,13 @@ class PromotionResult:
         return asdict(self)
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> PromotionOutcome:
         """What happened, in a word: first, promoted, forced, rejected, already (champion)."""
         if self.action == "first":
-            return "first"
+            return PromotionOutcome.FIRST
         if not self.promoted:
-            return "already" if self.previous_champion == self.version else "rejected"
-        return "forced" if self.action == "forced" else "promoted"
+            return PromotionOutcome.ALREADY if self.previous_champion == self.version else PromotionOutcome.REJECTED
+        return PromotionOutcome.FORCED if self.action == "forced" else PromotionOutcome.PROMOTED
 
     def record(self) -> dict[str, Any]:
         """What the batch log keeps of this decision (``promotion``)."""

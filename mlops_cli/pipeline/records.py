@@ -9,7 +9,39 @@ and the reports. A new field is added here, and only here, to reach all of them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Literal
+
+
+# What a round's steps decided, as stored in its audit record (plain strings in the JSON: a
+# StrEnum is its value, and a record read back compares equal to its member).
+class Cause(StrEnum):
+    """Why a round retrained or not (``decision.cause``)."""
+
+    TRIGGERED = "triggered"  # at least one trigger fired, with rows enough to train
+    NO_TRIGGER = "no_trigger"
+    TOO_FEW_ROWS = "too_few_rows"
+    NO_ROWS = "no_rows"  # the answer left no clean row
+
+
+class TrainingOutcome(StrEnum):
+    """What the train step did (``training.outcome``)."""
+
+    TRAINED = "trained"
+    ADOPTED = "adopted"  # registered by an attempt that crashed after registering
+    REUSED = "reused"  # a version fitted on exactly these rows already exists
+    UNCHANGED = "unchanged"  # those rows are the champion's own: nothing registered
+
+
+class PromotionOutcome(StrEnum):
+    """What the comparison decided (``promotion.outcome``)."""
+
+    FIRST = "first"  # no champion yet
+    PROMOTED = "promoted"
+    FORCED = "forced"  # `mlops promote N --force`
+    REJECTED = "rejected"
+    ALREADY = "already"  # the version is the champion
+
 
 # How a value reads in a table: a number of rows, a share, a score, a version, a flag, text.
 # "record": a structured part of the audit record (JSON), rendered by the functions below.
@@ -108,13 +140,13 @@ def decision_text(decision: dict[str, Any] | None) -> str:
         return ""
     triggers = decision.get("triggers") or []
     cause = decision.get("cause")
-    if cause == "no_rows":
+    if cause == Cause.NO_ROWS:
         return "no clean rows in this answer"
     fired = [trigger_text(t) for t in triggers if t["fired"]]
-    if cause == "too_few_rows":
+    if cause == Cause.TOO_FEW_ROWS:
         rows, least = decision.get("train_rows"), decision.get("min_train_rows")
         return f"{', '.join(fired)}, but too few rows to train ({rows} < {least})"
-    if cause == "triggered":
+    if cause == Cause.TRIGGERED:
         return ", ".join(fired)
     quiet = [trigger_text(t) for t in triggers if t["name"] in ("new_rows", "drift") and t.get("value") is not None]
     return ", ".join(quiet) or "no trigger fired"
@@ -122,20 +154,20 @@ def decision_text(decision: dict[str, Any] | None) -> str:
 
 def outcome_text(training: dict[str, Any] | None, promotion: dict[str, Any] | None) -> str:
     """What came of a training: reused, nothing registered, first champion, promoted, kept."""
-    if training and training.get("outcome") == "unchanged":
+    if training and training.get("outcome") == TrainingOutcome.UNCHANGED:
         return f"same training rows as champion v{training.get('version')}: nothing registered"
     said = []
-    if training and training.get("outcome") == "reused":
+    if training and training.get("outcome") == TrainingOutcome.REUSED:
         said.append(f"v{training.get('version')} was fitted on the same rows: reused")
     if promotion:
         outcome, why = promotion.get("outcome"), promotion.get("why")
         said.append(
             {
-                "first": "first champion",
-                "promoted": f"promoted ({why})",
-                "forced": f"promoted ({why})",
-                "already": f"kept champion ({why})",
-                "rejected": f"kept champion ({why})",
+                PromotionOutcome.FIRST: "first champion",
+                PromotionOutcome.PROMOTED: f"promoted ({why})",
+                PromotionOutcome.FORCED: f"promoted ({why})",
+                PromotionOutcome.ALREADY: f"kept champion ({why})",
+                PromotionOutcome.REJECTED: f"kept champion ({why})",
             }.get(outcome, str(outcome))
         )
     return "; ".join(said)
@@ -170,9 +202,9 @@ def short_reason(batch: BatchRecord) -> str:
         return batch.state
     if not decision:  # not decided yet, or by an mlops before decisions were recorded (schema 3)
         return "not recorded" if batch.state == "done" else batch.state
-    if decision.get("cause") == "no_rows":
+    if decision.get("cause") == Cause.NO_ROWS:
         said = "no clean rows"
-    elif decision.get("cause") == "too_few_rows":
+    elif decision.get("cause") == Cause.TOO_FEW_ROWS:
         said = "too few rows"
     elif fired:
         said = ", ".join(_SHORT_TRIGGER[t["name"]](t) for t in fired[:2])

@@ -15,6 +15,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.faults import checkpoint
+from mlops_cli.pipeline.records import TrainingOutcome
 from mlops_cli.store import listings, meta
 from mlops_cli.store.rounds import get_round, update_round
 from mlops_cli.store.tables import now
@@ -78,8 +79,9 @@ def train(pipe: Pipeline, round_id: int) -> None:
                 "why": decision_text(r["decision"]),
             },
         )
+    adopted = reference is None  # registered by an attempt that crashed afterwards
     training = {
-        "outcome": "trained" if reference is not None else "adopted",  # adopted: registered before a crash
+        "outcome": TrainingOutcome.ADOPTED if adopted else TrainingOutcome.TRAINED,
         "version": result.version,
         "run_id": result.run_id,
         "metrics": result.metrics,
@@ -136,11 +138,19 @@ def _reuse_same_training(pipe: Pipeline, r: dict[str, Any], fingerprint: str) ->
     with pipe.engine.begin() as conn:
         training = {"version": int(same.version), "run_id": same.run_id, "fingerprint": fingerprint}
         if champion is not None and champion.version == same.version:
-            update_round(conn, r["id"], state="compared", promoted=False, training={"outcome": "unchanged", **training})
+            update_round(
+                conn,
+                r["id"],
+                state="compared",
+                promoted=False,
+                training={"outcome": TrainingOutcome.UNCHANGED, **training},
+            )
         else:
             rmse = float(same.tags["rmse"]) if "rmse" in (same.tags or {}) else None
             reused = {"version": int(same.version), "rmse": rmse, "run_id": same.run_id}
-            update_round(conn, r["id"], state="trained", training={"outcome": "reused", **training}, **reused)
+            update_round(
+                conn, r["id"], state="trained", training={"outcome": TrainingOutcome.REUSED, **training}, **reused
+            )
     return True
 
 

@@ -30,3 +30,8 @@ def test_logs_of_every_service_interleaved_by_time_with_since(home: Path) -> Non
     assert run_mlops("logs", "-n", "2").stdout.splitlines()[-1].endswith("INFO done")
     bad = run_mlops("logs", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "10m, 2h, 1d" in bad.stderr
+
+
+def test_an_unknown_optional_service_is_a_usage_error_naming_the_known_ones(home: Path) -> None:
+    result = run_mlops("up", "--with", "kafka")
+    assert result.returncode == 2 and "unknown service 'kafka'; optional services: airflow" in result.stderr

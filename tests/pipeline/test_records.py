@@ -37,3 +37,22 @@ def test_the_train_json_and_the_ui_table_hold_the_records_fields(home: Path, mon
     worded = [k for k in (*of_kind("text", "version"), "why", "change", "champion_error") if k in table.columns]
     assert {"why", "change", "champion_error", "reason"} <= set(worded)
     assert table["version"].tolist()[0] == "v1" and not table[worded].isna().any().any(), "no None cells"
+
+
+def test_every_stored_decision_and_outcome_is_a_member_and_every_member_reads_as_a_sentence(home: Path) -> None:
+    from mlops_cli.config import load_settings
+    from mlops_cli.pipeline.records import Cause, PromotionOutcome, TrainingOutcome, decision_text, outcome_text
+    from mlops_cli.pipeline.train import run
+    from mlops_cli.store.db import engine_for
+    from mlops_cli.store.rounds import batch_log_rows
+
+    settings = load_settings(generator_batches=3, generator_batch_rows=200, model="linear")
+    run(settings, reload_api=False)
+    rounds = batch_log_rows(engine_for(settings))
+    assert {r["decision"]["cause"] for r in rounds} <= set(Cause)
+    assert {r["training"]["outcome"] for r in rounds if r["training"]} <= set(TrainingOutcome)
+    assert {r["promotion"]["outcome"] for r in rounds if r["promotion"]} <= set(PromotionOutcome)
+    for outcome in PromotionOutcome:  # none falls through to its bare name
+        assert outcome_text(None, {"outcome": outcome, "why": "x"}) not in ("", str(outcome))
+    for cause in Cause:
+        assert decision_text({"cause": cause, "triggers": [], "train_rows": 3, "min_train_rows": 20})
