@@ -33,5 +33,5 @@ def test_logs_of_every_service_interleaved_by_time_with_since(home: Path) -> Non
 
 
 def test_an_unknown_optional_service_is_a_usage_error_naming_the_known_ones(home: Path) -> None:
-    result = run_mlops("up", "--with", "kafka")
+    result = run_mlops("up", "--with", "kafka", env={"COLUMNS": "200"})
     assert result.returncode == 2 and "unknown service 'kafka'; optional services: airflow" in result.stderr
