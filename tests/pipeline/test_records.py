@@ -54,5 +54,8 @@ def test_every_stored_decision_and_outcome_is_a_member_and_every_member_reads_as
     assert {r["promotion"]["outcome"] for r in rounds if r["promotion"]} <= set(PromotionOutcome)
     for outcome in PromotionOutcome:  # none falls through to its bare name
         assert outcome_text(None, {"outcome": outcome, "why": "x"}) not in ("", str(outcome))
-    for cause in Cause:
-        assert decision_text({"cause": cause, "triggers": [], "train_rows": 3, "min_train_rows": 20})
+    new_rows = {"name": "new_rows", "value": 0.5, "threshold": 0.2}
+    for cause in Cause:  # as decide.py stores each: a trigger fired for TRIGGERED and TOO_FEW_ROWS only
+        fired = cause in (Cause.TRIGGERED, Cause.TOO_FEW_ROWS)
+        decision = {"cause": cause, "triggers": [{**new_rows, "fired": fired}], "train_rows": 3, "min_train_rows": 20}
+        assert decision_text(decision), cause
