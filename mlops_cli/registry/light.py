@@ -37,6 +37,25 @@ class Version:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+# MLflow's error codes for a model, version or alias that does not exist (its REST answers say so
+# with 404, or with one of these codes in the JSON body of another 4xx).
+MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+def not_found(response: Any) -> bool:
+    """An MLflow REST answer saying the thing asked for does not exist: by its status and the
+    ``error_code`` of its JSON body, never by the words of its message."""
+    if response.status_code == 404:
+        return True
+    if not 400 <= response.status_code < 500:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("error_code") in MISSING_CODES
+
+
 class _Sql:
     def __init__(self, uri: str) -> None:
         from mlops_cli.registry.engines import shared_engine
@@ -48,6 +67,16 @@ class _Sql:
     def _rows(self, query: Any) -> list[Any]:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+    def is_empty(self) -> bool:
+        """No registry yet: MLflow has not created its tables in this database (False when the
+        database cannot be asked: that is an outage, said as one)."""
+        from sqlalchemy import inspect
+
+        try:
+            return not inspect(self.engine).has_table("model_versions")
+        except Exception:
+            return False
 
     def versions(self, name: str) -> list[Version]:
         # table() and column(): quoted as each dialect wants ("key" is reserved in MySQL)
@@ -159,7 +188,7 @@ class _Rest:
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self.client.get(path, params=params, timeout=30)
-        if response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text[:300]:
+        if not_found(response):
             return {}
         response.raise_for_status()
         return response.json()
@@ -196,7 +225,7 @@ class _Rest:
 
     def _send(self, method: str, path: str, body: dict[str, Any]) -> None:
         response = self.client.request(method, path, json=body, timeout=30)
-        if response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text[:300]:
+        if not_found(response):
             raise VersionNotFound(
                 f"model {body.get('name')} has no version {body.get('version')}",
                 hint="`mlops models list` shows them",
@@ -240,7 +269,7 @@ class LightRegistry:
         except VersionNotFound:
             raise
         except Exception as exc:  # a DB or HTTP failure, in whatever type its driver raises
-            if method in READS and "no such table" in str(exc):  # a fresh embedded registry: nothing yet
+            if method in READS and isinstance(self.reader, _Sql) and self.reader.is_empty():  # nothing yet
                 return {} if method == "aliases" else []
             raise unreachable(self.settings, exc) from None
 

@@ -3,6 +3,7 @@ embedded SQLite registry and through a real `mlflow server` with its basic-auth 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,29 @@ def test_the_same_answers_through_a_server_that_wants_a_login(registry_home: Pat
         check_writes_read_back_by_mlflow(through_server)
     finally:
         stop_group(server)
+
+
+def test_missing_is_told_by_status_and_error_code_never_by_message_words() -> None:
+    import httpx
+
+    from mlops_cli.registry.light import not_found
+
+    def answer(status: int, body: object) -> httpx.Response:
+        return httpx.Response(status, json=body) if not isinstance(body, str) else httpx.Response(status, text=body)
+
+    assert not_found(answer(404, {}))
+    assert not_found(answer(400, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "anything"}))
+    assert not not_found(answer(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "RESOURCE_DOES_NOT_EXIST"}))
+    assert not not_found(answer(500, {"error_code": "RESOURCE_DOES_NOT_EXIST"})), "a server error is an outage"
+    assert not not_found(answer(400, "RESOURCE_DOES_NOT_EXIST: not JSON"))
+
+
+def test_a_database_without_mlflows_tables_is_an_empty_registry(home: Path) -> None:
+    from mlops_cli.config import load_settings
+    from mlops_cli.registry.light import LightRegistry
+
+    home.mkdir(parents=True, exist_ok=True)
+    empty = home / "empty.db"
+    sqlite3.connect(empty).close()
+    registry = LightRegistry(load_settings(mlflow_tracking_uri=f"sqlite:///{empty}"))
+    assert registry.versions() == [] and registry.aliases() == {}
