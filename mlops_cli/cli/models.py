@@ -57,14 +57,13 @@ def show(
     """One version in detail: aliases, description, metrics, params, batches, run."""
     from rich.table import Table
 
-    from mlops_cli.pipeline.scores import scores_today
+    from mlops_cli.pipeline.scores import rmse_today
     from mlops_cli.registry.models import show_version
 
     app = application(ctx)
     settings = app.settings()
     info = show_version(settings, ref)
-    if info["run_id"]:  # remembered only: showing one version loads no model
-        info["rmse_today"] = scores_today(settings, {info["version"]: info["run_id"]}).get(info["version"])
+    info["rmse_today"] = rmse_today(settings, info["version"], info["run_id"])  # remembered: no model loaded
     if as_json:
         app.print_json(info)
         return

@@ -112,6 +112,19 @@ def scores_today(settings: Settings, runs: dict[int, str], compute: bool = False
     return {v: scores["rmse"] for v, scores in found.items() if scores is not None}
 
 
+def rmse_today(settings: Settings, version: int, run_id: str | None) -> float | None:
+    """`mlops models show`: one version's remembered RMSE on today's test set; None when none is
+    remembered or the data DB cannot be read (showing a version needs the registry only)."""
+    from mlops_cli.errors import MlopsError
+
+    if not run_id:
+        return None
+    try:
+        return scores_today(settings, {version: run_id}).get(version)
+    except MlopsError:
+        return None
+
+
 def versions_today(settings: Settings, compute: bool = False) -> list[dict[str, Any]]:
     """`mlops models list`: every registered version (registry/info.py's fields) with its RMSE on
     today's test set — remembered ones only, or with ``compute`` every one."""

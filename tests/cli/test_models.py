@@ -71,3 +71,13 @@ def test_versions_at_training_and_today_compare_and_a_careful_rollback(home: Pat
     forced = run_mlops("rollback", "--no-reload-api", "--yes")
     assert forced.returncode == 0 and "rolled back: champion" in forced.stdout and "worse" in forced.stderr
     assert json.loads(run_mlops("models", "show", "champion", "--json").stdout)["version"] != best
+
+
+def test_show_needs_no_data_db_and_says_today_when_it_can(registry_env: dict[str, str]) -> None:
+    """`models show` reads the registry; today's RMSE comes from the data DB when it answers."""
+    from mlops_cli.ops.netutil import free_port
+
+    down = {**registry_env, "MLOPS_DATA_DB_URL": f"postgresql://mlops@127.0.0.1:{free_port()}/data"}
+    shown = run_mlops("models", "show", "champion", "--json", env=down)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["rmse_today"] is None and json.loads(shown.stdout)["aliases"] == ["champion"]
