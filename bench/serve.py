@@ -338,8 +338,9 @@ def main() -> int:
     )
     one = one_row_events
     print(
-        f"  one-row requests: {one['written']:,.0f} written, {one['dropped']:,.0f} dropped; the writer thread's CPU "
-        f"{one['writer_cpu'] / max(one['written'] + one['dropped'], 1) * 1e6:.1f} µs an event"
+        f"  one-row requests: {one['written']:,.0f} written, {one['dropped']:,.0f} dropped; the event writer's CPU "
+        f"{one['writer_cpu'] / max(one['written'] + one['dropped'], 1) * 1e6:.1f} µs an event (its thread in the API "
+        "and its own process)"
     )
     print(f"predictions equal to mlflow.pyfunc (rtol 1e-6) on {checked} stored rows: yes")
     goals = (

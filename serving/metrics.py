@@ -27,7 +27,7 @@ KNOWN_PATHS = {
     "/openapi.json",
 }
 KNOWN_METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
-DROP_REASONS = ("queue_full", "db_error", "shutdown")
+DROP_REASONS = ("queue_full", "db_error", "writer_died", "shutdown")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -91,7 +91,8 @@ class ApiMetrics:
         )
         self.events_dropped = Counter(
             "mlops_api_events_dropped",
-            "Inference events lost: queue full, data DB failing, or still queued at a shutdown that timed out",
+            "Inference events lost: queue full, data DB failing, writer process ended with them, "
+            "or still queued at a shutdown that timed out",
             ["reason"],
             registry=self.registry,
         )
@@ -104,7 +105,8 @@ class ApiMetrics:
         )
         self.events_writer_cpu = Counter(
             "mlops_api_events_writer_cpu_seconds",
-            "CPU time of the event writer thread (rows built, shadow priced, written)",
+            "CPU time of the event writer: its thread in the API (shadow priced, frames sent) "
+            "and its process (rows built, written)",
             registry=self.registry,
         )
         self.events_queue = Gauge(

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from serving.events import failure_kind
+from serving.event_writer import failure_kind
 
 if TYPE_CHECKING:
     from mlops_cli.config import Settings

@@ -1,0 +1,263 @@
+"""The inference events' writer process: it turns the API's packed events into rows of
+``inference_events`` and writes them, so that none of that work holds the API's GIL.
+
+The API (serving/events.py) packs each request's event with msgpack when its answer is sent and,
+every flush, sends the packed events to this process as one frame on its stdin; the process
+answers each frame on its stdout with whether the rows were written. Building the rows and the
+database driver's work took ~9 µs of the API's event loop per request as a thread (bench/serve.py);
+here they run beside it. The process ends when its stdin closes (the API stopped, however it
+stopped); it ignores SIGTERM and SIGINT, which reach it with the API's process group, so that the
+API's shutdown flush still finds it.
+
+    python -m serving.event_writer    # started by the API, never by hand
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from mlops_cli.config import Settings
+
+ERROR_CHARS = 1000  # what an event keeps of a refusal's answer
+LISTING_CHARS = 4000  # what an event keeps of a refused body (a priced listing is kept whole)
+NO_UNSEEN = "[]"
+# What a refused request's status says, as the event's error_kind.
+ERROR_KINDS = {
+    400: "bad_request",
+    413: "too_large",
+    415: "media_type",
+    422: "invalid",
+    499: "client_disconnect",
+    500: "internal",
+    503: "unavailable",
+}
+# The fields of a packed event, in order (what serving/events.pack writes).
+RECORD = (
+    "request_id",
+    "received_at",  # seconds since the epoch
+    "status",
+    "latency",  # seconds
+    "error",  # the refusal's answer (bytes), or None
+    "model_name",
+    "model_version",
+    "model_alias",
+    "model_path",
+    "raw",  # the body as received (bytes), or None: refused before it was read
+    "sent_list",
+    "prices",
+    "unseen",
+    "shadow_version",
+    "shadow_prices",
+    "shadow_ms",
+)
+_LENGTH = struct.Struct(">I")
+
+
+def frame_of_packed(packed: list[bytes]) -> bytes:
+    """One frame of already packed events: a msgpack array of them (its header written here, so
+    the events are never unpacked in the API)."""
+    return b"\xdd" + _LENGTH.pack(len(packed)) + b"".join(packed)
+
+
+def write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> bytes | None:
+    """The next frame, or None at the end of the stream (a frame cut short counts as the end)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    payload = stream.read(size)
+    return payload if len(payload) == size else None
+
+
+def _listings(raw: bytes, sent_list: bool, count: int) -> list[str]:
+    """Each listing of a priced request exactly as received: the body itself for one listing, each
+    item's own bytes of a list (msgspec finds their bounds without parsing them)."""
+    if not sent_list:
+        return [raw.decode("utf-8", "replace").strip()]
+    try:
+        items = msgspec.json.decode(raw, type=list[msgspec.Raw])
+    except msgspec.DecodeError:  # pydantic took what msgspec does not: keep an excerpt
+        items = []
+    if len(items) != count:
+        return [raw[:LISTING_CHARS].decode("utf-8", "replace")] * count
+    return [bytes(item).decode("utf-8", "replace") for item in items]
+
+
+def event_rows(record: list[Any]) -> list[tuple]:
+    """The rows of ``inference_events`` (EVENT_COLUMNS order) one packed event leaves: one per
+    listing of an answered request, one for a refused one."""
+    (request_id, received_at, status, latency, error, name, version, alias, path, raw, sent_list, prices, unseen) = (
+        record[:13]
+    )
+    shadow_version, shadow_prices, shadow_ms = record[13:16]
+    head = (
+        request_id,
+        datetime.fromtimestamp(received_at, UTC),
+        "/predict",
+        status,
+        ERROR_KINDS.get(status, f"http_{status}") if status >= 400 else None,
+        error.decode("utf-8", "replace")[:ERROR_CHARS] if status >= 400 and error else None,
+        name,
+        version,
+        alias,
+        path,
+        round(latency * 1000, 3),
+    )
+    if status < 400 and prices is not None:
+        marks = [msgspec.json.encode(fields).decode() if fields else NO_UNSEEN for fields in unseen or ()]
+        marks = marks or [NO_UNSEEN] * len(prices)
+        listings = _listings(raw or b"", sent_list, len(prices))
+        if shadow_prices is None:
+            return [(*head, i, listings[i], prices[i], marks[i], None, None, None) for i in range(len(prices))]
+        return [
+            (*head, i, listings[i], prices[i], marks[i], shadow_version, shadow_prices[i], shadow_ms)
+            for i in range(len(prices))
+        ]
+    excerpt = None if raw is None else raw[: LISTING_CHARS * 4].decode("utf-8", "replace")[:LISTING_CHARS]
+    return [(*head, None, excerpt, None, None, None, None, None)]
+
+
+class Writer:
+    """Writes frames of packed events to the data DB (in the writer process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Any = None
+
+    def write(self, payload: bytes) -> str | None:
+        """Write one frame's events in one transaction; the failure's kind, or None."""
+        try:
+            rows = [row for record in msgspec.msgpack.decode(payload) for row in event_rows(record)]
+            self._insert(rows)
+        except Exception as exc:  # the data DB is down or refuses: the API counts the events dropped
+            return failure_kind(exc)
+        return None
+
+    def _insert(self, rows: list[tuple]) -> None:
+        from mlops_cli.store.db import engine_for, is_disconnect
+        from mlops_cli.store.events import write_events
+
+        if self._engine is None:
+            self._engine = engine_for(self.settings)
+        try:
+            write_events(self._engine, rows)
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            write_events(self._engine, rows)  # the pool reconnects: a dropped connection is retried once
+
+
+class WriterDied(Exception):
+    """The writer process ended before answering a frame, or cannot be started."""
+
+
+class WriterProcess:
+    """The API's handle on its writer process: started on first use, started again after it died."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.config = msgspec.msgpack.encode({"home": str(settings.home), "data_db_url": str(settings.data_db_url)})
+        self.process: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+            [sys.executable, "-m", "serving.event_writer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        write_frame(process.stdin, self.config)  # the database's URL never on a command line
+        return process
+
+    def start(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+
+    def write(self, payload: bytes) -> tuple[str | None, float]:
+        """Send one frame and wait for its answer: (the failure's kind or None, the process's CPU
+        seconds for it). A process found dead before the frame reached it is started again."""
+        for attempt in range(2):
+            try:
+                self.start()
+                write_frame(self.process.stdin, payload)
+                break
+            except OSError:  # it had died: the frame never reached it
+                self._discard()
+                if attempt:
+                    raise WriterDied("the event writer process cannot be started") from None
+        try:
+            reply = read_frame(self.process.stdout)
+        except OSError:
+            reply = None
+        if reply is None:  # it died with the frame: whether it was written is unknown
+            self._discard()
+            raise WriterDied("the event writer process ended")
+        answer = msgspec.msgpack.decode(reply)
+        return answer["failure"], answer["cpu"]
+
+    def _discard(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def close(self, timeout: float) -> None:
+        """End the process once it has answered what it was sent (its stdin closed)."""
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The failure's kind, without its text: a driver's message names the host."""
+    from mlops_cli.errors import StorageError
+
+    if isinstance(exc, StorageError):
+        return "it cannot be opened"
+    return type(getattr(exc, "orig", None) or exc).__name__
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the API's shutdown flush still needs us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print goes to the API's log, never into the answers
+    frames = sys.stdin.buffer
+    config = read_frame(frames)
+    if config is None:
+        return 0
+    from mlops_cli.config import load_settings
+    from mlops_cli.faults import checkpoint
+
+    writer = Writer(load_settings(**msgspec.msgpack.decode(config)))
+    while (payload := read_frame(frames)) is not None:
+        checkpoint("events_received")  # tests: a writer killed with a frame in hand
+        cpu = time.process_time()
+        failure = writer.write(payload)
+        try:
+            write_frame(answers, msgspec.msgpack.encode({"failure": failure, "cpu": time.process_time() - cpu}))
+        except BrokenPipeError:
+            return 0  # the API is gone
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
