@@ -168,21 +168,29 @@ class WriterDied(Exception):
 
 
 class WriterProcess:
-    """The API's handle on its writer process: started on first use, started again after it died."""
+    """The API's handle on its writer process: started on first use, started again after it died
+    — after a pause that doubles with each death in a row (``first_pause`` seconds, at most
+    ``MAX_PAUSE``), so that a writer that cannot run is not started at every flush."""
 
-    def __init__(self, settings: Settings) -> None:
+    MAX_PAUSE = 60.0
+
+    def __init__(self, settings: Settings, first_pause: float = 1.0) -> None:
         self.config = msgspec.msgpack.encode({"home": str(settings.home), "data_db_url": str(settings.data_db_url)})
+        self.command = [sys.executable, "-m", "serving.event_writer"]
         self.process: subprocess.Popen | None = None
+        self.first_pause = first_pause
+        self._deaths = 0
+        self._start_after = 0.0  # time.monotonic() before which no process is started
 
     def _start(self) -> subprocess.Popen:
-        process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, "-m", "serving.event_writer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+        process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # noqa: S603
         write_frame(process.stdin, self.config)  # the database's URL never on a command line
         return process
 
     def start(self) -> None:
         if self.process is None or self.process.poll() is not None:
+            if time.monotonic() < self._start_after:
+                raise WriterDied("the event writer process ended; it is started again after a pause")
             self.process = self._start()
 
     def write(self, payload: bytes) -> tuple[str | None, float]:
@@ -193,8 +201,8 @@ class WriterProcess:
                 self.start()
                 write_frame(self.process.stdin, payload)
                 break
-            except OSError:  # it had died: the frame never reached it
-                self._discard()
+            except OSError:  # it had died: the frame never reached it (once: start another at once)
+                self._discard(pause=bool(attempt))
                 if attempt:
                     raise WriterDied("the event writer process cannot be started") from None
         try:
@@ -202,16 +210,20 @@ class WriterProcess:
         except OSError:
             reply = None
         if reply is None:  # it died with the frame: whether it was written is unknown
-            self._discard()
+            self._discard(pause=True)
             raise WriterDied("the event writer process ended")
         answer = msgspec.msgpack.decode(reply)
+        self._deaths = 0
         return answer["failure"], answer["cpu"]
 
-    def _discard(self) -> None:
+    def _discard(self, pause: bool) -> None:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
             self.process = None
+        if pause:
+            self._start_after = time.monotonic() + min(self.MAX_PAUSE, self.first_pause * 2**self._deaths)
+            self._deaths += 1
 
     def close(self, timeout: float) -> None:
         """End the process once it has answered what it was sent (its stdin closed)."""

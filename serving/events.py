@@ -179,9 +179,9 @@ class EventRecorder:
 
     def _take(self) -> tuple[list[tuple[bytes | tuple, int]], float]:
         with self._lock:
-            taken, self._queue = self._queue, []
+            taken, self._queue, oldest = self._queue, [], self._oldest
             self._rows = self._bytes = 0
-        return taken, self._oldest
+        return taken, oldest
 
     def _write(self, taken: list[tuple[bytes | tuple, int]], oldest: float) -> None:
         if not taken:

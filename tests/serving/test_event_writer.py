@@ -127,6 +127,9 @@ def test_a_killed_writer_is_started_again_and_every_event_is_written_or_counted(
         recorder.record(answered("lost", [LISTING], [1.0]), 200, 0.001, None)
         recorder.flush()
         monkeypatch.delenv("MLOPS_FAULT_KILL_AT")
+        recorder.record(answered("in-the-pause", [LISTING], [1.0]), 200, 0.001, None)
+        recorder.flush()  # a writer that died with a frame is started again after a pause (1 s)
+        time.sleep(1.1)
         recorder.record(answered("after-death", [LISTING], [1.0]), 200, 0.001, None)
         recorder.flush()
     finally:
@@ -134,7 +137,7 @@ def test_a_killed_writer_is_started_again_and_every_event_is_written_or_counted(
     stored = sorted(e["request_id"] for e in read_events(engine_for(settings)))
     assert stored == ["after-death", "after-kill", "after-kill", "before"]
     assert value("mlops_api_events_written_total") == 4
-    assert value("mlops_api_events_dropped_total", reason="writer_died") == 1
+    assert value("mlops_api_events_dropped_total", reason="writer_died") == 2  # "lost", "in-the-pause"
     assert recorder._writer.process is None  # stopped with the recorder
 
 
@@ -153,3 +156,24 @@ def test_the_writer_ends_quietly_when_the_api_never_configured_it() -> None:
         [sys.executable, "-m", "serving.event_writer"], input=b"", capture_output=True, timeout=60, check=False
     )
     assert done.returncode == 0 and done.stdout == b""
+
+
+def test_a_writer_that_dies_at_once_is_started_again_only_after_a_pause(tmp_path: Path) -> None:
+    """A writer that cannot run (a broken environment) must not be started at every flush."""
+    from serving.event_writer import WriterDied
+
+    writer = WriterProcess(settings_in(tmp_path), first_pause=0.5)
+    writer.command = [sys.executable, "-c", "raise SystemExit(3)"]
+    started = []
+    start = writer._start
+    writer._start = lambda: started.append(time.monotonic()) or start()
+    frame = frame_of_packed([pack(answered("r", [LISTING], [1.0]), 200, 0.001, None)])
+    for _ in range(6):
+        with pytest.raises(WriterDied):
+            writer.write(frame)
+    assert 1 <= len(started) <= 2  # the flush that found it dead may try once more
+    time.sleep(0.6)
+    writer.command = [sys.executable, "-m", "serving.event_writer"]  # the environment mended
+    assert writer.write(frame)[0] is None
+    writer.close(10)
+    assert [e["request_id"] for e in read_events(engine_for(settings_in(tmp_path)))] == ["r"]
