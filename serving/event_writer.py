@@ -14,6 +14,7 @@ API's shutdown flush still finds it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import struct
@@ -120,7 +121,7 @@ def event_rows(record: list[Any]) -> list[tuple]:
         round(latency * 1000, 3),
     )
     if status < 400 and prices is not None:
-        marks = [msgspec.json.encode(fields).decode() if fields else NO_UNSEEN for fields in unseen or ()]
+        marks = [json.dumps(fields) if fields else NO_UNSEEN for fields in unseen or ()]  # as the answer says it
         marks = marks or [NO_UNSEEN] * len(prices)
         listings = _listings(raw or b"", sent_list, len(prices))
         if shadow_prices is None:

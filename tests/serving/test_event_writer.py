@@ -37,7 +37,7 @@ def answered(request_id: str, listings: list[dict], prices: list[float]) -> Pred
     event = PredictEvent(request_id, time.time())
     event.raw = json.dumps(listings if len(listings) > 1 else listings[0]).encode()
     event.sent_list, event.model, event.prices = len(listings) > 1, MODEL, prices
-    event.unseen = [["city"] if n == 0 else [] for n in range(len(listings))]
+    event.unseen = [["city", "zip_code"] if n == 0 else [] for n in range(len(listings))]
     return event
 
 
@@ -50,7 +50,8 @@ def test_a_packed_event_becomes_one_row_per_listing_as_received() -> None:
     record = msgspec.msgpack.decode(pack(answered("r1", listings, [1.5, 2.5]), 200, 0.0042, None))
     assert len(record) == len(RECORD)
     rows = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in event_rows(record)]
-    assert [(r["item"], r["prediction"], r["unseen"]) for r in rows] == [(0, 1.5, '["city"]'), (1, 2.5, "[]")]
+    stored = [(r["item"], r["prediction"], r["unseen"]) for r in rows]
+    assert stored == [(0, 1.5, '["city", "zip_code"]'), (1, 2.5, "[]")]  # as the answer writes them
     assert [json.loads(r["listing"]) for r in rows] == listings
     assert rows[0]["latency_ms"] == 4.2 and rows[0]["model_version"] == 3 and rows[0]["status"] == 200
     assert rows[0]["received_at"].tzinfo is not None and rows[0]["shadow_version"] is None
