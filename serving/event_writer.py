@@ -20,6 +20,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
@@ -182,6 +183,7 @@ class WriterProcess:
         self.first_pause = first_pause
         self._deaths = 0
         self._start_after = 0.0  # time.monotonic() before which no process is started
+        self._sending = threading.Lock()
 
     def _start(self) -> subprocess.Popen:
         process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # noqa: S603
@@ -196,7 +198,12 @@ class WriterProcess:
 
     def write(self, payload: bytes) -> tuple[str | None, float]:
         """Send one frame and wait for its answer: (the failure's kind or None, the process's CPU
-        seconds for it). A process found dead before the frame reached it is started again."""
+        seconds for it). A process found dead before the frame reached it is started again. One
+        frame at a time: the recorder's thread and a caller's flush may both send."""
+        with self._sending:
+            return self._write(payload)
+
+    def _write(self, payload: bytes) -> tuple[str | None, float]:
         for attempt in range(2):
             try:
                 self.start()

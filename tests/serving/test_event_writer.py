@@ -178,3 +178,29 @@ def test_a_writer_that_dies_at_once_is_started_again_only_after_a_pause(tmp_path
     assert writer.write(frame)[0] is None
     writer.close(10)
     assert [e["request_id"] for e in read_events(engine_for(settings_in(tmp_path)))] == ["r"]
+
+
+@pytest.mark.timeout(120)  # frames mixed on the pipe leave a thread waiting for an answer for ever
+def test_frames_sent_from_several_threads_reach_the_writer_whole(tmp_path: Path) -> None:
+    """The recorder's thread and a caller's flush (tests, benches) may send at the same moment."""
+    import threading
+
+    writer = WriterProcess(settings_in(tmp_path))
+    many = [dict(LISTING, bed=n % 7 + 1) for n in range(600)]  # a frame past a pipe's 64 KiB
+    answers: list[str | None] = []
+
+    def send(name: str) -> None:
+        for n in range(8):
+            event = answered(f"{name}-{n}", many, [1.0] * len(many))
+            answers.append(writer.write(frame_of_packed([pack(event, 200, 0.001, None)]))[0])
+
+    try:
+        threads = [threading.Thread(target=send, args=(name,)) for name in "abcd"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        writer.close(10)
+    assert answers == [None] * 32
+    assert len(read_events(engine_for(settings_in(tmp_path)))) == 32 * 600
