@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import free_port, start, stop, train_registry, wait_ready  # noqa: E402
+from serve import events_accounted, free_port, start, stop, train_registry, wait_ready  # noqa: E402
 
 from mlops_cli.ops.services import mlops_command  # noqa: E402
 from mlops_cli.schema import EXAMPLE_LISTING  # noqa: E402
@@ -128,6 +128,7 @@ def main() -> int:
         done.set()
         sampler.join()
         metrics = httpx.get(f"{url}/metrics").text
+        events = events_accounted(url)  # written, dropped (and by reason), as bench/serve.py reads them
     finally:
         stop(api)
     with psycopg.connect(events_db.replace("+psycopg", "")) as conn:
@@ -137,9 +138,7 @@ def main() -> int:
 
     answered = metric_sum(metrics, r'mlops_api_requests_total\{method="POST",path="/predict",status="200"\}')
     failed = metric_sum(metrics, r'mlops_api_requests_total\{method="POST",path="/predict",status="[^2]\d\d"\}')
-    written = metric_sum(metrics, r"mlops_api_events_written_total")
-    dropped = dict(re.findall(r'mlops_api_events_dropped_total\{reason="(\w+)"\} ([0-9.e+]+)', metrics))
-    dropped_sum = sum(float(v) for v in dropped.values())
+    written, dropped_sum = events["written"], events["dropped"]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     by_phase = {p: [s for s in samples if s[1] == p] for p in ("before", "outage", "after")}
@@ -150,7 +149,7 @@ def main() -> int:
     print(f"/predict answered 200: {answered:,.0f}; refused or failed: {failed:,.0f}")
     print(
         f"events: written {written:,.0f} + dropped {dropped_sum:,.0f} "
-        f"({', '.join(f'{k} {float(v):,.0f}' for k, v in dropped.items())}) = {written + dropped_sum:,.0f} "
+        f"({events['dropped_by']}) = {written + dropped_sum:,.0f} "
         f"vs answered {answered:,.0f}: {'equal' if written + dropped_sum == answered else 'NOT equal'}"
     )
     same = "equal" if rows == written else "NOT equal"
