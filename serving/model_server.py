@@ -95,6 +95,19 @@ class LoadedModel:
             raise MlopsError(f"model version {self.version} has no exact explanation: {self.explain_reason}")
         return self.explainer(rows, prices)
 
+    async def explain_async(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+        """:meth:`explain` without holding up the event loop: the trees' TreeSHAP in the batcher's
+        thread (serving/batcher.py), the folded linear terms (microseconds) inline, pandas in a
+        worker thread."""
+        if self.explainer is None or self.kind == "fast":
+            return self.explain(rows, prices)
+        explain_async = getattr(self.explainer, "explain_async", None)
+        if explain_async is not None:
+            return await explain_async(rows, prices)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(self.explainer, rows, prices)
+
 
 def pyfunc_predictor(model: Any) -> Predictor:
     """Predictions through MLflow's pyfunc: a DataFrame round trip, schema enforcement included."""

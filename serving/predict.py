@@ -37,8 +37,9 @@ JSON_TYPES = ("application/json",)
 # Compiled trees answer a row in ~30 µs: up to this many rows run on the event loop (a thread hop
 # costs more, and treelite releases the GIL, which a busy worker thread then holds for up to 5 ms).
 INLINE_TREE_ROWS = 100
-# TreeSHAP of one row takes ~0.2 ms (100 trees of 15 leaves): inline, a few rows cost less than the
-# hop to a worker thread and back (bench/serve.py, lgbm_local: 0.10x -> 0.13x echo); more go to the pool
+# TreeSHAP of one row takes ~0.2 ms (100 trees of 15 leaves), in C: a few rows go to the batcher's
+# thread (serving/batcher.py) with the other requests' rows; more rows' terms are milliseconds of
+# Python, sent to a worker thread whole
 INLINE_EXPLAIN_ROWS = 4
 JSON_HEADER = (b"content-type", b"application/json")
 
@@ -209,9 +210,9 @@ class PredictEndpoint:
         if explain:
             if model.explainer is None:
                 raise HTTPException(409, detail=f"model version {model.version} cannot explain: {model.explain_reason}")
-            if model.kind == "fast" or (model.kind == "trees" and len(rows) <= INLINE_EXPLAIN_ROWS):
-                explained = model.explain(rows, prices)  # folded terms (µs) or TreeSHAP of a few rows
-            else:  # pandas, or TreeSHAP of many rows: milliseconds, off the event loop
+            if model.kind != "trees" or len(rows) <= INLINE_EXPLAIN_ROWS:
+                explained = await model.explain_async(rows, prices)  # TreeSHAP in the batcher's thread
+            else:  # the trees' terms of many rows: milliseconds of Python, in a worker thread
                 explained = await run_in_threadpool(model.explain, rows, prices)
             extra = ',"explanations":' + json.dumps(explained)
         unseen_json = ",".join("[]" if not u else json.dumps(u) for u in unseen)

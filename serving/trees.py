@@ -112,16 +112,35 @@ class CompiledTrees:
         unseen: list[list[str]] = [[] for _ in rows]
         return self._predict(self._matrix(rows, unseen)), unseen
 
-    def explainer(self, explainer: Any) -> Any:
+    def explainer(self, explainer: Any) -> TreeExplainer:
         """TreeSHAP of these trees on the matrix this path builds (no pandas round trip)."""
+        return TreeExplainer(self, explainer)
+
+
+class TreeExplainer:
+    """``(rows, prices)`` → explanations: LightGBM's TreeSHAP on the compiled path's matrix. The
+    API awaits :meth:`explain_async`, whose TreeSHAP runs in the batcher's thread (with the other
+    requests' rows waiting then) while the event loop answers others."""
+
+    def __init__(self, trees: CompiledTrees, explainer: Any) -> None:
+        self.trees, self.explainer = trees, explainer
+        self._treeshap = explainer.treeshap  # one bound method: the batcher groups calls by it
+
+    def _explained(self, contrib: np.ndarray, dense: np.ndarray, rows: list[dict[str, Any]], prices: list[float]):
         from mlops_cli.pipeline.explain import explanations
 
-        def explain(rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
-            shown = normalised_rows(rows)
-            base, contrib, names, values = explainer.terms_encoded(self._matrix(rows, None), shown)
-            return [e.as_dict() for e in explanations(explainer.scale, base, contrib, names, values, prices)]
+        base, terms, names, values = self.explainer.treeshap_terms(contrib, dense, normalised_rows(rows))
+        return [e.as_dict() for e in explanations(self.explainer.scale, base, terms, names, values, prices)]
 
-        return explain
+    def __call__(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+        dense = self.trees._matrix(rows, None)
+        return self._explained(self._treeshap(dense), dense, rows, prices)
+
+    async def explain_async(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+        from serving.batcher import BATCHER
+
+        dense = self.trees._matrix(rows, None)
+        return self._explained(await BATCHER(self._treeshap, dense), dense, rows, prices)
 
 
 def compile_trees(model: Any, seed: int = 0) -> CompiledTrees:

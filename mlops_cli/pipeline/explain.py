@@ -132,13 +132,7 @@ class Explainer:
         computes them itself hands them over: the compiled trees' matrix)."""
         if self.kind == "treeshap":
             dense = np.asarray(encoded, dtype=float)
-            contrib = self.regressor.booster_.predict(dense, pred_contrib=True)
-            names = [_short(n) for n in self.names]
-            values = [
-                [row.get(name) if name in FEATURES else float(dense[i, j]) for j, name in enumerate(names)]
-                for i, row in enumerate(listings)
-            ]
-            return contrib[:, -1], contrib[:, :-1], names, values
+            return self.treeshap_terms(self.treeshap(dense), dense, listings)
         # one product with a (columns x fields) matrix of the coefficients: the one-hot matrix stays
         # sparse (a dense copy of 1.8 M training rows x 200 columns would be 2.9 GB)
         raw = np.asarray(encoded @ self.weights, dtype=float)
@@ -147,6 +141,22 @@ class Explainer:
         base = np.full(len(listings), float(self.regressor.intercept_) + centre.sum())
         values = [[row.get(name) for name in names] for row in listings]
         return base, raw - centre, names, values
+
+    def treeshap(self, dense: np.ndarray) -> np.ndarray:
+        """LightGBM's TreeSHAP of each row of ``dense``: one column per feature, the base last (C
+        code that releases the GIL: the API calls it in a thread, serving/batcher.py)."""
+        return self.regressor.booster_.predict(dense, pred_contrib=True)
+
+    def treeshap_terms(
+        self, contrib: np.ndarray, dense: np.ndarray, listings: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, list[str], list[list[Any]]]:
+        """:meth:`terms` from :meth:`treeshap`'s result."""
+        names = [_short(n) for n in self.names]
+        values = [
+            [row.get(name) if name in FEATURES else float(dense[i, j]) for j, name in enumerate(names)]
+            for i, row in enumerate(listings)
+        ]
+        return contrib[:, -1], contrib[:, :-1], names, values
 
     def explain(self, frame: Any, prices: Any) -> list[Explanation]:
         return explanations(self.scale, *self.terms(frame), prices)
