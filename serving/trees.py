@@ -127,10 +127,7 @@ class TreeExplainer:
         self._treeshap = explainer.treeshap  # one bound method: the batcher groups calls by it
 
     def _explained(self, contrib: np.ndarray, dense: np.ndarray, rows: list[dict[str, Any]], prices: list[float]):
-        from mlops_cli.pipeline.explain import explanations
-
-        base, terms, names, values = self.explainer.treeshap_terms(contrib, dense, normalised_rows(rows))
-        return [e.as_dict() for e in explanations(self.explainer.scale, base, terms, names, values, prices)]
+        return self.explainer.treeshap_answers(contrib, dense, normalised_rows(rows), prices)
 
     def __call__(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
         dense = self.trees._matrix(rows, None)

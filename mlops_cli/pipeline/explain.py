@@ -158,6 +158,43 @@ class Explainer:
         ]
         return contrib[:, -1], contrib[:, :-1], names, values
 
+    def treeshap_answers(
+        self, contrib: np.ndarray, dense: np.ndarray, listings: list[dict[str, Any]], prices: list[float]
+    ) -> list[dict[str, Any]]:
+        """``[e.as_dict() for e in explanations(self.scale, *self.treeshap_terms(...), prices)]`` in
+        one pass, for the API (a third of its cost: ~30 µs a listing of the event loop's time)."""
+        if not hasattr(self, "_columns"):
+            self._columns = [(_short(n), _short(n) in FEATURES) for n in self.names]
+        log, columns = self.log, self._columns
+        out = []
+        for i, price in enumerate(prices):
+            terms = contrib[i, :-1]
+            order = np.argsort(-np.abs(terms), kind="stable").tolist()
+            terms, numbers, listing = terms.tolist(), dense[i].tolist(), listings[i]
+            base = float(contrib[i, -1])
+            answer = []
+            for j in order:
+                name, field = columns[j]
+                value = listing.get(name) if field else numbers[j]
+                c = terms[j]
+                answer.append(
+                    {
+                        "feature": name,
+                        "value": _plain(value),
+                        "contribution": c,
+                        "effect": price * (1 - math.exp(-c)) if log else c,
+                    }
+                )
+            out.append(
+                {
+                    "scale": self.scale,
+                    "base": base,
+                    "base_price": math.exp(base) if log else base,
+                    "contributions": answer,
+                }
+            )
+        return out
+
     def explain(self, frame: Any, prices: Any) -> list[Explanation]:
         return explanations(self.scale, *self.terms(frame), prices)
 

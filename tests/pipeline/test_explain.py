@@ -49,6 +49,23 @@ def test_contributions_add_up_to_each_price(rows: pd.DataFrame, model_type: str)
     assert ranked is not None and list(ranked.values()) == sorted(ranked.values(), reverse=True)
 
 
+@pytest.mark.parametrize("model_type", ["lgbm_geo", "lgbm_local"])
+def test_the_apis_one_pass_answers_are_the_explanations(rows: pd.DataFrame, model_type: str) -> None:
+    """The API builds its answers in one pass (serving/trees.py): the same dicts, missing values
+    (None) and location numbers included, as the explanations the pipeline gives."""
+    train, test = rows[rows["split"] == "train"], rows[rows["split"] == "test"].head(40)
+    model = build_pipeline(60, model_type, 1).fit(train[FEATURES], train[TARGET])
+    frame = test[FEATURES].copy()
+    frame.loc[frame.index[:5], ["bath", "house_size"]] = np.nan
+    prices = model.predict(frame).tolist()
+    explainer = explainer_for(model)
+    dense = np.asarray(explainer.features.transform(frame), dtype=float)
+    listings = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    answers = explainer.treeshap_answers(explainer.treeshap(dense), dense, listings, prices)
+    assert answers == [e.as_dict() for e in explainer.explain(frame, prices)]
+    assert any(c["value"] is None for c in answers[0]["contributions"] if c["feature"] == "bath")
+
+
 def test_a_bigger_house_gets_a_positive_size_contribution(rows: pd.DataFrame) -> None:
     train = rows[rows["split"] == "train"]
     model = build_pipeline(60, "loglinear", 1).fit(train[FEATURES], train[TARGET])
