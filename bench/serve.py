@@ -2,12 +2,13 @@
 `mlflow models serve`, side by side in one run: same load generator (wrk, 32 connections,
 one-row JSON body), one uvicorn worker each (uvloop + httptools).
 
-    python bench/serve.py [--duration 10] [--connections 32] [--rounds 2] [--home DIR] [--tree]
+    python bench/serve.py [--duration 10] [--connections 32] [--rounds 3] [--pairs 6] [--home DIR] [--tree]
                           [--model lgbm_local] [--events-db postgresql://...]
 
 Targets (ratios): /predict >= 0.75x the echo endpoint with metrics and inference events on
-(the defaults), >= 0.9x the same API with MLOPS_API_EVENTS=off, >= 20x `mlflow models serve` on
-the same registered version; predictions equal to mlflow.pyfunc to 1e-6.
+(the defaults), >= 0.9x the same API with MLOPS_API_EVENTS=off (the median of back-to-back
+pairs of short runs: a best of rounds against a best moves with the machine's neighbours),
+>= 20x `mlflow models serve` on the same registered version; predictions equal to mlflow.pyfunc to 1e-6.
 With --tree the champion is gradient-boosted trees (MLOPS_MODEL=hgb, served compiled through
 treelite): one-row /predict >= 0.5x echo and >= 50x `mlflow models serve`, and batches of
 1000 rows >= 20k rows/s. `--model TYPE` trains that model type instead (`lgbm_geo`, `lgbm_local`
@@ -24,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,7 +179,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per server")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of echo and /predict")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every server (best of each)")
+    parser.add_argument("--pairs", type=int, default=6, help="back-to-back runs of events all and off (their median)")
+    parser.add_argument("--pair-duration", type=int, default=5, help="seconds of load per run of a pair")
     parser.add_argument("--home", type=Path, help="an MLOPS_HOME with a champion (default: train one)")
     parser.add_argument("--tree", action="store_true", help="train a gradient-boosted tree champion (hgb)")
     parser.add_argument("--model", help="train this MLOPS_MODEL instead (e.g. lgbm_local); default linear, or hgb")
@@ -258,6 +262,17 @@ def main() -> int:
                 run = wrk(url, one_row, args.duration, args.connections, work)
                 if name not in results or run["rps"] > results[name]["rps"]:
                     results[name] = run
+        # Events all vs off once more, paired: short runs back to back, in alternating order, and
+        # the median of the pairs' ratios. A best against a best moves with this machine's
+        # neighbours (two identical servers differed by 15 % in a round, 2.4 % in their best).
+        paired = []
+        for i in range(args.pairs):
+            pair = [(ours, f"{api_url}/predict"), (without, f"{quiet_url}/predict")]
+            rps = {
+                name: wrk(url, one_row, args.pair_duration, args.connections, work)["rps"]
+                for name, url in (pair if i % 2 == 0 else pair[::-1])
+            }
+            paired.append(rps[ours] / rps[without])
         stop(quiet)
         time.sleep(1.0)
         one_row_events = events_accounted(api_url)  # before the 1000-row requests
@@ -320,7 +335,12 @@ def main() -> int:
     print(f"\n/predict vs echo:          {vs_echo:6.2f}x  (target >= {echo_goal}: {met[vs_echo >= echo_goal]})")
     print(f"/predict vs mlflow serve:  {vs_mlflow:6.1f}x  (target >= {mlflow_goal}: {met[vs_mlflow >= mlflow_goal]})")
     print(f"1000-row batches:          {rows_per_s:,.0f} rows/s  (target >= 20,000: {met[rows_per_s >= 20_000]})")
-    print(f"events all vs events off:  {vs_off:6.2f}x  (target >= 0.9: {met[vs_off >= 0.9]})")
+    paired_off = statistics.median(paired) if paired else vs_off
+    print(
+        f"events all vs events off:  {paired_off:6.2f}x  (target >= 0.9: {met[paired_off >= 0.9]}; median of "
+        f"{len(paired)} back-to-back pairs, {min(paired or [0]):.2f}-{max(paired or [0]):.2f}; "
+        f"best vs best {vs_off:.2f}x)"
+    )
     echo_rps = results["FastAPI echo (baseline)"]["rps"]
     explain_vs_echo = results[explained]["rps"] / echo_rps if explained in results else None
     if explain_vs_echo is not None:
@@ -347,7 +367,7 @@ def main() -> int:
         vs_echo >= echo_goal,
         vs_mlflow >= mlflow_goal,
         rows_per_s >= 20_000,
-        vs_off >= 0.9,
+        paired_off >= 0.9,
         shadow_vs_events >= 0.8,
         explain_vs_echo is None or explain_vs_echo >= 0.3,
     )
