@@ -95,7 +95,9 @@ class EventRecorder:
         self.capacity = settings.api_events_queue
         self.capacity_bytes = settings.api_events_queue_bytes
         self.flush_rows = settings.api_events_flush_rows
-        # packed events, or (event, status, latency, error) awaiting the shadow; with their listings
+        # packed events, or (event, status, latency, error) awaiting the shadow (nothing else per
+        # request: a tuple beside each was one more object for the collector, and their listings'
+        # total is _rows)
         self._queue: list[bytes | tuple[PredictEvent, int, float, bytes | None]] = []
         self._rows = 0  # listings waiting (an event's rows are known before it is expanded)
         self._bytes = 0
@@ -137,7 +139,7 @@ class EventRecorder:
             if not full:
                 if not self._queue:
                     self._oldest = event.received_at
-                self._queue.append((item, rows))
+                self._queue.append(item)
                 self._rows += rows
                 self._bytes += size
                 wake = self._rows >= self.flush_rows
@@ -177,18 +179,18 @@ class EventRecorder:
             if stopping:
                 return
 
-    def _take(self) -> tuple[list[tuple[bytes | tuple, int]], float]:
+    def _take(self) -> tuple[list[bytes | tuple], int, float]:
+        """What is queued, its listings, the oldest's arrival."""
         with self._lock:
-            taken, self._queue, oldest = self._queue, [], self._oldest
+            taken, count, self._queue, oldest = self._queue, self._rows, [], self._oldest
             self._rows = self._bytes = 0
-        return taken, oldest
+        return taken, count, oldest
 
-    def _write(self, taken: list[tuple[bytes | tuple, int]], oldest: float) -> None:
+    def _write(self, taken: list[bytes | tuple], count: int, oldest: float) -> None:
         if not taken:
             return
-        count = sum(rows for _, rows in taken)
         cpu = time.thread_time()
-        packed = self._shadow([item for item, _ in taken]) if self.shadowing else [item for item, _ in taken]
+        packed = self._shadow(taken) if self.shadowing else taken
         reason = "db_error"
         try:
             failure, writer_cpu = self._writer.write(frame_of_packed(packed))
