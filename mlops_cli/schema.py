@@ -51,6 +51,9 @@ LEAKAGE = ["brokered_by", "street", "status", "prev_sold_date"]
 LIMITS = {"house_size": (100.0, 50_000.0), "bed": (0.0, 30.0), "bath": (0.0, 30.0), "acre_lot": (0.0, 100_000.0)}
 # The widest text a categorical feature keeps (clean_data's column width).
 TEXT_WIDTH = 64
+# A request id the inference API keeps from a caller's X-Request-ID (else it makes one) and
+# records with the request's events: what `mlops events list --request-id` looks up.
+REQUEST_ID = r"[\w.:/+=-]{1,64}"
 
 # A numeric column where more than this share of the given values is not a number is
 # a wrong-typed column (reject the batch), not a few bad cells (drop those rows later).

@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import ClientDisconnect
 
+from mlops_cli.schema import REQUEST_ID as REQUEST_ID_PATTERN
 from serving.events import PredictEvent
 
 # Paths we label as themselves; anything else is "other" so that scanners cannot blow up cardinality.
@@ -186,7 +187,7 @@ class ApiMetrics:
     content_type = CONTENT_TYPE_LATEST
 
 
-REQUEST_ID = re.compile(rb"[\w.:/+=-]{1,64}")  # a caller's X-Request-ID we keep (else we make one)
+REQUEST_ID = re.compile(REQUEST_ID_PATTERN.encode())  # a caller's X-Request-ID we keep (else we make one)
 ERROR_BODY_BYTES = 4096  # what a refused request's event keeps of the answer
 
 

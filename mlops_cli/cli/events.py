@@ -13,6 +13,7 @@ import typer
 
 from mlops_cli.cli.application import application, money
 from mlops_cli.cli.options import JsonOption
+from mlops_cli.schema import REQUEST_ID
 
 group = typer.Typer(help="Inference events: every request the API answered or refused.", no_args_is_help=True)
 
@@ -40,6 +41,12 @@ def _status(value: str | None) -> str | None:
     raise typer.BadParameter("expected ok, error or an HTTP status code such as 422")
 
 
+def _request_id(value: str | None) -> str | None:
+    if value is None or re.fullmatch(REQUEST_ID, value):
+        return value
+    raise typer.BadParameter("expected an X-Request-ID as the API gives it: up to 64 letters, digits or . : / + = - _")
+
+
 SinceOption = Annotated[
     str | None, typer.Option(help="Only events since then: 30s, 15m, 2h, 7d, or an ISO time (UTC).", callback=_since)
 ]
@@ -47,10 +54,14 @@ StatusOption = Annotated[
     str | None, typer.Option(help="ok (answered), error (refused) or a status code (422).", callback=_status)
 ]
 VersionOption = Annotated[int | None, typer.Option(help="Only events answered by this model version.", min=1)]
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option(help="Only this request's events (the X-Request-ID its answer carried).", callback=_request_id),
+]
 
 
-def _filters(since: Any, status: str | None, version: int | None) -> dict[str, Any]:
-    return {"since": since, "status": status, "version": version}
+def _filters(since: Any, status: str | None, version: int | None, request_id: str | None) -> dict[str, Any]:
+    return {"since": since, "status": status, "version": version, "request_id": request_id}
 
 
 @group.command("list")
@@ -59,6 +70,7 @@ def list_events(
     since: SinceOption = None,
     status: StatusOption = None,
     version: VersionOption = None,
+    request_id: RequestIdOption = None,
     limit: Annotated[int, typer.Option(help="Show the newest N events.", min=1, max=100_000)] = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -67,7 +79,7 @@ def list_events(
     from mlops_cli.store.events import read_events
 
     app = application(ctx)
-    events = read_events(engine_for(app.settings()), limit=limit, **_filters(since, status, version))
+    events = read_events(engine_for(app.settings()), limit=limit, **_filters(since, status, version, request_id))
     if as_json:
         app.print_json([_plain(e) for e in events])
         return
@@ -178,6 +190,7 @@ def export(
     since: SinceOption = None,
     status: StatusOption = None,
     version: VersionOption = None,
+    request_id: RequestIdOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite PATH if it exists.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -192,7 +205,7 @@ def export(
         raise MlopsError(f"{path} exists", hint="choose another path, or --force to overwrite it")
     if not path.parent.is_dir():
         raise MlopsError(f"no folder {path.parent} to write {path.name} in", hint="create it first")
-    written = export_events(engine_for(app.settings()), path, chosen, **_filters(since, status, version))
+    written = export_events(engine_for(app.settings()), path, chosen, **_filters(since, status, version, request_id))
     if as_json:
         app.print_json({"path": str(path), "format": chosen, "events": written})
         return

@@ -62,10 +62,12 @@ def write_events(engine: Engine, rows: Sequence[tuple]) -> None:
             conn.exec_driver_sql(insert_into + ", ".join([one] * len(chunk)), tuple(v for row in chunk for v in row))
 
 
-def _where(since: datetime | None, status: str | None, version: int | None) -> Any:
+def _where(since: datetime | None, status: str | None, version: int | None, request_id: str | None = None) -> Any:
     """The filter of `mlops events list`: ``status`` is a code ("422"), "ok" (< 400) or "error"."""
     c = inference_events.c
     clauses = []
+    if request_id is not None:  # indexed: the id a user reports finds its request at once
+        clauses.append(c.request_id == request_id)
     if since is not None:  # SQLite and MySQL compare the UTC time without its zone
         clauses.append(c.received_at >= since.astimezone(UTC))
     if status == "ok":
@@ -85,11 +87,12 @@ def read_events(
     since: datetime | None = None,
     status: str | None = None,
     version: int | None = None,
+    request_id: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Events matching the filter, newest first (the newest ``limit`` of them)."""
     query = select(inference_events).order_by(inference_events.c.id.desc())
-    where = _where(since, status, version)
+    where = _where(since, status, version, request_id)
     if where is not None:
         query = query.where(where)
     if limit is not None:
@@ -108,11 +111,12 @@ def iter_events(
     since: datetime | None = None,
     status: str | None = None,
     version: int | None = None,
+    request_id: str | None = None,
     chunk: int = 50_000,
 ) -> Iterator[list[tuple]]:
     """Every matching event, oldest first, ``chunk`` rows at a time (an export never holds the
     whole table)."""
-    where = _where(since, status, version)
+    where = _where(since, status, version, request_id)
     last = 0
     while True:
         query = select(inference_events).where(inference_events.c.id > last)

@@ -64,13 +64,23 @@ def test_list_shows_the_newest_first_and_filters(events: datetime) -> None:
     assert ids("--version", "2") == ["v2"] and ids("--limit", "2") == ["bad", "v2"]
     since = (events - timedelta(minutes=3)).replace(tzinfo=None).isoformat(timespec="seconds")
     assert ids("--since", since) == ["bad", "v2"]
+    # the X-Request-ID a user reports: that request's listings, every one of them
+    assert ids("--request-id", "pair") == ["pair", "pair"] and ids("--request-id", "nobody") == []
+    assert ids("--request-id", "pair", "--status", "error") == []
 
     table = run_mlops("events", "list", env={"COLUMNS": "80"})
     assert table.returncode == 0 and "unseen" in table.stdout and "invalid" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
 
 
-@pytest.mark.parametrize(("args", "words"), [(["--since", "yesterday"], "--since"), (["--status", "fine"], "--status")])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--since", "yesterday"], "--since"),
+        (["--status", "fine"], "--status"),
+        (["--request-id", "a b"], "X-Request-ID"),
+    ],
+)
 def test_bad_filters_are_usage_errors(home: Path, args: list[str], words: str) -> None:
     result = run_mlops("events", "list", *args)
     assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
