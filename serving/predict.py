@@ -43,7 +43,16 @@ INLINE_TREE_ROWS = 100
 # Python, sent to a worker thread whole
 INLINE_EXPLAIN_ROWS = 4
 JSON_HEADER = (b"content-type", b"application/json")
-_encode = msgspec.json.Encoder().encode
+
+
+def _plain_number(value: Any) -> Any:
+    """msgspec's hook for what it does not encode itself: numpy's numbers, as Python's."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise NotImplementedError(f"cannot encode {type(value).__name__} as JSON")
+
+
+_encode = msgspec.json.Encoder(enc_hook=_plain_number).encode
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
