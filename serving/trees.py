@@ -126,7 +126,9 @@ class TreeExplainer:
         self.trees, self.explainer = trees, explainer
         self._treeshap = explainer.treeshap  # one bound method: the batcher groups calls by it
 
-    def _explained(self, contrib: np.ndarray, dense: np.ndarray, rows: list[dict[str, Any]], prices: list[float]):
+    def _explained(
+        self, contrib: np.ndarray, dense: np.ndarray, rows: list[dict[str, Any]], prices: list[float]
+    ) -> list[dict[str, Any]]:
         return self.explainer.treeshap_answers(contrib, dense, normalised_rows(rows), prices)
 
     def __call__(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
