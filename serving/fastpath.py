@@ -166,17 +166,17 @@ class FoldedExplainer:
     contributions exactly (tested against it)."""
 
     def __init__(self, folded: FoldedModel, explainer: Any) -> None:
-        from mlops_cli.pipeline.explain import explanations
+        from mlops_cli.pipeline.explain import answers
         from mlops_cli.schema import FEATURES
 
         reference = dict.fromkeys(FEATURES)
         base, contrib, names, _ = explainer.terms(_frame([reference]))
         self.folded, self.scale, self.names, self.base = folded, explainer.scale, names, float(base[0])
         self.shift = np.asarray(folded.terms(reference)) - contrib[0]
-        self._explanations = explanations
+        self._answers = answers
 
     def __call__(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
         contrib = np.array([self.folded.terms(row) for row in rows]) - self.shift
         values = [[row.get(name) for name in self.names] for row in rows]
         bases = [self.base] * len(rows)
-        return [e.as_dict() for e in self._explanations(self.scale, bases, contrib, self.names, values, prices)]
+        return self._answers(self.scale, bases, contrib, self.names, values, prices)

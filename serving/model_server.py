@@ -164,9 +164,10 @@ def _through_pandas(explainer: Any) -> Callable[[list[dict[str, Any]], list[floa
     """Explanations through the pipeline's own transform (any path that computes no features itself)."""
 
     def explain(rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
+        from mlops_cli.pipeline.explain import answers
         from serving.encoding import _frame, normalised_rows
 
-        return [e.as_dict() for e in explainer.explain(_frame(normalised_rows(rows)), prices)]
+        return answers(explainer.scale, *explainer.terms(_frame(normalised_rows(rows))), prices)
 
     return explain
 

@@ -129,7 +129,10 @@ class TreeExplainer:
     def _explained(
         self, contrib: np.ndarray, dense: np.ndarray, rows: list[dict[str, Any]], prices: list[float]
     ) -> list[dict[str, Any]]:
-        return self.explainer.treeshap_answers(contrib, dense, normalised_rows(rows), prices)
+        from mlops_cli.pipeline.explain import answers
+
+        terms = self.explainer.treeshap_terms(contrib, dense, normalised_rows(rows))
+        return answers(self.explainer.scale, *terms, prices)
 
     def __call__(self, rows: list[dict[str, Any]], prices: list[float]) -> list[dict[str, Any]]:
         dense = self.trees._matrix(rows, None)

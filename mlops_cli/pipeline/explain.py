@@ -42,22 +42,41 @@ class Explanation:
     contributions: list[tuple[str, Any, float]]  # (feature, the listing's value, contribution), largest first
 
     def as_dict(self) -> dict[str, Any]:
-        log = self.scale == "log"
-        return {
-            "scale": self.scale,
-            "base": self.base,
-            "base_price": math.exp(self.base) if log else self.base,
-            "contributions": [
-                {
-                    "feature": feature,
-                    "value": _plain(value),
-                    "contribution": contribution,
-                    # how much lower the price would be without this term (the others held)
-                    "effect": self.price * (1 - math.exp(-contribution)) if log else contribution,
-                }
-                for feature, value, contribution in self.contributions
-            ],
-        }
+        return _answer(self.scale, self.base, self.price, self.contributions)
+
+
+def _answer(scale: str, base: float, price: float, terms: Any) -> dict[str, Any]:
+    """One listing's explanation as the API answers it; ``terms``: (feature, value, contribution),
+    largest first."""
+    log = scale == "log"
+    return {
+        "scale": scale,
+        "base": base,
+        "base_price": math.exp(base) if log else base,
+        "contributions": [
+            {
+                "feature": feature,
+                "value": _plain(value),
+                "contribution": c,
+                # how much lower the price would be without this term (the others held)
+                "effect": price * (1 - math.exp(-c)) if log else c,
+            }
+            for feature, value, c in terms
+        ],
+    }
+
+
+def answers(
+    scale: str, base: Any, contrib: np.ndarray, names: list[str], values: list[list[Any]], prices: Any
+) -> list[dict[str, Any]]:
+    """``[e.as_dict() for e in explanations(...)]`` without the objects between: what the API
+    answers (building Explanation objects, then their dicts, cost its event loop ~30 µs a listing)."""
+    out = []
+    for i, price in enumerate(np.asarray(prices, dtype=float).tolist()):
+        order = np.argsort(-np.abs(contrib[i]), kind="stable").tolist()
+        terms, shown = contrib[i].tolist(), values[i]
+        out.append(_answer(scale, float(base[i]), price, [(names[j], shown[j], terms[j]) for j in order]))
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -151,49 +170,14 @@ class Explainer:
         self, contrib: np.ndarray, dense: np.ndarray, listings: list[dict[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, list[str], list[list[Any]]]:
         """:meth:`terms` from :meth:`treeshap`'s result."""
-        names = [_short(n) for n in self.names]
+        if not hasattr(self, "_columns"):  # (name, whether it is a listing field), once
+            self._columns = [(_short(n), _short(n) in FEATURES) for n in self.names]
+        names = [name for name, _ in self._columns]
         values = [
-            [row.get(name) if name in FEATURES else float(dense[i, j]) for j, name in enumerate(names)]
-            for i, row in enumerate(listings)
+            [row.get(name) if field else number for (name, field), number in zip(self._columns, numbers, strict=True)]
+            for row, numbers in zip(listings, dense.tolist(), strict=True)
         ]
         return contrib[:, -1], contrib[:, :-1], names, values
-
-    def treeshap_answers(
-        self, contrib: np.ndarray, dense: np.ndarray, listings: list[dict[str, Any]], prices: list[float]
-    ) -> list[dict[str, Any]]:
-        """``[e.as_dict() for e in explanations(self.scale, *self.treeshap_terms(...), prices)]`` in
-        one pass, for the API (a third of its cost: ~30 µs a listing of the event loop's time)."""
-        if not hasattr(self, "_columns"):
-            self._columns = [(_short(n), _short(n) in FEATURES) for n in self.names]
-        log, columns = self.log, self._columns
-        out = []
-        for i, price in enumerate(prices):
-            terms = contrib[i, :-1]
-            order = np.argsort(-np.abs(terms), kind="stable").tolist()
-            terms, numbers, listing = terms.tolist(), dense[i].tolist(), listings[i]
-            base = float(contrib[i, -1])
-            answer = []
-            for j in order:
-                name, field = columns[j]
-                value = listing.get(name) if field else numbers[j]
-                c = terms[j]
-                answer.append(
-                    {
-                        "feature": name,
-                        "value": _plain(value),
-                        "contribution": c,
-                        "effect": price * (1 - math.exp(-c)) if log else c,
-                    }
-                )
-            out.append(
-                {
-                    "scale": self.scale,
-                    "base": base,
-                    "base_price": math.exp(base) if log else base,
-                    "contributions": answer,
-                }
-            )
-        return out
 
     def explain(self, frame: Any, prices: Any) -> list[Explanation]:
         return explanations(self.scale, *self.terms(frame), prices)

@@ -11,6 +11,7 @@ import pytest
 from mlops_cli.config import load_settings
 from mlops_cli.pipeline.clean import clean_rows
 from mlops_cli.pipeline.explain import NotExplainable, baseline, explainer_for, importance
+from mlops_cli.pipeline.explain import answers as explain_answers
 from mlops_cli.pipeline.fit import build_pipeline, choose_model
 from mlops_cli.pipeline.ingest import normalised_rows
 from mlops_cli.pipeline.interval import Interval, attach, calibrate, coverage, interval_of
@@ -61,7 +62,8 @@ def test_the_apis_one_pass_answers_are_the_explanations(rows: pd.DataFrame, mode
     explainer = explainer_for(model)
     dense = np.asarray(explainer.features.transform(frame), dtype=float)
     listings = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    answers = explainer.treeshap_answers(explainer.treeshap(dense), dense, listings, prices)
+    terms = explainer.treeshap_terms(explainer.treeshap(dense), dense, listings)
+    answers = explain_answers(explainer.scale, *terms, prices)
     assert answers == [e.as_dict() for e in explainer.explain(frame, prices)]
     assert any(c["value"] is None for c in answers[0]["contributions"] if c["feature"] == "bath")
 
