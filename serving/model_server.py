@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MlopsError, ModelNotLoadable, ModelRefused, RegistryUnavailable, VersionNotFound
@@ -73,6 +74,11 @@ class LoadedModel:
 
             self._ref_json = json.dumps({"name": self.name, "version": self.version, "alias": self.alias})
         return self._ref_json
+
+    @cached_property
+    def event_ref(self) -> tuple[str, int, str | None, str]:
+        """What an inference event names of the model that answered (serving/events.PredictEvent.model)."""
+        return (self.name, self.version, self.alias, self.kind)
 
     def info(self) -> dict[str, Any]:
         return {

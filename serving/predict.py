@@ -199,7 +199,7 @@ class PredictEndpoint:
         model = serving_model(scope["app"].state.holder)  # this request finishes on this model
         sent_list = raw.lstrip()[:1] == b"["
         if event is not None:
-            event.model, event.sent_list = model, sent_list
+            event.model, event.sent_list = model.event_ref, sent_list
         try:
             parsed = (self.many if sent_list else self.one).validate_json(raw)
         except ValidationError as exc:

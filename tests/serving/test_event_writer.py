@@ -18,7 +18,6 @@ from mlops_cli.config import load_settings
 from mlops_cli.store.db import engine_for
 from mlops_cli.store.events import EVENT_COLUMNS, read_events
 from serving.event_writer import (
-    RECORD,
     WriterProcess,
     event_rows,
     failure_kind,
@@ -30,7 +29,7 @@ from serving.events import EventRecorder, PredictEvent, pack
 from serving.metrics import ApiMetrics
 from tests.conftest import LISTING
 
-MODEL = type("Model", (), {"name": "house_prices", "version": 3, "alias": "champion", "kind": "fast"})()
+MODEL = ("house_prices", 3, "champion", "fast")  # LoadedModel.event_ref
 
 
 def answered(request_id: str, listings: list[dict], prices: list[float]) -> PredictEvent:
@@ -47,9 +46,8 @@ def settings_in(tmp_path: Path):
 
 def test_a_packed_event_becomes_one_row_per_listing_as_received() -> None:
     listings = [dict(LISTING, extra="kept"), dict(LISTING, bed=5)]
-    record = msgspec.msgpack.decode(pack(answered("r1", listings, [1.5, 2.5]), 200, 0.0042, None))
-    assert len(record) == len(RECORD)
-    rows = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in event_rows(record)]
+    event = msgspec.msgpack.decode(pack(answered("r1", listings, [1.5, 2.5]), 200, 0.0042, None), type=PredictEvent)
+    rows = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in event_rows(event)]
     stored = [(r["item"], r["prediction"], r["unseen"]) for r in rows]
     assert stored == [(0, 1.5, '["city", "zip_code"]'), (1, 2.5, "[]")]  # as the answer writes them
     assert [json.loads(r["listing"]) for r in rows] == listings
@@ -60,8 +58,8 @@ def test_a_packed_event_becomes_one_row_per_listing_as_received() -> None:
 def test_a_refusal_is_one_row_with_its_kind_its_answer_and_an_excerpt_of_the_body() -> None:
     event = PredictEvent("r2", time.time())
     event.raw, event.model = b'{"bed": "x' + b"y" * 10_000, MODEL
-    record = msgspec.msgpack.decode(pack(event, 422, 0.001, b'{"detail":"bed"}'))
-    (row,) = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in event_rows(record)]
+    packed = msgspec.msgpack.decode(pack(event, 422, 0.001, b'{"detail":"bed"}'), type=PredictEvent)
+    (row,) = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in event_rows(packed)]
     assert (row["error_kind"], row["error"]) == ("invalid", '{"detail":"bed"}')
     assert row["item"] is None and row["prediction"] is None
     assert row["listing"].startswith('{"bed": "x') and len(row["listing"]) == 4000

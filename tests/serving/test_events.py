@@ -154,6 +154,29 @@ def test_a_full_queue_drops_and_counts_and_never_grows(tmp_path: Path) -> None:
     assert metrics.registry.get_sample_value("mlops_api_events_written_total") == 4
 
 
+def test_the_queues_bytes_are_bounded_and_what_it_refuses_leaves_no_trace(tmp_path: Path) -> None:
+    """The queued events are packed end to end in one buffer: one past the byte bound, or one that
+    cannot be packed, must leave the others readable."""
+    from mlops_cli.config import load_settings
+
+    settings = load_settings(home=tmp_path, data_db_url=f"sqlite:///{tmp_path / 'e.db'}", api_events_queue_bytes=1024)
+    metrics = ApiMetrics()
+    recorder = EventRecorder(settings, metrics)
+    recorder.record(_event("kept", listings=2), 200, 0.001, None)
+    unpackable = _event("unpackable")
+    unpackable.unseen = [[object()]]
+    with pytest.raises(TypeError):
+        recorder.record(unpackable, 200, 0.001, None)
+    big = _event("too-big", listings=40)  # its listings alone are past the bound
+    recorder.record(big, 200, 0.001, None)
+    recorder.record(_event("last"), 422, 0.001, b'{"detail":"bed"}')
+    assert metrics.registry.get_sample_value("mlops_api_events_dropped_total", {"reason": "queue_full"}) == 40
+    recorder.flush()
+    stored = sorted((e["request_id"], e["item"], e["status"]) for e in read_events(engine_for(settings)))
+    assert stored == [("kept", 0, 200), ("kept", 1, 200), ("last", None, 422)]
+    assert metrics.registry.get_sample_value("mlops_api_events_written_total") == 3
+
+
 class CuttableProxy:
     """A loopback TCP proxy to a database server that the test can cut (every connection closed,
     new ones refused) and restore: a real outage as the API's writer sees it."""
