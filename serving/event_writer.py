@@ -14,6 +14,7 @@ API's shutdown flush still finds it.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -279,10 +280,17 @@ def main() -> int:
     from mlops_cli.faults import checkpoint
 
     writer = Writer(load_settings(**msgspec.msgpack.decode(config)))
+    # A written frame leaves no cycle behind (measured: none after 50 frames), and the collector's
+    # passes over its rows took 3 of every 13.5 µs a row; a failed write's traceback holds cycles:
+    # collected after it.
+    gc.collect()
+    gc.disable()
     while (payload := read_frame(frames)) is not None:
         checkpoint("events_received")  # tests: a writer killed with a frame in hand
         cpu = time.process_time()
         failure = writer.write(payload)
+        if failure is not None:
+            gc.collect()
         try:
             write_frame(answers, msgspec.msgpack.encode({"failure": failure, "cpu": time.process_time() - cpu}))
         except BrokenPipeError:
