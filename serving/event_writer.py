@@ -79,11 +79,6 @@ def frame_of(count: int, packed: bytes | bytearray) -> bytes:
     return b"\xdd" + _LENGTH.pack(count) + packed
 
 
-def frame_of_packed(packed: list[bytes]) -> bytes:
-    """One frame of events packed one by one."""
-    return frame_of(len(packed), b"".join(packed))
-
-
 def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.write(_LENGTH.pack(len(payload)))
     stream.write(payload)

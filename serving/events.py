@@ -47,9 +47,8 @@ class EventRecorder:
     """The bounded queue, the thread that drains it, and the process that writes (one per API process).
 
     Each event is packed as it is queued, appended to one buffer: no object stays behind a request
-    (a bytes object per event, kept until the flush, cost the event loop ~3 µs a request in fresh
-    memory, measured in process), unless a shadow may price it: then the events wait as they are
-    and are packed once the shadow has. The thread sends the buffer to the writer process as one
+    until the flush (it was a bytes object each), unless a shadow may price it: then the events
+    wait as they are and are packed once the shadow has. The thread sends the buffer to the writer process as one
     frame every flush and counts what its answer says."""
 
     def __init__(self, settings: Settings, metrics: Any, shadow: Any = None) -> None:  # metrics: ApiMetrics

@@ -21,7 +21,7 @@ from serving.event_writer import (
     WriterProcess,
     event_rows,
     failure_kind,
-    frame_of_packed,
+    frame_of,
     read_frame,
     write_frame,
 )
@@ -38,6 +38,11 @@ def answered(request_id: str, listings: list[dict], prices: list[float]) -> Pred
     event.sent_list, event.model, event.prices = len(listings) > 1, MODEL, prices
     event.unseen = [["city", "zip_code"] if n == 0 else [] for n in range(len(listings))]
     return event
+
+
+def frame_of_packed(packed: list[bytes]) -> bytes:
+    """One frame of events packed one by one (the API packs them into one buffer)."""
+    return frame_of(len(packed), b"".join(packed))
 
 
 def settings_in(tmp_path: Path):
