@@ -1,8 +1,8 @@
 """Inference events: every /predict request remembered in the data DB's raw domain, off the hot path.
 
-The request's middleware (serving/metrics.py) fills a :class:`PredictEvent` (defined with the
-writer, which reads it) with what the handler
-saw and hands it to :meth:`EventRecorder.record`, which packs it and appends it to a bounded queue.
+The request's middleware (serving/metrics.py) fills a :class:`PredictEvent` (defined beside the
+writer, which reads it) with what the handler saw and hands it to :meth:`EventRecorder.record`,
+which packs it and appends it to a bounded queue.
 A thread drains the queue every ``MLOPS_API_EVENTS_FLUSH_INTERVAL`` seconds (sooner once
 ``MLOPS_API_EVENTS_FLUSH_ROWS`` events wait) and hands it in one frame to the writer process
 (serving/event_writer.py), which turns each request into one row per listing (the listing as
@@ -30,17 +30,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlops.serving")
 STOP_TIMEOUT = 10.0  # seconds a shutdown waits for the last write
-_encoder = msgspec.msgpack.Encoder()
-_pack, _pack_into = _encoder.encode, _encoder.encode_into
+_pack_into = msgspec.msgpack.Encoder().encode_into
 
 
-def pack(event: PredictEvent, status: int, latency: float, error: bytes | None) -> bytes:
-    """The event with its answer, as the writer process reads it. A refusal keeps no prices (an
-    explanation refused after pricing had them)."""
-    event.status, event.latency, event.rows = status, latency, None
-    if status >= 400:  # an explanation refused after pricing had them
+def settle(event: PredictEvent, status: int, latency: float, error: bytes | None) -> None:
+    """The answer's part of the event. A refusal keeps no prices (an explanation refused after
+    pricing had them)."""
+    event.status, event.latency = status, latency
+    if status >= 400:
         event.error, event.prices, event.unseen = error or None, None, None
-    return _pack(event)
 
 
 class EventRecorder:
@@ -48,8 +46,8 @@ class EventRecorder:
 
     Each event is packed as it is queued, appended to one buffer: no object stays behind a request
     until the flush (it was a bytes object each), unless a shadow may price it: then the events
-    wait as they are and are packed once the shadow has. The thread sends the buffer to the writer process as one
-    frame every flush and counts what its answer says."""
+    wait as they are and are packed once the shadow has. The thread sends the buffer to the writer
+    process as one frame every flush and counts what its answer says."""
 
     def __init__(self, settings: Settings, metrics: Any, shadow: Any = None) -> None:  # metrics: ApiMetrics
         self.settings = settings
@@ -95,8 +93,7 @@ class EventRecorder:
             rows = 1 if event.prices is None else len(event.prices)
         else:
             rows = 1
-            event.error, event.prices, event.unseen = error or None, None, None  # explained 409s were priced
-        event.status, event.latency = status, latency
+        settle(event, status, latency, error)
         with self._lock:
             full = self._rows + rows > self.capacity or self._stopping
             if not full:

@@ -25,7 +25,7 @@ from serving.event_writer import (
     read_frame,
     write_frame,
 )
-from serving.events import EventRecorder, PredictEvent, pack
+from serving.events import EventRecorder, PredictEvent, settle
 from serving.metrics import ApiMetrics
 from tests.conftest import LISTING
 
@@ -38,6 +38,13 @@ def answered(request_id: str, listings: list[dict], prices: list[float]) -> Pred
     event.sent_list, event.model, event.prices = len(listings) > 1, MODEL, prices
     event.unseen = [["city", "zip_code"] if n == 0 else [] for n in range(len(listings))]
     return event
+
+
+def pack(event: PredictEvent, status: int, latency: float, error: bytes | None) -> bytes:
+    """One event with its answer, packed as the recorder packs it into its buffer."""
+    settle(event, status, latency, error)
+    event.rows = None
+    return msgspec.msgpack.encode(event)
 
 
 def frame_of_packed(packed: list[bytes]) -> bytes:
