@@ -65,3 +65,12 @@ def test_more_rows_than_one_sqlite_statement_takes(home: Path) -> None:
     at = now().astimezone(UTC)
     write_events(engine, [event_row(f"r{i}", at) for i in range(SQLITE_ROWS_PER_INSERT * 2 + 7)])
     assert count_events(engine) == SQLITE_ROWS_PER_INSERT * 2 + 7
+
+
+def test_an_event_at_a_whole_second_is_found_from_that_second(engine) -> None:  # noqa: ANN001
+    """On SQLite a time is text: written without its ".000000" it sorted before the same time
+    asked for by SQLAlchemy, and `--since` that second missed it."""
+    whole = now().replace(microsecond=0)
+    write_events(engine, [event_row("whole", whole), event_row("later", whole + timedelta(microseconds=5))])
+    assert sorted(e["request_id"] for e in read_events(engine, since=whole)) == ["later", "whole"]
+    assert delete_events_before(engine, whole) == 0, "nothing is before it"
