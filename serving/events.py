@@ -57,7 +57,6 @@ class EventRecorder:
         self.metrics = metrics
         self.only_errors = settings.api_events == "errors"
         self.sample = settings.api_events_sample
-        self._thinned = self.only_errors or self.sample < 1.0  # some answers are not recorded
         self.capacity = settings.api_events_queue
         self.capacity_bytes = settings.api_events_queue_bytes
         self.flush_rows = settings.api_events_flush_rows
@@ -79,7 +78,7 @@ class EventRecorder:
     def _sampled_out(self) -> bool:
         import random
 
-        if self.sample >= 1.0 or random.random() < self.sample:
+        if random.random() < self.sample:
             return False
         self.metrics.events_sampled_out.inc()
         return True
@@ -88,7 +87,7 @@ class EventRecorder:
         """Queue one request's event (refusals always; answers unless MLOPS_API_EVENTS=errors, and
         at the sampling share); called on the event loop, never waits."""
         if status < 400:
-            if self._thinned and (self.only_errors or self._sampled_out()):
+            if self.only_errors or (self.sample < 1.0 and self._sampled_out()):
                 return
             rows = 1 if event.prices is None else len(event.prices)
         else:
