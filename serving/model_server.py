@@ -66,14 +66,12 @@ class LoadedModel:
             for row in rows
         ]
 
-    @property
+    @cached_property
     def ref_json(self) -> str:
         """``{"name", "version", "alias"}`` as JSON, made once: every response names the model."""
-        if not hasattr(self, "_ref_json"):
-            import json
+        import json
 
-            self._ref_json = json.dumps({"name": self.name, "version": self.version, "alias": self.alias})
-        return self._ref_json
+        return json.dumps({"name": self.name, "version": self.version, "alias": self.alias})
 
     @cached_property
     def event_ref(self) -> tuple[str, int, str | None, str]:
