@@ -214,3 +214,26 @@ def test_frames_sent_from_several_threads_reach_the_writer_whole(tmp_path: Path)
         writer.close(10)
     assert answers == [None] * 32
     assert len(read_events(engine_for(settings_in(tmp_path)))) == 32 * 600
+
+
+def test_events_are_written_while_another_process_reads_the_embedded_data_db(tmp_path: Path) -> None:
+    """A retrain reading its rows, the UI's pages, `mlops events export`: on SQLite's rollback
+    journal a read under way held the writer's commit until the driver gave up (5 s), and the
+    whole flush was dropped as a database error."""
+    import sqlite3
+
+    settings = settings_in(tmp_path)
+    writer = WriterProcess(settings)
+    assert writer.write(frame_of_packed([pack(answered("first", [LISTING], [1.0]), 200, 0.001, None)]))[0] is None
+    reader = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT request_id FROM inference_events").fetchall() == [("first",)]
+    try:
+        failure, _ = writer.write(frame_of_packed([pack(answered("during", [LISTING], [2.0]), 200, 0.001, None)]))
+        assert failure is None
+        assert reader.execute("SELECT count(*) FROM inference_events").fetchone() == (1,)  # the read's own view
+    finally:
+        reader.execute("ROLLBACK")
+        reader.close()
+        writer.close(10)
+    assert sorted(e["request_id"] for e in read_events(engine_for(settings))) == ["during", "first"]
