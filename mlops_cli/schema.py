@@ -307,7 +307,16 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _a_number(value: Any) -> Any:
+    # The schema documents numbers: text that reads as one ("1800", a zip "5") was taken all the
+    # same by pydantic's lax mode, so the API accepted what its OpenAPI refuses (found by schemathesis).
+    if isinstance(value, str):
+        raise ValueError("expected a number, not text")
+    return _not_a_boolean(value)
+
+
 NotBool = BeforeValidator(_not_a_boolean)
+Number = BeforeValidator(_a_number)
 
 
 def _bounded(name: str, description: str) -> Any:
@@ -326,15 +335,15 @@ class Listing(BaseModel):
     state: Text
     zip_code: Annotated[
         Annotated[str, Field(pattern=r"^\d{3,5}(\.0+)?$", description="US zip code, e.g. 00601")]
-        | Annotated[int, Field(ge=0, le=99_999)]
+        | Annotated[int, Field(ge=0, le=99_999), Number]
         | None,
         NotBool,
         Field(description="US zip code (missing: priced from the city and state)"),
     ] = None
-    house_size: Annotated[float | None, _bounded("house_size", "living area in sq ft"), NotBool] = None
-    bed: Annotated[float | None, _bounded("bed", "bedrooms"), NotBool] = None
-    bath: Annotated[float | None, _bounded("bath", "bathrooms"), NotBool] = None
-    acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres"), NotBool] = None
+    house_size: Annotated[float | None, _bounded("house_size", "living area in sq ft"), Number] = None
+    bed: Annotated[float | None, _bounded("bed", "bedrooms"), Number] = None
+    bath: Annotated[float | None, _bounded("bath", "bathrooms"), Number] = None
+    acre_lot: Annotated[float | None, _bounded("acre_lot", "lot size in acres"), Number] = None
 
 
 LISTING_FIELDS = tuple(Listing.model_fields)
