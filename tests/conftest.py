@@ -416,6 +416,28 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def copy_home(source: Path, target: Path) -> None:
+    """Copy a state folder that this process may hold open: its SQLite databases through SQLite's
+    backup API (a consistent copy, write-ahead log included), every other file as it is.
+
+    Not ``shutil.copytree``: opening and closing a database's files outside SQLite drops every
+    POSIX lock this process holds on them (sqlite.org/howtocorrupt.html, 2.2), and on a database in
+    write-ahead mode another process then resets the shared memory that this one still uses."""
+    import shutil
+    import sqlite3
+
+    def databases_apart(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n.endswith((".db", ".db-wal", ".db-shm", ".db-journal"))]
+
+    shutil.copytree(source, target, ignore=databases_apart)
+    for database in source.rglob("*.db"):
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as read:
+            copy = sqlite3.connect(target / database.relative_to(source))
+            read.backup(copy)
+            copy.close()
+        read.close()
+
+
 def train_extra_version(settings: Settings, model_type: str = "ridge", batches: list[int] | None = None) -> int:
     """Register one more version, fitted on the stored clean rows (of ``batches``), outside the loop."""
     from mlops_cli.pipeline.engine import open_pipeline

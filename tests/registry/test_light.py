@@ -14,7 +14,7 @@ from mlops_cli.ops.services import mlflow_spec
 from mlops_cli.registry.client import configure, model_aliases, version_info
 from mlops_cli.registry.light import LightRegistry
 from mlops_cli.registry.models import list_versions, show_version
-from tests.conftest import serving_settings, start_logged, stop_group, wait_http
+from tests.conftest import copy_home, serving_settings, start_logged, stop_group, wait_http
 
 
 def through_mlflow(settings) -> list[dict]:  # noqa: ANN001
@@ -71,20 +71,16 @@ def test_the_same_answers_as_mlflow_on_the_embedded_registry(registry_home: Path
 
 
 def test_writes_on_the_embedded_registry_are_what_mlflow_reads(registry_home: Path, tmp_path: Path) -> None:
-    import shutil
-
     home = tmp_path / ".mlops"
-    shutil.copytree(registry_home, home)  # the shared registry stays as other tests expect it
+    copy_home(registry_home, home)  # the shared registry stays as other tests expect it
     check_writes_read_back_by_mlflow(serving_settings(home))
 
 
 @pytest.mark.slow
 def test_the_same_answers_through_a_server_that_wants_a_login(registry_home: Path, tmp_path: Path) -> None:
-    import shutil
-
     port = free_port()
     home = tmp_path / ".mlops"
-    shutil.copytree(registry_home, home)  # the server's writes stay in this copy
+    copy_home(registry_home, home)  # the server's writes stay in this copy
     settings = serving_settings(home, mlflow_port=port)
     spec = mlflow_spec(settings)
     server = start_logged(spec.command, spec.env, tmp_path / "mlflow.log")
