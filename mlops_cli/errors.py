@@ -101,12 +101,16 @@ class DiskFull(StorageError):
 
 
 SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
+# the write-ahead log's shared-memory file could not be enlarged: SQLite's own docs say the
+# volume may be out of space (a full disk answers it to every connection of a WAL database)
+SQLITE_IOERR_SHMSIZE = 4874
 POSTGRES_DISK_FULL = "53100"
 
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether a failure comes from a full disk, anywhere in its chain of causes (by error code:
-    ENOSPC, SQLite's SQLITE_FULL, PostgreSQL's disk_full), whichever library wrapped it."""
+    ENOSPC, SQLite's SQLITE_FULL or IOERR_SHMSIZE, PostgreSQL's disk_full), whichever library
+    wrapped it."""
     import errno
 
     seen: set[int] = set()
@@ -115,7 +119,7 @@ def is_disk_full(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno == errno.ENOSPC:
             return True
-        if getattr(current, "sqlite_errorcode", None) == SQLITE_FULL:
+        if getattr(current, "sqlite_errorcode", None) in (SQLITE_FULL, SQLITE_IOERR_SHMSIZE):
             return True
         if getattr(current, "sqlstate", None) == POSTGRES_DISK_FULL:
             return True

@@ -34,6 +34,12 @@ def test_a_full_disk_is_recognised_through_any_chain_of_causes(tmp_path: Path) -
         raise sa.exc.OperationalError("INSERT", {}, full) from full
     except sa.exc.OperationalError as wrapped:
         assert is_disk_full(wrapped)
+    # a WAL database on a full disk: its shared-memory file cannot grow (a real one in test_full_disk)
+    shm = sqlite3.OperationalError("disk I/O error")
+    shm.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE
+    assert is_disk_full(shm)
+    shm.sqlite_errorcode = 10  # another I/O error is not said to be a full disk
+    assert not is_disk_full(shm)
 
 
 def test_a_full_disk_names_the_folder_its_free_space_and_what_was_kept(tmp_path: Path) -> None:

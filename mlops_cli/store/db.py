@@ -32,6 +32,8 @@ def engine_for(settings: Settings) -> Engine:
         settings.ensure_home()
     try:
         engine = create_engine(url, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            _write_ahead(engine)
         metadata.create_all(engine)
         _check_schema(engine)
     except (SQLAlchemyError, ImportError) as exc:
@@ -41,6 +43,26 @@ def engine_for(settings: Settings) -> Engine:
         ) from None
     _engines[url] = engine
     return engine
+
+
+def _write_ahead(engine: Engine) -> None:
+    """SQLite's write-ahead log on the embedded data DB: with the default rollback journal a read
+    under way (a retrain reading its rows, the UI, `mlops events export`) held every writer's
+    commit — the API's inference events waited up to the driver's 5 s and were dropped. Readers
+    and the writer no longer wait for each other; writers still take turns, and each commit is
+    still synced to disk (``synchronous`` stays FULL). The mode is kept in the file: asked on
+    every connection, it costs a read once set, and a first switch that finds the file busy is
+    tried again on the next connection."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchall()
+        except sqlite3.OperationalError:  # another connection holds the file: the next one switches it
+            pass
 
 
 def _check_schema(engine: Engine) -> None:

@@ -216,11 +216,6 @@ def test_frames_sent_from_several_threads_reach_the_writer_whole(tmp_path: Path)
     assert len(read_events(engine_for(settings_in(tmp_path)))) == 32 * 600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not fixed: SQLite's rollback journal holds the commit behind a reader; the write-ahead log"
-    " fixed it but was reverted after a corrupted registry DB in the suite (see the README's inference events)",
-)
 def test_events_are_written_while_another_process_reads_the_embedded_data_db(tmp_path: Path) -> None:
     """A retrain reading its rows, the UI's pages, `mlops events export`: on SQLite's rollback
     journal a read under way held the writer's commit until the driver gave up (5 s), and the

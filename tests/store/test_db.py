@@ -92,3 +92,61 @@ def test_a_schema_3_data_db_gains_the_audit_columns_and_its_rounds_still_read(
         assert get_meta(conn, "schema_version") == SCHEMA_VERSION == "5"
         assert listings.raw_rows_of_batch(conn, 0)["extra"].isna().all(), "rows stored before kept no extras"
     pipe.engine.dispose()
+
+
+def test_the_embedded_data_db_lets_a_writer_commit_under_a_long_read(home: Path) -> None:
+    """The API's events, the loop's rounds: a read under way in another process (a retrain
+    reading its rows, the UI, an export) must not hold a commit (SQLite's write-ahead log)."""
+    import sqlite3
+
+    from mlops_cli.store import db
+    from mlops_cli.store.meta import set_meta
+
+    engine = db.engine_for(load_settings())
+    reader = sqlite3.connect(home / "data.db", isolation_level=None, timeout=0.5)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM mlops_meta").fetchone()
+    try:
+        with engine.begin() as conn:  # failed with "database is locked" on the rollback journal
+            set_meta(conn, during_the_read="written")
+    finally:
+        reader.execute("ROLLBACK")
+        reader.close()
+    assert sqlite3.connect(home / "data.db").execute(
+        "SELECT value FROM mlops_meta WHERE key = 'during_the_read'"
+    ).fetchone() == ("written",)
+
+
+def test_a_copy_of_a_live_home_keeps_this_process_locks_and_every_committed_row(home: Path, tmp_path: Path) -> None:
+    """The suite copies homes it holds open (tests.conftest.copy_home). shutil.copytree closed the
+    database files behind SQLite's back, which drops this process's locks: another process then
+    took the write-ahead log's shared memory for unused and reset it (a registry DB corrupted in
+    the fast lane). The copy must leave the locks held and carry the rows still in the log."""
+    import sqlite3
+
+    from mlops_cli.store import db
+    from mlops_cli.store.meta import set_meta
+    from tests.conftest import copy_home
+
+    engine = db.engine_for(load_settings())
+    with engine.begin() as conn:
+        set_meta(conn, copied="yes")
+    assert (home / "data.db-shm").exists(), "the embedded data DB runs with its write-ahead log"
+    copy_home(home, tmp_path / "copy")
+    # SQLite's unix VFS: every connection to a WAL database holds a shared lock on byte 128 of -shm
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)\nexcept OSError:\n    print('held')\n"
+        "else:\n    print('free')\n"
+    )
+    import subprocess
+    import sys
+
+    held = subprocess.run([sys.executable, "-c", probe, str(home / "data.db-shm")], capture_output=True, text=True)
+    assert held.stdout.strip() == "held", "this process's connection lost its lock on the shared memory"
+    copied = sqlite3.connect(tmp_path / "copy" / "data.db")
+    assert copied.execute("SELECT value FROM mlops_meta WHERE key = 'copied'").fetchone() == ("yes",)
+    assert copied.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    copied.close()
+    engine.dispose()
