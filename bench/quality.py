@@ -1,6 +1,6 @@
 """Model quality on a realtor CSV: every candidate, the `auto` choice and the seed recipe, one split.
 
-    python bench/quality.py CSV [--seed 42]
+    python bench/quality.py CSV [--seed 42] [--splits 5]
 
 The CSV is either release of the public "USA Real Estate" data (2022: no brokered_by/street;
 2024: with them). Rows go through the loop's own normalisation and cleaning (invalid rows,
@@ -18,6 +18,11 @@ share of test listings inside it with the median width; one-row explain microsec
 contributions, where the model has them); and what `auto` chooses by validation MAE and by
 validation RMSE (`MLOPS_SELECT_METRIC`) with the test MAE/RMSE of each choice. Ratios matter;
 seconds depend on the machine.
+
+A ratio measured on one test set of a few hundred listings moves with the few mansions in it, so
+the auto-vs-seed MAE ratio is also given with a 95 % bootstrap interval over the test rows, and
+(``--splits N``) on N further splits (seeds SEED+1 ... SEED+N: other test rows, each choice and
+fit redone on its own training rows), with their mean.
 """
 
 from __future__ import annotations
@@ -51,13 +56,40 @@ def one_row_micros(model: object, row: pd.DataFrame, repeat: int = 50) -> float:
     return (time.perf_counter() - start) / repeat * 1e6
 
 
+def auto_vs_seed(
+    settings: object, train: pd.DataFrame, test: pd.DataFrame, seed: int
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """What `auto` chooses on ``train`` and the absolute test errors of it and of the seed recipe."""
+    from mlops_cli.pipeline.fit import build_pipeline, choose_model
+    from mlops_cli.schema import FEATURES, TARGET
+
+    chosen = choose_model(settings, train).model_type
+    truth = test[TARGET].to_numpy()
+    errors = []
+    for name in (chosen, "linear"):
+        model = build_pipeline(settings.max_categories, name, seed).fit(train[FEATURES], train[TARGET])
+        errors.append(np.abs(model.predict(test[FEATURES]) - truth))
+    return chosen, errors[0], errors[1]
+
+
+def bootstrap_ratio(ours: np.ndarray, theirs: np.ndarray, rounds: int = 5000) -> tuple[float, float]:
+    """95 % interval of sum(ours) / sum(theirs) over test rows drawn with replacement (seeded)."""
+    rng = np.random.default_rng(0)
+    drawn = rng.integers(0, len(ours), size=(rounds, len(ours)))
+    ratios = ours[drawn].sum(axis=1) / theirs[drawn].sum(axis=1)
+    return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", type=Path)
     parser.add_argument("--seed", type=int, default=42, help="split seed (the loop's MLOPS_SPLIT_SEED)")
+    parser.add_argument("--splits", type=int, default=0, help="also measure auto vs seed on N further splits")
     args = parser.parse_args()
     if not args.csv.is_file():
         sys.exit(f"no such file: {args.csv}")
+    if args.splits < 0:
+        sys.exit("--splits is a number of further splits (0 or more)")
 
     from mlops_cli.config import load_settings
     from mlops_cli.pipeline.fit import CANDIDATES, build_pipeline, choose_model
@@ -123,6 +155,20 @@ def main() -> int:
             f"auto by validation {metric.upper()}: {chosen.model_type} → test MAE {m['mae']:,.0f} "
             f"({m['mae'] / seed_mae:.2f}x seed), RMSE {m['rmse']:,.0f} [{scores}]"
         )
+    ours, theirs = results[choice.model_type]["mae"], seed_mae
+    low, high = bootstrap_ratio(*auto_vs_seed(settings, train, test, args.seed)[1:])
+    print(f"\nauto vs seed MAE on these {len(test)} test rows: {ours / theirs:.3f}x", end=" ")
+    print(f"(95 % bootstrap {low:.3f}-{high:.3f}x)")
+    if args.splits:
+        ratios = [ours / theirs]
+        for seed in range(args.seed + 1, args.seed + 1 + args.splits):
+            other = load_settings(split_seed=seed, model="auto")
+            train_s, test_s = rows_of(args.csv, seed)
+            chosen, mine, seeds = auto_vs_seed(other, train_s, test_s, seed)
+            ratios.append(mine.sum() / seeds.sum())
+            low, high = bootstrap_ratio(mine, seeds)
+            print(f"  split seed {seed}: {chosen} {ratios[-1]:.3f}x (95 % bootstrap {low:.3f}-{high:.3f}x)")
+        print(f"  mean over {len(ratios)} splits: {np.mean(ratios):.3f}x (sd {np.std(ratios, ddof=1):.3f})")
     return 0
 
 
