@@ -431,11 +431,13 @@ def copy_home(source: Path, target: Path) -> None:
 
     shutil.copytree(source, target, ignore=databases_apart)
     for database in source.rglob("*.db"):
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as read:
-            copy = sqlite3.connect(target / database.relative_to(source))
+        read = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        copy = sqlite3.connect(target / database.relative_to(source))
+        try:
             read.backup(copy)
+        finally:
             copy.close()
-        read.close()
+            read.close()
 
 
 def train_extra_version(settings: Settings, model_type: str = "ridge", batches: list[int] | None = None) -> int:

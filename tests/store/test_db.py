@@ -123,6 +123,8 @@ def test_a_copy_of_a_live_home_keeps_this_process_locks_and_every_committed_row(
     took the write-ahead log's shared memory for unused and reset it (a registry DB corrupted in
     the fast lane). The copy must leave the locks held and carry the rows still in the log."""
     import sqlite3
+    import subprocess
+    import sys
 
     from mlops_cli.store import db
     from mlops_cli.store.meta import set_meta
@@ -140,9 +142,6 @@ def test_a_copy_of_a_live_home_keeps_this_process_locks_and_every_committed_row(
         "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)\nexcept OSError:\n    print('held')\n"
         "else:\n    print('free')\n"
     )
-    import subprocess
-    import sys
-
     held = subprocess.run([sys.executable, "-c", probe, str(home / "data.db-shm")], capture_output=True, text=True)
     assert held.stdout.strip() == "held", "this process's connection lost its lock on the shared memory"
     copied = sqlite3.connect(tmp_path / "copy" / "data.db")
