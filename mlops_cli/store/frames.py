@@ -70,6 +70,27 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     conn.exec_driver_sql(sql, _tuples(frame))  # through SQLAlchemy: its events and error types
 
 
+# Rows a read turns into a frame at a time: the driver's rows are a Python tuple and objects per
+# value (~0.5 KB a row, nine times the frame they become), so a whole read of 1.8 M training rows
+# peaked at 1.67 GB; 100k at a time, joined, 0.54 GB (same frame, no slower; measured).
+READ_CHUNK = 100_000
+
+
+def _joined(parts: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """``parts`` as one frame with the dtypes one ``from_records`` of all their rows would infer:
+    where the parts disagree (a part whose column is all NULL), the column is inferred again."""
+    import pandas as pd
+
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.DataFrame.from_records([], columns=names, coerce_float=True)
+    frame = pd.concat(parts, ignore_index=True)
+    for name in names:
+        if len({str(part[name].dtype) for part in parts}) > 1:
+            values = [(v,) for v in frame[name].astype(object).where(frame[name].notna(), None)]
+            frame[name] = pd.DataFrame.from_records(values, columns=[name], coerce_float=True)[name]
+    return frame
+
+
 def read_table(
     bind: Engine | Connection, table: Table, where: Any = None, columns: list[str] | None = None
 ) -> pd.DataFrame:
@@ -87,16 +108,19 @@ def read_table(
     query = select(*chosen) if where is None else select(*chosen).where(where)
     names = [c.name for c in chosen]
 
-    def fetch(conn: Connection) -> list[tuple]:
-        return conn.execute(query).cursor.fetchall()
+    def fetch(conn: Connection) -> pd.DataFrame:
+        cursor = conn.execute(query).cursor
+        parts = []
+        while rows := cursor.fetchmany(READ_CHUNK):
+            parts.append(pd.DataFrame.from_records(rows, columns=names, coerce_float=True))
+            del rows
+        return _joined(parts, names)
 
     if isinstance(bind, Engine):
         with bind.connect() as conn:
-            rows = fetch(conn)
+            frame = fetch(conn)
     else:
-        rows = fetch(bind)
-    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
-    del rows
+        frame = fetch(bind)
     for col in chosen:
         if isinstance(col.type, Float):
             frame[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
