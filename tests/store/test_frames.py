@@ -169,7 +169,7 @@ def test_a_large_read_never_holds_every_driver_row_at_once(home: Path, monkeypat
         insert_frame(conn, clean_data, clean)
     monkeypatch.setattr(frames, "READ_CHUNK", 5_000, raising=False)
 
-    def peak(read) -> int:
+    def peak(read) -> tuple[int, object]:
         tracemalloc.start()
         try:
             kept = read()
