@@ -44,11 +44,12 @@ def train(home: Path, csv: Path, model: str) -> None:
 
     env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_MODEL": model, "MLOPS_DATA_SOURCE": f"csv:{csv}"}
     started = time.monotonic()
+    # its one line per batch is the progress of a long run: shown on stderr, stdout kept for the figures
     done = subprocess.run(
-        mlops_command("train", "--all", "--no-reload-api", "--json"), env=env, capture_output=True, text=True, cwd=ROOT
+        mlops_command("train", "--all", "--no-reload-api"), env=env, stdout=sys.stderr, stderr=sys.stderr, cwd=ROOT
     )
     if done.returncode != 0:
-        sys.exit(f"mlops train --all failed ({done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}")
+        sys.exit(f"mlops train --all failed ({done.returncode}): its message is above")
     print(f"  trained in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
 
 
