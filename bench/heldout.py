@@ -42,7 +42,13 @@ CHUNK = 1000  # the API's MLOPS_API_MAX_BATCH default
 def train(home: Path, csv: Path, model: str) -> None:
     import subprocess
 
-    env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_MODEL": model, "MLOPS_DATA_SOURCE": f"csv:{csv}"}
+    # absolute: the child runs in the repository, not where the user named the paths from
+    env = {
+        **os.environ,
+        "MLOPS_HOME": str(home),
+        "MLOPS_MODEL": model,
+        "MLOPS_DATA_SOURCE": f"csv:{csv.resolve()}",
+    }
     started = time.monotonic()
     # its one line per batch is the progress of a long run: shown on stderr, stdout kept for the figures
     done = subprocess.run(
@@ -109,7 +115,7 @@ def main() -> int:
     if args.home is not None and args.home.exists() and any(args.home.iterdir()):
         sys.exit(f"{args.home} is not empty: give a new folder (the loop would add to what is there)")
     work = Path(tempfile.mkdtemp(prefix="bench-heldout-"))
-    home = args.home or work / ".mlops"
+    home = (args.home or work / ".mlops").resolve()  # the servers run in the repository's folder
     print(f"training on {args.csv.name} through the loop (MLOPS_MODEL={args.model}) ...", file=sys.stderr, flush=True)
     train(home, args.csv, args.model)
     settings, train_rows, test = clean_rows(home)
