@@ -59,7 +59,7 @@ def train(home: Path, csv: Path, model: str) -> None:
     print(f"  trained in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
 
 
-def clean_rows(home: Path) -> tuple[object, object, object]:
+def stored_split(home: Path) -> tuple[object, object, object]:
     """(settings, clean training rows, clean test rows) of the home."""
     os.environ["MLOPS_HOME"] = str(home)
     from mlops_cli.config import load_settings
@@ -76,10 +76,7 @@ def served_prices(url: str, test: object) -> tuple[list[float], list[list[float]
     """Every test listing through POST /predict: prices, ranges, the model that answered, refusals."""
     from mlops_cli.schema import FEATURES
 
-    listings = [
-        {k: v for k, v in row.items() if not (v is None or (isinstance(v, float) and math.isnan(v)))}
-        for row in test[FEATURES].to_dict("records")
-    ]
+    listings = [{k: v for k, v in row.items() if v == v} for row in test[FEATURES].to_dict("records")]  # NaN: left out
     prices: list[float] = []
     ranges: list[list[float] | None] = []
     model: dict = {}
@@ -118,7 +115,7 @@ def main() -> int:
     home = (args.home or work / ".mlops").resolve()  # the servers run in the repository's folder
     print(f"training on {args.csv.name} through the loop (MLOPS_MODEL={args.model}) ...", file=sys.stderr, flush=True)
     train(home, args.csv, args.model)
-    settings, train_rows, test = clean_rows(home)
+    settings, train_rows, test = stored_split(home)
     if not len(test):
         sys.exit("the loop kept no test row: the file is too small to measure")
 
