@@ -8,7 +8,10 @@
 - how many training listings its zip and its city held (0: never seen, or not given);
 - the zip's latitude and longitude from the ``zipcodes`` package's own table (shipped inside its
   wheel: nothing is downloaded), else the mean position of its city's or state's training zips;
-- the zip as a number (US zips run roughly east to west and north to south).
+- the zip as a number (US zips run roughly east to west and north to south);
+- the zip's county from the same table, as a number: the county's place in the table's counties
+  sorted by state and name (so a state's counties are neighbours), else the county most of its
+  city's training zips are in; :func:`county_name` turns it back into ``"Travis County, TX"``.
 
 Fitted inside the registered pipeline, so the API computes them exactly as training did. On the
 training rows themselves ``fit_transform`` answers out of fold (each row's encodings come from
@@ -29,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 INPUTS = ["state", "city", "zip_code", "house_size"]
 # "geo": where the zip is (no price involved); "prices": what the training rows say of its area
-GEO = ["latitude", "longitude", "zip_number"]
+GEO = ["latitude", "longitude", "zip_number", "county"]
 PRICES = [
     "area_log_price",  # smoothed mean log price of the most specific area known (zip, city, state)
     "area_log_ppsf",  # smoothed median log price per sq ft of the same area
@@ -45,22 +48,55 @@ _NAN = float("nan")
 
 
 @lru_cache(maxsize=65_536)
-def zip_point(zip_code: str) -> tuple[float, float] | None:
-    """(latitude, longitude) of a five-digit US zip from the ``zipcodes`` table, or None."""
+def _zip_entries(zip_code: str) -> tuple[dict[str, Any], ...]:
+    """The ``zipcodes`` table's entries of a five-digit US zip (none for anything else)."""
     if not (len(zip_code) == 5 and zip_code.isdigit()):
-        return None
+        return ()
     import zipcodes
 
     try:
-        found = zipcodes.matching(zip_code)
+        return tuple(zipcodes.matching(zip_code))
     except (ValueError, TypeError):
-        return None
-    for entry in found:
+        return ()
+
+
+def zip_point(zip_code: str) -> tuple[float, float] | None:
+    """(latitude, longitude) of a five-digit US zip from the ``zipcodes`` table, or None."""
+    for entry in _zip_entries(zip_code):
         try:
             return float(entry["lat"]), float(entry["long"])
         except (KeyError, TypeError, ValueError):
             continue
     return None
+
+
+@lru_cache(maxsize=1)
+def _counties() -> tuple[dict[tuple[str, str], int], list[str]]:
+    """Every county of the ``zipcodes`` table numbered in (state, name) order, and their names."""
+    import zipcodes
+
+    keys = sorted({(e["state"], e["county"]) for e in zipcodes.list_all() if e.get("county") and e.get("state")})
+    return {key: i for i, key in enumerate(keys)}, [f"{county}, {state}" for state, county in keys]
+
+
+def zip_county(zip_code: str) -> float:
+    """The number of a zip's county (:func:`_counties`), NaN when the table names none."""
+    numbers = _counties()[0]
+    for entry in _zip_entries(zip_code):
+        number = numbers.get((entry.get("state"), entry.get("county")))
+        if number is not None:
+            return float(number)
+    return _NAN
+
+
+def county_name(number: Any) -> str | None:
+    """``"Travis County, TX"`` for a county's number; None for NaN or a number no county has."""
+    names = _counties()[1]
+    try:
+        index = int(number)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return names[index] if 0 <= index < len(names) and index == number else None
 
 
 def zip_number(zip_code: Any) -> float:
@@ -159,9 +195,13 @@ class LocationFeatures(TransformerMixin, BaseEstimator):
             zips_out[key] = (_shrunk(n, mean, parent[0], k), _shrunk(sized, med, parent[1], k), n)
         return {"top": (top_price, top_ppsf), "states": states, "cities": cities, "zips": zips_out}
 
-    def _points(self, X: Any) -> dict[str, Any]:
-        """Mean position of each city's and state's training zips (for a zip the table lacks)."""
+    def _points(self, X: Any) -> tuple[dict[str, Any], dict[str, float]]:
+        """Mean position of each city's and state's training zips, and the county most of a city's
+        training zips are in (for a listing whose zip the table lacks)."""
+        from collections import Counter
+
         sums: dict[str, list[float]] = {}
+        counties: dict[str, Counter[float]] = {}
         for state, city, zip_code in zip(X["state"], X["city"], X["zip_code"], strict=True):
             point = zip_point(zip_code) if _text(zip_code) else None
             if point is None or not _text(state):
@@ -172,7 +212,12 @@ class LocationFeatures(TransformerMixin, BaseEstimator):
                 total[0] += point[0]
                 total[1] += point[1]
                 total[2] += 1
-        return {key: (lat / n, lon / n) for key, (lat, lon, n) in sums.items()}
+            county = zip_county(zip_code)
+            if _text(city) and county == county:
+                counties.setdefault(f"{state}|{city}", Counter())[county] += 1
+        points = {key: (lat / n, lon / n) for key, (lat, lon, n) in sums.items()}
+        # the most common county; on a tie the lowest number (the same answer on every fit)
+        return points, {key: min(c, key=lambda k: (-c[k], k)) for key, c in counties.items()}
 
     def fit(self, X: Any, y: Any = None) -> LocationFeatures:
         unknown = [p for p in self.parts if p not in PARTS]
@@ -183,7 +228,7 @@ class LocationFeatures(TransformerMixin, BaseEstimator):
         if self.prices_ and y is None:
             raise ValueError("LocationFeatures needs the (log) prices to fit its area prices")
         self.tables_ = self._tables(X, np.asarray(y, dtype=float)) if self.prices_ else {}
-        self.points_ = self._points(X) if "geo" in self.parts else {}
+        self.points_, self.counties_ = self._points(X) if "geo" in self.parts else ({}, {})
         self.n_features_in_ = len(INPUTS)
         return self
 
@@ -212,6 +257,9 @@ class LocationFeatures(TransformerMixin, BaseEstimator):
             if point is None:
                 point = self.points_.get(city_key or "") or self.points_.get(state or "") or (_NAN, _NAN)
             out += [point[0], point[1], zip_number(zip_code)]
+            if "county" in self.outputs_:  # a model pickled before counties has no such column
+                county = zip_county(zip_code) if zip_code else _NAN
+                out.append(county if county == county else self.counties_.get(city_key or "", _NAN))
         if self.prices_:
             top = tables["top"]
             state_values = tables["states"].get(state, top) if state else top

@@ -83,6 +83,17 @@ def test_a_bigger_house_gets_a_positive_size_contribution(rows: pd.DataFrame) ->
     assert size_term(big) > 0 > size_term(small)
 
 
+def test_a_countys_contribution_names_the_county(rows: pd.DataFrame) -> None:
+    """The trees split on the county's number; the answer shows which county it is."""
+    train = rows[rows["split"] == "train"]
+    model = build_pipeline(60, "lgbm_geo", 1).fit(train[FEATURES], train[TARGET])
+    asked = train[FEATURES].head(2).copy()
+    asked[["state", "city", "zip_code"]] = [["Texas", "Austin", "78701"], ["Atlantis", None, None]]
+    answers = [e.as_dict() for e in explainer_for(model).explain(asked, model.predict(asked))]
+    shown = [next(c["value"] for c in a["contributions"] if c["feature"] == "county") for a in answers]
+    assert shown == ["Travis County, TX", None]
+
+
 def test_trees_with_native_categorical_splits_say_they_cannot_explain(rows: pd.DataFrame) -> None:
     train = rows[rows["split"] == "train"]
     model = build_pipeline(60, "hgb", 1).fit(train[FEATURES], train[TARGET])

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_cli.pipeline.location import GEO, OUTPUTS, PRICES, LocationFeatures, zip_point
+from mlops_cli.pipeline.location import GEO, OUTPUTS, PRICES, LocationFeatures, county_name, zip_point
+
+DATA = Path(__file__).parent / "data"
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:
@@ -48,7 +54,8 @@ def test_training_rows_never_see_their_own_price(listings) -> None:
     prices = [column(n) for n in PRICES]
     np.testing.assert_array_equal(first[7, prices], second[7, prices])
     assert not np.array_equal(first[:, prices], second[:, prices]), "row 7's price reaches the other rows"
-    np.testing.assert_array_equal(first[:, :3], second[:, :3])  # geography knows no price
+    geo = [column(n) for n in GEO]
+    np.testing.assert_array_equal(first[:, geo], second[:, geo])  # geography knows no price
 
 
 def test_serving_one_row_gives_what_transform_gives(listings) -> None:
@@ -89,6 +96,45 @@ def test_a_rare_zip_is_shrunk_toward_its_city() -> None:
 def test_geography_alone_needs_no_price() -> None:
     X = frame([("Texas", "Austin", "78701", 1000.0)] * 3)
     geo = LocationFeatures(parts=("geo",)).fit(X)
-    assert list(geo.get_feature_names_out()) == GEO and geo.transform(X).shape == (3, 3)
+    assert list(geo.get_feature_names_out()) == GEO and geo.transform(X).shape == (3, len(GEO))
     with pytest.raises(ValueError, match="parts"):
         LocationFeatures(parts=("weather",)).fit(X)
+
+
+def test_a_zip_names_its_county_from_the_same_table(listings) -> None:
+    """The county of the zip (the issue's zip-level geography): a number the trees can split on,
+    one per county of the shipped table, shown by name; a listing without a known zip gets the
+    county its city's training zips are in."""
+    X, y = listings
+    fitted = LocationFeatures(parts=("geo",)).fit(X, y)
+    asked = frame(
+        [
+            ("Texas", "Austin", "78701", None),
+            ("Texas", "Austin", "78702", None),  # the same county
+            ("Texas", "Dallas", "75201", None),
+            ("Texas", "Austin", None, None),  # no zip: Austin's training zips are all in Travis
+            ("Texas", None, None, None),  # a state has many counties: none
+            ("Virgin Islands", "Frederiksted", "00840", None),  # the table gives this zip no county
+            ("Texas", "Austin", "99999", None),  # no such zip: the city's county
+        ]
+    )
+    county = fitted.transform(asked)[:, GEO.index("county")]
+    assert county_name(county[0]) == "Travis County, TX" and county[1] == county[0] == county[3] == county[6]
+    assert county_name(county[2]) == "Dallas County, TX"
+    assert np.isnan(county[4]) and np.isnan(county[5]) and county_name(county[4]) is None
+    served = [fitted.row(r.state, r.city, r.zip_code)[GEO.index("county")] for r in asked.itertuples(index=False)]
+    assert served == pytest.approx(list(county), nan_ok=True)
+    assert county_name(float("nan")) is None and county_name(1e9) is None
+
+
+def test_a_model_fitted_before_counties_answers_the_columns_its_trees_were_fitted_on() -> None:
+    """A champion registered by the previous release (pickled before ``county`` was a feature)
+    keeps serving after an upgrade: its rows have the columns it was fitted with, same values."""
+    before = json.loads((DATA / "location_before_county.json").read_text())
+    old = pickle.loads((DATA / "location_before_county.pkl").read_bytes())
+    assert list(old.get_feature_names_out()) == before["outputs"] and "county" not in before["outputs"]
+    asked = frame([(*place, None) for place in before["asked"]])
+    expected = np.array(before["features"], dtype=float)
+    np.testing.assert_array_equal(old.transform(asked), expected)
+    for i, place in enumerate(before["asked"]):
+        np.testing.assert_array_equal(old.row(*place), expected[i])
