@@ -55,7 +55,10 @@ def predict_page() -> None:
             st.caption(f"by {model['name']} version {model['version']} ({model['alias'] or 'pinned version'})")
             unseen = (answer.get("unseen") or [[]])[0]
             if unseen:
-                st.warning(f"Never seen in training: {', '.join(unseen)}; priced as an unknown place.")
+                st.warning(
+                    f"Never seen in training: {', '.join(unseen)} (check the spelling); the model learnt "
+                    "nothing of it — a model with location features still places a zip it finds in the zip table."
+                )
             missing = [m for m in (answer.get("missing") or [[]])[0] if m in ("city", "zip_code")]
             if missing:
                 st.info(f"Not given: {', '.join(missing)}; priced from what the listing has.")

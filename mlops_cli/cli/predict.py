@@ -82,7 +82,10 @@ def predict(
         table.add_row(*shown, money(price), *extra)
     app.out.print(table)
     if any(answer["unseen"]):
-        app.warn("* a value the model never saw in training: priced as an unknown place (check its spelling)")
+        app.warn(
+            "* a value the model never saw in training (check its spelling): it learnt nothing of it; "
+            "a model with location features still places a zip it finds in the zip table"
+        )
     for i, explained in enumerate(answer.get("explanations") or []):
         _show_explanation(app, i, answer["predictions"][i], explained)
     if unexplained:
