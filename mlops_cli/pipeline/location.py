@@ -202,19 +202,21 @@ class LocationFeatures(TransformerMixin, BaseEstimator):
 
         sums: dict[str, list[float]] = {}
         counties: dict[str, Counter[float]] = {}
-        for state, city, zip_code in zip(X["state"], X["city"], X["zip_code"], strict=True):
+        # once per distinct place, weighted by its rows: millions of rows hold a few thousand places
+        places = Counter(zip(*(pd_values(X, column) for column in ("state", "city", "zip_code")), strict=True))
+        for (state, city, zip_code), rows in places.items():
             point = zip_point(zip_code) if _text(zip_code) else None
             if point is None or not _text(state):
                 continue
             keys = [state] + ([f"{state}|{city}"] if _text(city) else [])
             for key in keys:
                 total = sums.setdefault(key, [0.0, 0.0, 0.0])
-                total[0] += point[0]
-                total[1] += point[1]
-                total[2] += 1
+                total[0] += point[0] * rows
+                total[1] += point[1] * rows
+                total[2] += rows
             county = zip_county(zip_code)
             if _text(city) and county == county:
-                counties.setdefault(f"{state}|{city}", Counter())[county] += 1
+                counties.setdefault(f"{state}|{city}", Counter())[county] += rows
         points = {key: (lat / n, lon / n) for key, (lat, lon, n) in sums.items()}
         # the most common county; on a tie the lowest number (the same answer on every fit)
         return points, {key: min(c, key=lambda k: (-c[k], k)) for key, c in counties.items()}

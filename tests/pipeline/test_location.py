@@ -138,3 +138,13 @@ def test_a_model_fitted_before_counties_answers_the_columns_its_trees_were_fitte
     np.testing.assert_array_equal(old.transform(asked), expected)
     for i, place in enumerate(before["asked"]):
         np.testing.assert_array_equal(old.row(*place), expected[i])
+
+
+def test_a_city_without_a_zip_is_placed_at_its_listings_mean_position() -> None:
+    """Each training listing counts once (the fit groups identical places, weighted by their rows)."""
+    X = frame([("Texas", "Austin", "78701", 1000.0)] * 3 + [("Texas", "Austin", "75201", 1000.0)])
+    fitted = LocationFeatures(parts=("geo",)).fit(X)
+    austin, dallas = zip_point("78701"), zip_point("75201")
+    lat, lon, _, county = fitted.row("Texas", "Austin", None)
+    assert [lat, lon] == pytest.approx([(3 * a + d) / 4 for a, d in zip(austin, dallas, strict=True)])
+    assert county_name(county) == "Travis County, TX"  # three of its four listings
