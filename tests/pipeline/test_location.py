@@ -148,3 +148,18 @@ def test_a_city_without_a_zip_is_placed_at_its_listings_mean_position() -> None:
     lat, lon, _, county = fitted.row("Texas", "Austin", None)
     assert [lat, lon] == pytest.approx([(3 * a + d) / 4 for a, d in zip(austin, dallas, strict=True)])
     assert county_name(county) == "Travis County, TX"  # three of its four listings
+
+
+@pytest.mark.parametrize("first", ["Austin", "Dallas"])
+def test_a_zip_named_by_two_cities_alike_belongs_to_the_one_named_first(first: str) -> None:
+    """A zip's wider area is the city most of its rows name; on a tie the one its rows name first
+    (the same answer on every fit of the same rows)."""
+    second = "Dallas" if first == "Austin" else "Austin"
+    level = {"Austin": 12.0, "Dallas": 14.0}
+    rows = [("Texas", first, "78799", 1000.0), ("Texas", second, "78799", 1000.0)]
+    rows += [("Texas", "Austin", "78701", 1000.0)] * 40 + [("Texas", "Dallas", "75201", 1000.0)] * 40
+    prices = np.array([13.0, 13.0] + [level["Austin"]] * 40 + [level["Dallas"]] * 40)
+    fitted = LocationFeatures(parts=("prices",), smoothing=20).fit(frame(rows), prices)
+    shared = fitted.row("Texas", None, "78799")[PRICES.index("area_log_price")]
+    city = fitted.row("Texas", first, None)[PRICES.index("area_log_price")]
+    assert abs(shared - city) < abs(shared - fitted.row("Texas", second, None)[PRICES.index("area_log_price")])
