@@ -104,7 +104,8 @@ def zip_number(zip_code: Any) -> float:
 
 
 def pd_values(X: Any, column: str) -> list[Any]:
-    """A column of a frame as Python values, missing ones as None."""
+    """A column of a frame as Python values, missing ones as None (through one list: iterating
+    pandas' arrow-backed strings one by one is ~20x slower)."""
     values = X[column]
     return [v if isinstance(v, str) else None for v in (values.tolist() if hasattr(values, "tolist") else values)]
 
@@ -114,10 +115,8 @@ def _text(value: Any) -> str | None:
 
 
 def _texts(X: Any, column: str) -> np.ndarray:
-    """A column as an object array of its non-empty strings, None elsewhere (one pass over a
-    Python list: iterating pandas' arrow-backed strings one by one is ~20x slower)."""
-    values = X[column]
-    return np.array([_text(v) for v in (values.tolist() if hasattr(values, "tolist") else values)], dtype=object)
+    """:func:`pd_values` as an object array, empty strings as None too."""
+    return np.array([v or None for v in pd_values(X, column)], dtype=object)
 
 
 def _summaries(
